@@ -1,0 +1,198 @@
+"""DCGAN generator and discriminator (Radford, Metz & Chintala, 2016, "Unsupervised Representation
+Learning with Deep Convolutional Generative Adversarial Networks", Sec. 3).
+
+The paper's "Architecture guidelines for stable Deep Convolutional GANs", each followed below:
+  1. replace pooling with strided convolutions (D) and fractional-strided convolutions (G);
+  2. use batchnorm in both G and D, except the G output layer and the D input layer;
+  3. remove fully connected hidden layers;
+  4. ReLU in G for all layers except the output, which uses tanh;
+  5. LeakyReLU in D (slope 0.2, Sec. 4).
+Weights start from N(0, 0.02) (Sec. 4, "Details of adversarial training").
+
+One class serves every resolution: channels come from a width table (``dcgan_channels``) instead of
+a class per image size. The paper's 64x64 LSUN generator (1024 channels at 4x4) is this table with
+``width=128, max_channels=1024``; the defaults give the common half-width variant.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
+
+SUPPORTED_RESOLUTIONS = (8, 16, 32, 64, 128, 256)
+Init = Literal["dcgan", "default"]
+
+
+def dcgan_channels(resolution: int, width: int = 64, max_channels: int = 512) -> dict[int, int]:
+    """Channels per feature-map resolution r = 4, 8, ..., resolution/2.
+
+    ``min(max_channels, width * (resolution // r) // 2)``: channels halve each time the map doubles,
+    as in Radford et al.'s Fig. 1 (1024 -> 512 -> 256 -> 128). R=64, width=64 gives
+    {4: 512, 8: 256, 16: 128, 32: 64}.
+    """
+    if resolution not in SUPPORTED_RESOLUTIONS:
+        raise ValueError(
+            f"dcgan: resolution {resolution} is not supported; use one of {SUPPORTED_RESOLUTIONS}"
+        )
+    if width <= 0 or max_channels <= 0:
+        raise ValueError(f"dcgan: width={width} and max_channels={max_channels} must be positive")
+    return {
+        4 * 2**i: min(max_channels, width * (resolution // (4 * 2**i)) // 2)
+        for i in range(resolution.bit_length() - 3)  # r = 4 .. resolution/2
+    }
+
+
+def dcgan_init_(module: nn.Module) -> None:
+    """Radford et al. (2016), Sec. 4: "All weights were initialized from a zero-centered Normal
+    distribution with standard deviation 0.02" -- conv weights ~ N(0, 0.02), biases 0.
+
+    Deviation: norm scales are drawn from N(1, 0.02), as in the authors' and PyTorch's reference
+    code, since a zero-centred scale would start every normalised layer switched off.
+    Apply with ``net.apply(dcgan_init_)``.
+    """
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)) and module.weight is not None:
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _image_shape(shape: tuple[int, ...], what: str, model: str) -> tuple[int, int]:
+    """Check a (C, H, W) image shape for DCGAN and return (C, R)."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3:
+        raise ValueError(f"{model}: {what}={shape} is not an image; DCGAN needs (C, H, W)")
+    c, h, w = shape
+    if h != w:
+        raise ValueError(f"{model}: {what}={shape} is not square (H={h}, W={w}); DCGAN needs H == W")
+    if c <= 0 or h not in SUPPORTED_RESOLUTIONS:
+        raise ValueError(
+            f"{model}: {what}={shape} is not supported; C must be >= 1 and H = W one of "
+            f"{SUPPORTED_RESOLUTIONS}"
+        )
+    return c, h
+
+
+def _check_unconditional(num_classes: int, model: str) -> None:
+    # Conditioning arrives in a later issue; refuse rather than silently ignore the labels.
+    if num_classes > 0:
+        raise ValueError(
+            f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
+            "(conditional architectures are registered separately)"
+        )
+
+
+def _check_init(init: str, model: str) -> None:
+    if init not in ("dcgan", "default"):
+        raise ValueError(f"{model}: init={init!r}; valid choices: dcgan, default")
+
+
+@GENERATORS.register("dcgan", injected=G_INJECTED)
+class DCGANGenerator(nn.Module):
+    """DCGAN generator (Radford et al., 2016): z -> 4x4 -> ... -> R x R by fractional-strided convs.
+
+    Project-and-reshape is a 4x4 transposed conv on z viewed as a 1x1 map (guideline 3: no fully
+    connected layer), then ConvTranspose2d(4, stride 2, pad 1) doubles the map until R. BatchNorm and
+    ReLU follow every layer but the last, which maps to C channels with tanh (guidelines 2 and 4).
+    """
+
+    def __init__(
+        self,
+        out_shape: tuple[int, ...],
+        num_classes: int = 0,
+        z_dim: int = 100,
+        width: int = 64,
+        max_channels: int = 512,
+        init: Init = "dcgan",
+    ) -> None:
+        super().__init__()
+        model = "generator 'dcgan'"
+        _check_unconditional(num_classes, model)
+        _check_init(init, model)
+        if z_dim <= 0:
+            raise ValueError(f"{model}: z_dim={z_dim} must be positive")
+        c, res = _image_shape(out_shape, "out_shape", model)
+        self.out_shape = (c, res, res)
+        self.num_classes = num_classes
+        self.z_dim = z_dim
+        self.channels = dcgan_channels(res, width, max_channels)
+
+        # bias=False before BatchNorm: its mean subtraction cancels a bias anyway.
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, self.channels[4], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(self.channels[4]),
+            nn.ReLU(),
+        ]
+        for r, ch in self.channels.items():
+            if 2 * r == res:  # output layer: no BatchNorm (guideline 2), tanh (guideline 4)
+                layers += [nn.ConvTranspose2d(ch, c, 4, 2, 1), nn.Tanh()]
+            else:
+                nxt = self.channels[2 * r]
+                layers += [nn.ConvTranspose2d(ch, nxt, 4, 2, 1, bias=False), nn.BatchNorm2d(nxt), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+        if init == "dcgan":
+            self.apply(dcgan_init_)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, z_dim) -> (N, C, R, R) in [-1, 1]. ``y`` is accepted for the common signature and unused."""
+        assert_shape(z, [None, self.z_dim], "z")
+        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))  # z as a 1x1 map, z_dim channels
+
+
+@DISCRIMINATORS.register("dcgan", injected=D_INJECTED)
+class DCGANDiscriminator(nn.Module):
+    """DCGAN discriminator (Radford et al., 2016): R x R -> ... -> 4x4 by strided convs -> 1 logit.
+
+    Conv2d(4, stride 2, pad 1) halves the map (guideline 1: no pooling) with LeakyReLU(0.2)
+    (guideline 5); normalisation on every block but the input one (guideline 2). A 4x4 valid conv to one
+    channel replaces the fully connected head (guideline 3). ``norm="layer"`` (GroupNorm with one
+    group) is for critics with gradient penalties, whose per-sample gradients batch norm would couple
+    (Gulrajani et al., 2017, Sec. 4); ``"none"`` drops normalisation.
+    """
+
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int = 0,
+        width: int = 64,
+        max_channels: int = 512,
+        norm: Literal["batch", "layer", "none"] = "batch",
+        init: Init = "dcgan",
+    ) -> None:
+        super().__init__()
+        model = "discriminator 'dcgan'"
+        _check_unconditional(num_classes, model)
+        _check_init(init, model)
+        if norm not in ("batch", "layer", "none"):
+            raise ValueError(f"{model}: norm={norm!r}; valid choices: batch, layer, none")
+        c, res = _image_shape(in_shape, "in_shape", model)
+        self.in_shape = (c, res, res)
+        self.num_classes = num_classes
+        self.channels = dcgan_channels(res, width, max_channels)
+
+        layers: list[nn.Module] = []
+        in_ch = c
+        for i, r in enumerate(sorted(self.channels, reverse=True)):  # output maps R/2, R/4, ..., 4
+            out_ch = self.channels[r]
+            normed = norm != "none" and i > 0  # never on the input block (guideline 2)
+            layers.append(nn.Conv2d(in_ch, out_ch, 4, 2, 1, bias=not normed))
+            if normed:
+                layers.append(nn.BatchNorm2d(out_ch) if norm == "batch" else nn.GroupNorm(1, out_ch))
+            layers.append(nn.LeakyReLU(0.2))
+            in_ch = out_ch
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(self.channels[4], 1, 4, 1, 0)
+        if init == "dcgan":
+            self.apply(dcgan_init_)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
+        """(N, C, R, R) -> DOut(logits (N,), features (N, ch[4] * 16)). ``y`` is unused."""
+        assert_shape(x, [None, *self.in_shape], "x")
+        h = self.body(x)  # (N, ch[4], 4, 4)
+        return DOut(logits=self.head(h).view(x.shape[0]), features=h.flatten(1))

@@ -1,0 +1,155 @@
+"""Multi-layer perceptron generator and discriminator, for toy 2-D data and flattened images.
+
+The original GAN (Goodfellow et al., 2014, "Generative Adversarial Nets", Sec. 5) used MLPs for both
+players ("the generator nets used a mixture of rectifier linear activations and sigmoid activations,
+while the discriminator net used maxout activations" and dropout). Here both are plain stacks of
+``Linear -> [BatchNorm] -> activation`` whose widths come from the ``hidden`` option, so the same
+class serves a 2-D mixture of Gaussians and a flattened MNIST digit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
+
+Activation = Literal["relu", "leaky-relu", "tanh", "elu"]
+ACTIVATIONS = ("relu", "leaky-relu", "tanh", "elu")
+
+
+def make_activation(name: str) -> nn.Module:
+    """A fresh activation module by recipe name; ``leaky-relu`` uses slope 0.2 (Radford et al., 2016)."""
+    if name == "relu":
+        return nn.ReLU()
+    if name == "leaky-relu":
+        return nn.LeakyReLU(0.2)
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "elu":
+        return nn.ELU()
+    raise ValueError(f"unknown activation {name!r}; valid choices: {', '.join(ACTIVATIONS)}")
+
+
+def _check_shape(shape: tuple[int, ...], what: str, model: str) -> tuple[int, ...]:
+    """Normalise a data shape to a tuple of positive ints: (D,) for points or (C, H, W) for images."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (1, 3) or any(s <= 0 for s in shape):
+        raise ValueError(
+            f"{model}: {what}={shape} is not supported; use (D,) for points or (C, H, W) for images"
+        )
+    return shape
+
+
+def _check_unconditional(num_classes: int, model: str) -> None:
+    # Conditioning (cGAN, AC-GAN, projection) arrives in a later issue; fail loudly rather than
+    # silently training an unconditional model on a conditional recipe.
+    if num_classes > 0:
+        raise ValueError(
+            f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
+            "(conditional architectures are registered separately)"
+        )
+
+
+def _check_hidden(hidden: list[int], model: str) -> list[int]:
+    hidden = [int(h) for h in hidden]
+    if any(h <= 0 for h in hidden):
+        raise ValueError(f"{model}: hidden={hidden} must contain positive layer widths")
+    return hidden
+
+
+@GENERATORS.register("mlp", injected=G_INJECTED)
+class MLPGenerator(nn.Module):
+    """MLP generator (Goodfellow et al., 2014): z -> Linear/[BN]/activation stack -> out_shape.
+
+    ``out_activation="auto"`` gives tanh for (C, H, W) images, which live in [-1, 1] by convention, and
+    the identity for points, whose range is the data's own.
+    """
+
+    def __init__(
+        self,
+        out_shape: tuple[int, ...],
+        num_classes: int = 0,
+        z_dim: int = 16,
+        # A list, not a tuple, so the validated option round-trips through YAML; it is never mutated.
+        hidden: list[int] = [128, 128, 128],  # noqa: B006
+        activation: Activation = "relu",
+        batch_norm: bool = False,
+        out_activation: Literal["auto", "tanh", "none"] = "auto",
+    ) -> None:
+        super().__init__()
+        _check_unconditional(num_classes, "generator 'mlp'")
+        if z_dim <= 0:
+            raise ValueError(f"generator 'mlp': z_dim={z_dim} must be positive")
+        if out_activation not in ("auto", "tanh", "none"):
+            raise ValueError(f"generator 'mlp': out_activation={out_activation!r}; use auto, tanh or none")
+        self.out_shape = _check_shape(out_shape, "out_shape", "generator 'mlp'")
+        self.num_classes = num_classes
+        self.z_dim = z_dim
+        self.hidden = _check_hidden(hidden, "generator 'mlp'")
+
+        layers: list[nn.Module] = []
+        width = z_dim
+        for h in self.hidden:
+            # A bias right before BatchNorm is cancelled by its mean subtraction, so drop it.
+            layers.append(nn.Linear(width, h, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(make_activation(activation))
+            width = h
+        layers.append(nn.Linear(width, math.prod(self.out_shape)))
+        use_tanh = out_activation == "tanh" or (out_activation == "auto" and len(self.out_shape) == 3)
+        layers.append(nn.Tanh() if use_tanh else nn.Identity())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, z_dim) -> (N, *out_shape). ``y`` is accepted for the common signature and unused."""
+        assert_shape(z, [None, self.z_dim], "z")
+        return self.net(z).view(z.shape[0], *self.out_shape)
+
+
+@DISCRIMINATORS.register("mlp", injected=D_INJECTED)
+class MLPDiscriminator(nn.Module):
+    """MLP discriminator (Goodfellow et al., 2014): flatten -> Linear/activation/dropout -> 1 logit.
+
+    Dropout follows the original paper's discriminator; LeakyReLU(0.2) by default follows Radford et
+    al. (2016). ``features`` are the last hidden activations (before dropout, so feature matching
+    compares the signal rather than the dropout noise).
+    """
+
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int = 0,
+        hidden: list[int] = [128, 128, 128],  # noqa: B006  (never mutated; list for YAML)
+        activation: Activation = "leaky-relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        _check_unconditional(num_classes, "discriminator 'mlp'")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"discriminator 'mlp': dropout={dropout} must be in [0, 1)")
+        self.in_shape = _check_shape(in_shape, "in_shape", "discriminator 'mlp'")
+        self.num_classes = num_classes
+        self.hidden = _check_hidden(hidden, "discriminator 'mlp'")
+
+        self.blocks = nn.ModuleList()
+        width = math.prod(self.in_shape)
+        for h in self.hidden:
+            self.blocks.append(nn.Sequential(nn.Linear(width, h), make_activation(activation)))
+            width = h
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
+        """(N, *in_shape) -> DOut(logits (N,), features (N, hidden[-1])). ``y`` is unused."""
+        assert_shape(x, [None, *self.in_shape], "x")
+        h = features = x.flatten(1)  # with hidden=[] the features are the input itself
+        for block in self.blocks:
+            features = block(h)
+            # Dropout follows each hidden layer (the head's input included), never the raw input.
+            h = self.dropout(features)
+        return DOut(logits=self.head(h).squeeze(1), features=features)
