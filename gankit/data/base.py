@@ -1,0 +1,189 @@
+"""The data contract: a ``DataSource`` hands out endless, resumable ``BatchStream``s.
+
+Every stream owns a ``torch.Generator`` (never the global RNG) whose seed is derived from
+``(seed, purpose, epoch)`` with numpy's ``SeedSequence`` hash, so two streams built alike yield
+identical batches, and ``load_state_dict(state_dict())`` continues bit-identically: exact resume.
+
+Conventions (DESIGN.md): images are float32 NCHW in [-1, 1], points are float32 (N, 2), labels
+are int64 (N,) or None. Finite sets live in memory as uint8 (N, C, H, W) and are converted per
+batch with ``x / 127.5 - 1``: 4x smaller than float and cheap to convert.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+
+from gankit.registry import Registry
+
+DATASETS = Registry("dataset")
+
+# Purposes mixed into seeds, so a training stream and an evaluation sample built with the same
+# user seed do not draw the same numbers.
+_STREAM, _EVAL = 0, 1
+
+
+class DataPathError(FileNotFoundError, ValueError):
+    """A data path or file named by the recipe is missing. Also a ValueError: it is bad input,
+    fixed by editing the recipe (like the stdlib's ``io.UnsupportedOperation(OSError, ValueError)``)."""
+
+
+def derive_seed(*words: int) -> int:
+    """A 64-bit seed hashed from integers (numpy ``SeedSequence``): stable across runs/platforms."""
+    state = np.random.SeedSequence([w & 0xFFFF_FFFF_FFFF_FFFF for w in words]).generate_state(
+        2, np.uint32
+    )
+    # Keep it below 2**63 so torch accepts it on every platform.
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+def make_generator(*words: int) -> torch.Generator:
+    """A CPU generator seeded from ``derive_seed(*words)``."""
+    return torch.Generator().manual_seed(derive_seed(*words))
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 -> float32 in [-1, 1] (exact: k / 127.5 - 1)."""
+    return images.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+def quantize(images: torch.Tensor, max_value: float = 255.0) -> torch.Tensor:
+    """Float images in [0, max_value] -> uint8 0..255, rounded to nearest."""
+    return (images * (255.0 / max_value)).round_().clamp_(0, 255).to(torch.uint8)
+
+
+class BatchStream(Protocol):
+    """An endless iterator of ``(x, y)`` batches whose position can be saved and restored."""
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class DataSource(abc.ABC):
+    """What a dataset factory returns.
+
+    kind:        "image" (x is (N, C, H, W) in [-1, 1]) or "points" (x is (N, 2)).
+    shape:       one sample's shape, (C, H, W) or (2,).
+    num_classes: number of label classes; 0 when the source is unlabeled (labels are None).
+    name:        the registry name it was built from.
+    """
+
+    kind: Literal["image", "points"]
+    shape: tuple[int, ...]
+    num_classes: int
+    name: str
+
+    @abc.abstractmethod
+    def stream(self, batch_size: int, seed: int) -> BatchStream:
+        """An endless batch iterator, reproducible from ``(batch_size, seed)``."""
+
+    @abc.abstractmethod
+    def sample_real(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``n`` real samples for evaluation, deterministic given ``seed``."""
+
+    def __bool__(self) -> bool:
+        # Without this, ``if source:`` would call __len__, which endless sources refuse.
+        return True
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, shape={self.shape}, num_classes={self.num_classes})"
+
+
+class FiniteStream:
+    """Epoch-shuffled batches over an in-memory uint8 set; the last incomplete batch is dropped.
+
+    Epoch ``e`` is ordered by ``randperm`` from a generator seeded with ``(seed, e)``, so the whole
+    position is two integers, ``(epoch, position)``, and resuming needs no RNG state.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int) -> None:
+        n = images.shape[0]
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_size > n:
+            raise ValueError(
+                f"batch_size {batch_size} is larger than the dataset ({n} items); lower train.batch_size"
+            )
+        self.images, self.labels = images, labels
+        self.batch_size, self.seed = batch_size, seed
+        self.epoch, self.position = 0, 0
+        self._perm = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        return torch.randperm(self.images.shape[0], generator=make_generator(self.seed, _STREAM, epoch))
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.position + self.batch_size > self.images.shape[0]:  # drop the incomplete tail
+            self.epoch, self.position = self.epoch + 1, 0
+            self._perm = self._permutation(self.epoch)
+        idx = self._perm[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        y = self.labels.index_select(0, idx) if self.labels is not None else None
+        return to_float(self.images.index_select(0, idx)), y
+
+    def __iter__(self) -> FiniteStream:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.next()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "position": self.position,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "num_items": int(self.images.shape[0]),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key in ("batch_size", "seed", "num_items"):
+            mine = self.state_dict()[key]
+            if int(state[key]) != mine:
+                raise ValueError(
+                    f"cannot resume this data stream: the saved {key} is {int(state[key])}, "
+                    f"this stream has {mine}; resume with the recipe the checkpoint was made with"
+                )
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._perm = self._permutation(self.epoch)
+
+
+class InMemoryImages(DataSource):
+    """A finite image set held as uint8 (N, C, H, W), with optional int64 labels (N,)."""
+
+    kind: Literal["image", "points"] = "image"
+
+    def __init__(
+        self, name: str, images: torch.Tensor, labels: torch.Tensor | None = None, num_classes: int = 0
+    ) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+        if labels is not None and labels.shape != (images.shape[0],):
+            raise ValueError(f"{labels.shape[0]} labels for {images.shape[0]} images")
+        self.name = name
+        self.images = images.contiguous()
+        self.labels = labels.to(torch.int64) if labels is not None else None
+        self.num_classes = num_classes if labels is not None else 0
+        self.shape = tuple(int(s) for s in images.shape[1:])
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def stream(self, batch_size: int, seed: int) -> FiniteStream:
+        return FiniteStream(self.images, self.labels, batch_size, seed)
+
+    def sample_real(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Without replacement when ``n <= len(self)``; otherwise whole permutations are
+        concatenated, so no item appears more than ``ceil(n / len)`` times."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        g, size = make_generator(seed, _EVAL), len(self)
+        idx = torch.cat([torch.randperm(size, generator=g) for _ in range(-(-n // size))])[:n]
+        y = self.labels.index_select(0, idx) if self.labels is not None else None
+        return to_float(self.images.index_select(0, idx)), y
