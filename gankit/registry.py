@@ -122,7 +122,9 @@ class Registry:
             checked = model(**kwargs)
         except pydantic.ValidationError as err:
             problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()
+                f"option {'.'.join(map(str, e['loc']))!r} is required" if e["type"] == "missing"
+                else f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                for e in err.errors()
             )
             raise RegistryError(f"bad options for {self.kind} {name!r}: {problems}") from None
         return {k: getattr(checked, k) for k in kwargs}

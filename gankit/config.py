@@ -1,0 +1,294 @@
+"""Recipe schema (pydantic), YAML loading and dotted command-line overrides.
+
+A recipe is data + generator + discriminator + objective + penalties + tricks + optimisers + schedule +
+EMA + evaluation + logging. Pieces chosen from a registry are *components*: a ``name`` plus that
+piece's own options, checked against the registered factory's signature (gankit.registry), so
+``gankit train gan-grid objective.name=hinge generator.z_dim=8`` is fully type-checked before training.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
+
+from gankit.registry import Registry, RegistryError
+
+
+class ConfigError(ValueError):
+    """A recipe that cannot run; the message names the key and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Component(BaseModel):
+    """A registry name plus the options of that piece (validated against its registry later)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Optim(_Strict):
+    type: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
+    lr: PositiveFloat = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: NonNegativeFloat = 0.0
+    momentum: NonNegativeFloat = 0.0  # sgd / rmsprop only
+    eps: PositiveFloat = 1e-8
+
+
+class Optimisers(_Strict):
+    """Separate optimisers for G and D; different learning rates give TTUR (Heusel et al. 2017)."""
+
+    g: Optim = Optim()
+    d: Optim = Optim()
+
+
+class Schedule(_Strict):
+    steps: PositiveInt = 2000  # generator updates
+    batch_size: PositiveInt = 64
+    n_critic: PositiveInt = 1  # discriminator updates per generator update
+
+
+class EMA(_Strict):
+    """Exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019)."""
+
+    enabled: bool = False
+    decay: float = Field(0.999, gt=0.0, lt=1.0)
+    start: int = Field(0, ge=0)  # generator step at which averaging begins
+
+
+class Evaluation(_Strict):
+    every: int = Field(0, ge=0)  # generator steps between evaluations; 0 = only at the end
+    metrics: list[Component] = []
+
+
+class Logging(_Strict):
+    every: PositiveInt = 50  # scalars to metrics.jsonl / TensorBoard
+    sample_every: int = Field(500, ge=0)  # sample grid; 0 = only at the end
+    checkpoint_every: int = Field(1000, ge=0)  # 0 = only at the end
+    keep_checkpoints: PositiveInt = 3
+    grid_size: PositiveInt = 64  # images (or thousands of points) in a sample grid
+    tensorboard: bool = True
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+class Recipe(_Strict):
+    name: str = "custom"
+    description: str = ""
+    family: str = "unconditional"
+    seed: int = 0
+    device: str = "auto"
+    data: Component
+    generator: Component
+    discriminator: Component
+    objective: Component = Component(name="non-saturating")
+    penalties: list[Component] = []
+    tricks: list[Component] = []
+    optim: Optimisers = Optimisers()
+    schedule: Schedule = Schedule()
+    ema: EMA = EMA()
+    eval: Evaluation = Evaluation()
+    log: Logging = Logging()
+
+    @pydantic.field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not _DEVICE.match(v):
+            raise ValueError(f"device {v!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        return v
+
+
+# -- registry checks -----------------------------------------------------------------------------
+def _registries() -> dict[str, tuple[Registry, bool]]:
+    """field -> (registry, is_list). Imported lazily: the pieces import torch and friends."""
+    from gankit.data import DATASETS
+    from gankit.families import FAMILIES
+    from gankit.metrics import METRICS
+    from gankit.models import DISCRIMINATORS, GENERATORS
+    from gankit.objectives import OBJECTIVES
+    from gankit.penalties import PENALTIES
+    from gankit.tricks import TRICKS
+
+    return {
+        "data": (DATASETS, False),
+        "generator": (GENERATORS, False),
+        "discriminator": (DISCRIMINATORS, False),
+        "objective": (OBJECTIVES, False),
+        "penalties": (PENALTIES, True),
+        "tricks": (TRICKS, True),
+        "eval.metrics": (METRICS, True),
+        "family": (FAMILIES, False),
+    }
+
+
+def check_registries(recipe: Recipe) -> Recipe:
+    """Check every component name and option against its registry; return the recipe coerced."""
+    raw = recipe.model_dump(mode="python")
+    for field, (reg, is_list) in _registries().items():
+        head, _, tail = field.partition(".")
+        holder = raw[head] if tail else raw
+        key = tail or head
+        if field == "family":
+            try:
+                reg.entry(raw["family"])
+            except RegistryError as err:
+                raise ConfigError(f"family: {err}") from None
+            continue
+        items = holder[key] if is_list else [holder[key]]
+        checked = []
+        for i, comp in enumerate(items):
+            where = f"{field}.{i}" if is_list else field
+            opts = {k: v for k, v in comp.items() if k != "name"}
+            try:
+                opts = reg.validate(comp["name"], opts)
+            except RegistryError as err:
+                hint = f" (set it with {where}.OPTION=VALUE)" if "is required" in str(err) else ""
+                raise ConfigError(f"{where}: {err}{hint}") from None
+            checked.append({"name": comp["name"], **opts})
+        holder[key] = checked if is_list else checked[0]
+    return Recipe.model_validate(raw)
+
+
+# -- loading -------------------------------------------------------------------------------------
+def _format_validation(err: pydantic.ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown key {loc!r}")
+        else:
+            lines.append(f"{loc}: {e['msg']}")
+    return "; ".join(lines)
+
+
+def validate_recipe(raw: dict[str, Any], check: bool = True) -> Recipe:
+    try:
+        recipe = Recipe.model_validate(raw)
+    except pydantic.ValidationError as err:
+        raise ConfigError(f"invalid recipe: {_format_validation(err)}") from None
+    return check_registries(recipe) if check else recipe
+
+
+def read_recipe_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of recipe keys, got {type(raw).__name__}")
+    return raw
+
+
+def resolve_recipe_source(name_or_path: str) -> dict[str, Any]:
+    """A registered recipe name, or the path of a user's YAML file."""
+    from gankit.recipes import RECIPES
+
+    if name_or_path in RECIPES:
+        return RECIPES.build(name_or_path)
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise ConfigError(f"recipe file {p} does not exist")
+        raw = read_recipe_file(p)
+        raw.setdefault("name", p.stem)
+        return raw
+    raise ConfigError(
+        f"unknown recipe {name_or_path!r}; valid choices: {', '.join(RECIPES.names())} "
+        "(or the path of a .yaml file)"
+    )
+
+
+def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    raw = resolve_recipe_source(name_or_path)
+    base = validate_recipe(raw, check=False).model_dump(mode="json")
+    return validate_recipe(apply_overrides(base, overrides))
+
+
+# -- dotted overrides ----------------------------------------------------------------------------
+def parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key.sub=value (e.g. schedule.steps=500)")
+    key, _, value = item.partition("=")
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"override key {key!r} is malformed")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return parts, parsed
+
+
+def _is_component(node: dict[str, Any]) -> bool:
+    return "name" in node and isinstance(node.get("name"), str)
+
+
+def apply_overrides(resolved: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides to a fully resolved recipe dict (all keys present).
+
+    A key that does not exist fails with the valid keys at that level; inside a component
+    (``generator.z_dim``) new keys are allowed and checked later against the registry.
+    """
+    import copy
+
+    out = copy.deepcopy(resolved)
+    for item in overrides:
+        parts, value = parse_override(item)
+        node: Any = out
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"{where}: index out of range (the list has {len(node)} items)")
+                idx: Any = int(part)
+            elif isinstance(node, dict):
+                if part not in node and not (_is_component(node) and last):
+                    valid = ", ".join(sorted(node)) or "(none)"
+                    raise ConfigError(f"unknown key {where!r}; valid keys here: {valid}")
+                idx = part
+            else:
+                raise ConfigError(f"{'.'.join(parts[:depth])} is a value, it has no key {part!r}")
+            if last:
+                node[idx] = value
+            else:
+                node = node[idx]
+    return out
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists are indexed."""
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out or {prefix[:-1]: {}}
+    if isinstance(d, list):
+        out = {}
+        for i, v in enumerate(d):
+            out.update(flatten(v, f"{prefix}{i}."))
+        return out or {prefix[:-1]: []}
+    return {prefix[:-1]: d}
+
+
+def diff_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    fa, fb = flatten(a), flatten(b)
+    return sorted(k for k in set(fa) | set(fb) if fa.get(k, "<unset>") != fb.get(k, "<unset>"))
+
+
+def dump_yaml(recipe: Recipe) -> str:
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,9 @@
+"""Families: how a batch flows through the networks (unconditional, conditional, ...).
+
+A family turns built pieces into a list of training phases (gankit.train.phases.Phase).
+"""
+
+from gankit.families.base import FAMILIES
+from gankit.families import unconditional  # noqa: F401  (registers)
+
+__all__ = ["FAMILIES"]

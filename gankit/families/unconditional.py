@@ -1,0 +1,90 @@
+"""The plain GAN game: x ~ data, z ~ N(0, I); D tells x from G(z), G learns to fool D.
+
+Goodfellow et al. 2014, Algorithm 1: k discriminator steps (``n_critic``) per generator step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from gankit.families.base import FAMILIES
+from gankit.train.phases import Phase
+
+Batch = tuple[torch.Tensor, torch.Tensor | None]
+
+
+@FAMILIES.register("unconditional")
+class Unconditional:
+    """Unconditional GAN: samples from noise alone; labels, if the data has them, are ignored."""
+
+    conditional = False
+
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        objective: Any,
+        penalties: list[tuple[str, Any]],
+        next_batch: Callable[[], Batch],
+        device: torch.device,
+    ) -> None:
+        self.G, self.D, self.objective = G, D, objective
+        self.d_penalties = [(n, p) for n, p in penalties if p.target == "D"]
+        self.g_penalties = [(n, p) for n, p in penalties if p.target == "G"]
+        self.next_batch = next_batch
+        self.device = device
+        self.batch_size = 0  # set from the first real batch; G batches match it
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.G.z_dim, device=self.device)
+
+    def _real(self) -> torch.Tensor:
+        x, _ = self.next_batch()
+        self.batch_size = x.shape[0]
+        return x.to(self.device, non_blocking=True)
+
+    def d_terms(self) -> dict[str, torch.Tensor]:
+        real = self._real()
+        with torch.no_grad():
+            fake = self.G(self.noise(real.shape[0]))
+        # Separate passes for real and fake: with batch norm in D, mixing them would leak statistics.
+        r, f = self.D(real).logits, self.D(fake).logits
+        loss = self.objective.d_loss(r, f)
+        terms = {"adv": loss, "real": r.mean(), "fake": f.mean()}
+        for name, pen in self.d_penalties:
+            if pen.adds_loss:
+                term = pen(self.D, real, fake, None)
+                terms[f"pen/{name}"] = term
+                loss = loss + term
+        self.objective.update(r.detach(), f.detach())
+        terms["loss"] = loss
+        return terms
+
+    def g_terms(self) -> dict[str, torch.Tensor]:
+        n = self.batch_size or 64
+        fake = self.G(self.noise(n))
+        f = self.D(fake).logits
+        loss = self.objective.g_loss(f)
+        terms = {"adv": loss}
+        for name, pen in self.g_penalties:
+            if pen.adds_loss:
+                term = pen(self.G, None, fake, None)
+                terms[f"pen/{name}"] = term
+                loss = loss + term
+        terms["loss"] = loss
+        return terms
+
+    def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, n_critic: int) -> list[Phase]:
+        d_hooks = tuple(_bind(p.post_step, self.D) for _, p in self.d_penalties)
+        g_hooks = tuple(_bind(p.post_step, self.G) for _, p in self.g_penalties)
+        return [
+            Phase("D", self.D, opt_d, self.d_terms, frozen=(self.G,), repeats=n_critic, post_step=d_hooks),
+            Phase("G", self.G, opt_g, self.g_terms, frozen=(self.D,), post_step=g_hooks),
+        ]
+
+
+def _bind(fn: Callable[[nn.Module], None], net: nn.Module) -> Callable[[], None]:
+    return lambda: fn(net)

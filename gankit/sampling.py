@@ -1,0 +1,84 @@
+"""Load a trained generator from a checkpoint (no pickled code) and write samples to disk."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gankit.config import validate_recipe
+from gankit.train import checkpoint as ck
+from gankit.train.build import Shapes, build_generator, resolve_device
+
+
+def load_generator(
+    source: str | Path, device: str = "auto", use_ema: bool = True
+) -> tuple[torch.nn.Module, Any, Shapes, dict[str, str]]:
+    """(G in eval mode, recipe, shapes, metadata) from a run directory or a checkpoint folder."""
+    ckpt = ck.find_checkpoint(source)
+    tensors, meta = ck.load_weights(ckpt)
+    recipe = validate_recipe(ck.recipe_from_metadata(meta))
+    s = json.loads(meta["shapes"])
+    shapes = Shapes(s["kind"], tuple(s["shape"]), int(s["num_classes"]))
+    G = build_generator(recipe, shapes)
+    prefix = "G_ema" if use_ema and any(k.startswith("G_ema.") for k in tensors) else "G"
+    G.load_state_dict(ck.split_prefix(tensors, prefix))
+    G.to(resolve_device(device)).eval()
+    meta = {**meta, "weights": prefix, "checkpoint": str(ckpt)}
+    return G, recipe, shapes, meta
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, num: int, seed: int = 0, batch_size: int = 500,
+             labels: torch.Tensor | None = None) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(num, G.z_dim, generator=gen)
+    device = next(G.parameters()).device
+    out = []
+    for i in range(0, num, batch_size):
+        y = labels[i:i + batch_size].to(device) if labels is not None else None
+        zi = z[i:i + batch_size].to(device)
+        out.append((G(zi, y) if y is not None else G(zi)).float().cpu())
+    return torch.cat(out)
+
+
+def to_uint8_nhwc(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] NCHW floats -> uint8 NHWC, rounding to nearest."""
+    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
+                  device: str = "auto", use_ema: bool = True) -> dict[str, Any]:
+    if num <= 0:
+        raise ValueError(f"--num must be positive, got {num}")
+    out = Path(out)
+    if out.suffix not in (".npz", ".png"):
+        raise ValueError(f"--out must end in .npz (arrays) or .png (a picture), got {out.name!r}")
+    G, recipe, shapes, meta = load_generator(source, device=device, use_ema=use_ema)
+    labels = None
+    if getattr(G, "num_classes", 0):
+        labels = torch.arange(num) % G.num_classes
+    samples = generate(G, num, seed=seed, labels=labels)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".png":
+        from gankit.viz import save_samples
+
+        save_samples(samples, out, title=f"{recipe.name} ({meta['weights']}, step {meta.get('step', '?')})")
+    else:
+        arrays: dict[str, np.ndarray] = {}
+        if shapes.kind == "image":
+            arrays["images"] = to_uint8_nhwc(samples)
+        else:
+            arrays["points"] = samples.numpy().astype(np.float32)
+        if labels is not None:
+            arrays["labels"] = labels.numpy().astype(np.int64)
+        tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, out)
+    return {"out": out, "num": num, "weights": meta["weights"], "checkpoint": meta["checkpoint"]}

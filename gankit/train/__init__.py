@@ -1,0 +1,1 @@
+"""Training: phases, the trainer loop, EMA, checkpoints, logging, run directories."""

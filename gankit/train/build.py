@@ -1,0 +1,86 @@
+"""Recipe -> built pieces (data, networks, objective, penalties, optimisers). No training here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.config import ConfigError, Optim, Recipe
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={spec} was asked for but CUDA is not available; use device=cpu or device=auto")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device=mps was asked for but MPS is not available; use device=cpu or device=auto")
+    return dev
+
+
+@dataclass
+class Shapes:
+    kind: str  # "image" or "points"
+    shape: tuple[int, ...]
+    num_classes: int
+
+
+def build_data(recipe: Recipe) -> Any:
+    from gankit.data import DATASETS
+
+    return DATASETS.build(recipe.data.name, **recipe.data.options)
+
+
+def build_networks(recipe: Recipe, shapes: Shapes) -> tuple[nn.Module, nn.Module]:
+    from gankit.families import FAMILIES
+    from gankit.models import DISCRIMINATORS, GENERATORS
+
+    conditional = getattr(FAMILIES.get(recipe.family), "conditional", False)
+    n_cls = shapes.num_classes if conditional else 0
+    G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls, **recipe.generator.options)
+    D = DISCRIMINATORS.build(
+        recipe.discriminator.name, in_shape=shapes.shape, num_classes=n_cls, **recipe.discriminator.options
+    )
+    return G, D
+
+
+def build_generator(recipe: Recipe, shapes: Shapes) -> nn.Module:
+    """G alone, with every G-side construction hook applied (as in training), for sampling."""
+    G, D = build_networks(recipe, shapes)
+    for _, pen in build_penalties(recipe):
+        pen.on_build(G if pen.target == "G" else D)
+    return G
+
+
+def build_objective(recipe: Recipe) -> Any:
+    from gankit.objectives import OBJECTIVES
+
+    return OBJECTIVES.build(recipe.objective.name, **recipe.objective.options)
+
+
+def build_penalties(recipe: Recipe) -> list[tuple[str, Any]]:
+    from gankit.penalties import PENALTIES
+
+    return [(c.name, PENALTIES.build(c.name, **c.options)) for c in recipe.penalties]
+
+
+def build_metrics(recipe: Recipe) -> list[tuple[str, Any]]:
+    from gankit.metrics import METRICS
+
+    return [(c.name, METRICS.build(c.name, **c.options)) for c in recipe.eval.metrics]
+
+
+def make_optimizer(cfg: Optim, params: Any) -> torch.optim.Optimizer:
+    if cfg.type == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.type == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.type == "rmsprop":
+        return torch.optim.RMSprop(
+            params, lr=cfg.lr, eps=cfg.eps, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)

@@ -1,0 +1,58 @@
+"""Cadence as data: a schedule is a list of phases, and one function owns backward.
+
+After StyleGAN2-ADA's ``training_loop`` phases: n_critic, lazy regularisation and G/D alternation
+are numbers here (``repeats``, ``interval``), never branches in the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+LossFn = Callable[[], dict[str, torch.Tensor]]
+
+
+@dataclass
+class Phase:
+    name: str  # "D" or "G": also the prefix of its logged terms
+    module: nn.Module  # the network this phase trains
+    optimizer: torch.optim.Optimizer
+    loss_fn: LossFn  # returns {"loss": total, other named terms ...}
+    frozen: tuple[nn.Module, ...] = ()  # networks that must not accumulate gradients here
+    repeats: int = 1  # e.g. n_critic discriminator updates per generator update
+    interval: int = 1  # run on generator steps where step % interval == 0
+    post_step: tuple[Callable[[], None], ...] = field(default_factory=tuple)  # e.g. weight clipping
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def run_phase(phase: Phase, want_grad_norm: bool = False) -> dict[str, torch.Tensor]:
+    """One optimiser step of ``phase``: everything around backward lives here and only here.
+
+    Returns the phase's loss terms, detached (still on the device: no host sync).
+    """
+    for other in phase.frozen:
+        other.requires_grad_(False)  # saves the other network's weight gradients entirely
+    phase.module.requires_grad_(True)
+    try:
+        phase.optimizer.zero_grad(set_to_none=True)
+        terms = phase.loss_fn()
+        terms["loss"].backward()
+        out = {k: v.detach() for k, v in terms.items()}
+        if want_grad_norm:
+            out["grad_norm"] = grad_norm(phase.module)
+        phase.optimizer.step()
+        for hook in phase.post_step:
+            hook()
+    finally:
+        for other in phase.frozen:
+            other.requires_grad_(True)
+    return out

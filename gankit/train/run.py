@@ -1,0 +1,87 @@
+"""Run directories: start a run, resume one exactly, refuse what would corrupt either."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from gankit.config import ConfigError, Recipe, apply_overrides, diff_keys, dump_yaml, validate_recipe
+from gankit.train import checkpoint as ck
+from gankit.train.logger import RunLog
+from gankit.train.trainer import Trainer
+
+CONFIG = "config.yaml"
+
+
+def default_run_dir(recipe: Recipe, root: str | Path = "runs") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{recipe.name}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(root) / f"{recipe.name}-{stamp}-{n}"
+    return path
+
+
+def _write_config(run_dir: Path, recipe: Recipe) -> None:
+    tmp = run_dir / f".{CONFIG}.tmp"
+    tmp.write_text(dump_yaml(recipe))
+    os.replace(tmp, run_dir / CONFIG)
+
+
+def start_run(recipe: Recipe, out: str | Path | None = None, console: Console | None = None) -> dict[str, Any]:
+    run_dir = Path(out) if out is not None else default_run_dir(recipe)
+    if run_dir.exists() and ((run_dir / CONFIG).exists() or (run_dir / "checkpoints").exists()):
+        raise ConfigError(
+            f"{run_dir} already holds a run; continue it with `gankit train --resume {run_dir}` "
+            "or choose another --out"
+        )
+    trainer = Trainer(recipe, run_dir, console=console)  # builds (and validates data) before writing
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_config(run_dir, recipe)
+    log = RunLog(run_dir, tensorboard=recipe.log.tensorboard)
+    try:
+        return {"run_dir": run_dir, **trainer.train(log)}
+    finally:
+        log.close()
+
+
+def resume_recipe(run_dir: Path, overrides: list[str], force: bool = False) -> tuple[Recipe, Recipe]:
+    """The saved recipe and the one to continue with; refuses changes other than more steps."""
+    cfg = run_dir / CONFIG
+    if not cfg.is_file():
+        raise ConfigError(f"{run_dir} is not a gankit run directory (no {CONFIG}); give the folder `gankit train` made")
+    saved_raw = yaml.safe_load(cfg.read_text())
+    saved = validate_recipe(saved_raw)
+    new = validate_recipe(apply_overrides(saved.model_dump(mode="json"), overrides))
+    changed = diff_keys(saved.model_dump(mode="json"), new.model_dump(mode="json"))
+    if "schedule.steps" in changed and new.schedule.steps > saved.schedule.steps:
+        changed.remove("schedule.steps")  # raising steps extends the run; lowering is a change like any other
+    if changed and not force:
+        raise ConfigError(
+            f"resuming would change {', '.join(changed)}; only raising schedule.steps keeps the run "
+            "exact. Pass --force to resume anyway, or start a new run."
+        )
+    return saved, new
+
+
+def resume_run(run_dir: str | Path, overrides: list[str] = (), force: bool = False,
+               console: Console | None = None) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    _, recipe = resume_recipe(run_dir, list(overrides), force)
+    ckpts = ck.list_checkpoints(run_dir / "checkpoints")
+    if not ckpts:
+        raise ck.CheckpointError(f"{run_dir} holds no complete checkpoint to resume from")
+    trainer = Trainer(recipe, run_dir, console=console)
+    trainer.load_checkpoint(ckpts[-1])
+    _write_config(run_dir, recipe)
+    log = RunLog(run_dir, tensorboard=recipe.log.tensorboard, resume_step=trainer.step)
+    try:
+        return {"run_dir": run_dir, **trainer.train(log)}
+    finally:
+        log.close()

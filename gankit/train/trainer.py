@@ -1,0 +1,244 @@
+"""One trainer for every recipe: build pieces, run the family's phases, log, sample, checkpoint."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+import gankit
+from gankit.config import Recipe
+from gankit.train import checkpoint as ck
+from gankit.train.build import (
+    Shapes, build_data, build_metrics, build_networks, build_objective, build_penalties, make_optimizer,
+    resolve_device,
+)
+from gankit.train.logger import RunLog, make_progress
+from gankit.train.phases import run_phase
+from gankit.viz import save_samples
+
+
+class NonFiniteLoss(RuntimeError):
+    """A NaN/Inf loss: the run stops and keeps its last good checkpoint."""
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, run_dir: str | Path, console: Console | None = None) -> None:
+        from gankit.families import FAMILIES
+
+        self.recipe, self.run_dir = recipe, Path(run_dir)
+        self.console = console or Console()
+        self.device = resolve_device(recipe.device)
+        torch.manual_seed(recipe.seed)
+        self.source = build_data(recipe)
+        self.shapes = Shapes(self.source.kind, tuple(self.source.shape), int(self.source.num_classes))
+        self.G, self.D = build_networks(recipe, self.shapes)
+        self.penalties = build_penalties(recipe)
+        for _, pen in self.penalties:
+            pen.on_build(self.G if pen.target == "G" else self.D)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.objective = build_objective(recipe).to(self.device)
+        sched = recipe.schedule
+        self.opt_g = make_optimizer(recipe.optim.g, self.G.parameters())
+        self.opt_d = make_optimizer(recipe.optim.d, self.D.parameters())
+        self.stream = self.source.stream(sched.batch_size, recipe.seed)
+        self.family = FAMILIES.get(recipe.family)(
+            self.G, self.D, self.objective, self.penalties, self.stream.next, self.device
+        )
+        self.phases = self.family.phases(self.opt_g, self.opt_d, sched.n_critic)
+        self.ema = None
+        if recipe.ema.enabled:
+            self.ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema.decay), use_buffers=True)
+        self.metrics = build_metrics(recipe)
+        if hasattr(self.source, "centers") and "toy-mixture" not in [n for n, _ in self.metrics]:
+            from gankit.metrics import METRICS
+
+            self.metrics.append(("toy-mixture", METRICS.build("toy-mixture")))
+        # Sampling uses its own generators so that logging never shifts the training RNG stream.
+        self.fixed_z = torch.randn(self._grid_count(), self.G.z_dim,
+                                   generator=torch.Generator().manual_seed(recipe.seed + 1))
+        self.step = 0
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._stop_requested = False
+        self.last_eval: dict[str, float] = {}
+        self.last_checkpoint: Path | None = None
+        self.last_samples: Path | None = None
+
+    # -- state ------------------------------------------------------------------------------------
+    def _grid_count(self) -> int:
+        return self.recipe.log.grid_size if self.shapes.kind == "image" else 1000 * self.recipe.log.grid_size // 64
+
+    def sampling_generator(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.G
+
+    def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
+        t = {**ck.join_prefix("G", self.G.state_dict()), **ck.join_prefix("D", self.D.state_dict())}
+        if self.ema is not None:
+            t.update(ck.join_prefix("G_ema", self.ema.module.state_dict()))
+        return t
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        state = {
+            "step": self.step,
+            "optim": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
+            "rng": rng,
+            "stream": self.stream.state_dict(),
+            "objective": self.objective.state_dict(),
+        }
+        if self.ema is not None:
+            state["ema_n_averaged"] = self.ema.n_averaged.detach().cpu()
+        return state
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            "format": "gankit-checkpoint-1",
+            "gankit": gankit.__version__,
+            "step": str(self.step),
+            "recipe": json.dumps(self.recipe.model_dump(mode="json")),
+            "shapes": json.dumps({"kind": self.shapes.kind, "shape": list(self.shapes.shape),
+                                  "num_classes": self.shapes.num_classes}),
+        }
+
+    def save_checkpoint(self) -> Path:
+        self._check_finite()
+        self.last_checkpoint = ck.save_checkpoint(
+            self.run_dir / "checkpoints", self.step, self.checkpoint_tensors(), self.checkpoint_state(),
+            self.metadata(), keep=self.recipe.log.keep_checkpoints,
+        )
+        return self.last_checkpoint
+
+    def load_checkpoint(self, ckpt: Path) -> None:
+        tensors, _ = ck.load_weights(ckpt)
+        state = ck.load_state(ckpt)
+        self.G.load_state_dict(ck.split_prefix(tensors, "G"))
+        self.D.load_state_dict(ck.split_prefix(tensors, "D"))
+        if self.ema is not None:
+            ema_sd = ck.split_prefix(tensors, "G_ema")
+            if ema_sd:
+                self.ema.module.load_state_dict(ema_sd)
+                self.ema.n_averaged.copy_(state.get("ema_n_averaged", torch.tensor(0)))
+        self.opt_g.load_state_dict(state["optim"]["g"])
+        self.opt_d.load_state_dict(state["optim"]["d"])
+        self.stream.load_state_dict(state["stream"])
+        self.objective.load_state_dict(state["objective"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.step = int(state["step"])
+        self.last_checkpoint = ckpt
+
+    # -- evaluation and pictures -----------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, batch: int = 1024) -> torch.Tensor:
+        G = self.sampling_generator()
+        was_training = G.training
+        G.eval()
+        try:
+            return torch.cat([G(c.to(self.device)).float().cpu() for c in z.split(batch)])
+        finally:
+            G.train(was_training)
+
+    def save_samples(self) -> Path:
+        fake = self.generate(self.fixed_z)
+        real = centers = None
+        if self.shapes.kind == "points":
+            real, _ = self.source.sample_real(len(fake), seed=self.recipe.seed)
+            centers = getattr(self.source, "centers", None)
+        path = self.run_dir / "samples" / f"step-{self.step:06d}.png"
+        self.last_samples = save_samples(fake, path, real=real, centers=centers,
+                                         title=f"{self.recipe.name} - step {self.step}")
+        return self.last_samples
+
+    def evaluate(self) -> dict[str, float]:
+        results: dict[str, float] = {}
+        gen = torch.Generator().manual_seed(self.recipe.seed + 2)
+        for _, metric in self.metrics:
+            n = int(getattr(metric, "num_samples", 2500))
+            fake = self.generate(torch.randn(n, self.G.z_dim, generator=gen))
+            results.update({k: float(v) for k, v in metric(fake, self.source).items()})
+        self.last_eval = results
+        return results
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def _track(self, loss: torch.Tensor) -> None:
+        bad = ~torch.isfinite(loss)
+        self._first_bad = torch.where(bad & (self._first_bad < 0), self.step + 1, self._first_bad)
+
+    def _check_finite(self) -> None:
+        first = int(self._first_bad.item())
+        if first >= 0:
+            where = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written"
+            raise NonFiniteLoss(
+                f"a loss became NaN/Inf at step {first}; training stopped and {where}. "
+                "Try a lower learning rate, a gradient penalty, or another objective."
+            )
+
+    def _on_sigint(self, *_: Any) -> None:
+        self._stop_requested = True
+
+    def train_step(self, want_log: bool) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = {}
+        for phase in self.phases:
+            if self.step % phase.interval:
+                continue
+            for _ in range(phase.repeats):
+                out = run_phase(phase, want_grad_norm=want_log)
+                self._track(out["loss"])
+            terms.update({f"{phase.name.lower()}/{k}": v for k, v in out.items()})
+        if self.ema is not None and self.step >= self.recipe.ema.start:
+            self.ema.update_parameters(self.G)
+        self.step += 1
+        return terms
+
+    def train(self, log: RunLog) -> dict[str, Any]:
+        r = self.recipe
+        total = r.schedule.steps
+        old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        progress = make_progress(self.console)
+        t0, s0 = time.perf_counter(), self.step
+        try:
+            with progress:
+                task = progress.add_task(r.name, total=total, completed=self.step, rate="", info="")
+                while self.step < total and not self._stop_requested:
+                    want_log = (self.step + 1) % r.log.every == 0 or self.step + 1 == total
+                    terms = self.train_step(want_log)
+                    if want_log:
+                        self._check_finite()
+                        extra = {f"objective/{k}": v for k, v in self.objective.log_values().items()}
+                        row = log.write(self.step, {**terms, **extra})
+                        rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                        info = f"D {row.get('d/loss', 0):.3f}  G {row.get('g/loss', 0):.3f}"
+                        progress.update(task, completed=self.step, rate=f"{rate:.1f} it/s", info=info)
+                    if r.eval.every and self.step % r.eval.every == 0 and self.step < total:
+                        log.write(self.step, {f"eval/{k}": v for k, v in self.evaluate().items()})
+                    if r.log.sample_every and self.step % r.log.sample_every == 0:
+                        self.save_samples()
+                    if r.log.checkpoint_every and self.step % r.log.checkpoint_every == 0:
+                        self.save_checkpoint()
+                        log.flush()
+                progress.update(task, completed=self.step)
+        finally:
+            signal.signal(signal.SIGINT, old_handler)
+        self._check_finite()
+        finished = self.step >= total
+        if finished and self.metrics:
+            log.write(self.step, {f"eval/{k}": v for k, v in self.evaluate().items()})
+        self.save_samples()
+        if self.last_checkpoint is None or self.last_checkpoint.name != f"{ck.PREFIX}{self.step:07d}":
+            self.save_checkpoint()
+        log.flush()
+        return {
+            "step": self.step, "finished": finished, "eval": dict(self.last_eval),
+            "samples": self.last_samples, "checkpoint": self.last_checkpoint,
+            "seconds": time.perf_counter() - t0,
+        }

@@ -1,0 +1,26 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Tests run on CPU with the thread count CI has, so bit-exact comparisons mean the same thing everywhere.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path | None:
+    env = os.environ.get("GANKIT_SHARED_DATA")
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if cand.is_dir():
+            return cand
+    return None
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    d = shared_data()
+    if d is None or not (d / "mnist").is_dir():
+        pytest.skip("shared/data/mnist is not available")
+    return d / "mnist"
