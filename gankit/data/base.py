@@ -108,7 +108,7 @@ class FiniteStream:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if batch_size > n:
             raise ValueError(
-                f"batch_size {batch_size} is larger than the dataset ({n} items); lower train.batch_size"
+                f"batch_size {batch_size} is larger than the dataset ({n} items); lower schedule.batch_size"
             )
         self.images, self.labels = images, labels
         self.batch_size, self.seed = batch_size, seed

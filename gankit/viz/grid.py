@@ -9,6 +9,9 @@ from pathlib import Path
 import torch
 
 
+MIN_CELL = 48
+
+
 def _atomic_target(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".tmp-{os.getpid()}-{path.name}")
@@ -19,11 +22,15 @@ def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = N
     from torchvision.utils import save_image
 
     path = Path(path)
+    images = images.detach().float().cpu()
     n = images.shape[0]
     nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    # Tiny images (16 px digits) are unreadable at 1:1; enlarge to >= MIN_CELL px, keeping pixels crisp.
+    scale = max(1, math.ceil(MIN_CELL / images.shape[-1]))
+    if scale > 1:
+        images = torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
     tmp = _atomic_target(path)
-    pad = 1 if images.shape[-1] <= 32 else 2
-    save_image(images.detach().float().cpu(), tmp, nrow=nrow, padding=pad, normalize=True,
+    save_image(images, tmp, nrow=nrow, padding=2, normalize=True,
                value_range=(-1, 1), pad_value=1.0, format="png")
     os.replace(tmp, path)
     return path
