@@ -1,4 +1,4 @@
-"""`gankit train | sample | list | show`: the command line."""
+"""`gankit train | sample | eval | fetch | list | show`: the command line."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ KINDS = {
     "discriminators": ("gankit.models", "DISCRIMINATORS"),
     "datasets": ("gankit.data", "DATASETS"),
     "metrics": ("gankit.metrics", "METRICS"),
+    "features": ("gankit.metrics", "FEATURES"),
     "families": ("gankit.families", "FAMILIES"),
 }
 ALIASES = {"models": ("generators", "discriminators"), "data": ("datasets",)}
@@ -110,6 +111,71 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from gankit.evaluation import build_metric_list, evaluate_files, evaluate_run
+
+    if (args.real is None) != (args.fake is None):
+        console.print("[red]error:[/] give both --real PATH and --fake PATH, or a RUN_DIR")
+        return 2
+    if (args.source is None) == (args.real is None):
+        console.print("[red]error:[/] give a RUN_DIR (or checkpoint) to evaluate, or --real PATH --fake PATH")
+        return 2
+    options: dict[str, Any] = {}
+    if args.inception_weights:
+        if args.features != "inception":
+            console.print("[red]error:[/] --inception-weights only applies with --features inception")
+            return 2
+        options["weights"] = str(args.inception_weights)
+    metrics = build_metric_list(args.metrics, args.features, args.num, args.num_real, options)
+    if args.source is not None:
+        record = evaluate_run(args.source, metrics, seed=args.seed, device=args.device, use_ema=not args.no_ema)
+        title = f"{record['checkpoint']} ({record['weights']} weights)"
+    else:
+        record = evaluate_files(args.real, args.fake, metrics, seed=args.seed, device=args.device)
+        title = f"{args.fake} vs {args.real}"
+    _print_scores(title, record["results"], record["protocol"])
+    if args.out:
+        from gankit.evaluation import _write_json
+
+        _write_json(Path(args.out), record, append=False)
+        console.print(f"wrote {args.out}")
+    return 0
+
+
+def _print_scores(title: str, results: dict[str, float], protocols: dict[str, dict[str, Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in ("metric", "score", "value", "protocol"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for metric, proto in protocols.items():
+        keys = [k for k in results if k.split("@")[0] in _scores_of(metric)] or list(results)
+        desc = ", ".join(
+            f"{k}={v}" for k, v in proto.items()
+            if k in ("extractor", "num_fake", "num_real", "subset_size", "k", "splits", "resize")
+        )
+        sha = proto.get("weights_sha256")
+        if sha:
+            desc += f", weights {sha[:12]}"
+        ref = proto.get("reference", {})
+        desc += f", ref {ref.get('dataset', '?')}" + (f" {ref['fingerprint'][:8]}" if "fingerprint" in ref else "")
+        for i, k in enumerate(keys):
+            table.add_row(metric if i == 0 else "", k, f"{results[k]:.6g}", desc if i == 0 else "")
+    console.print(table)
+
+
+def _scores_of(metric: str) -> tuple[str, ...]:
+    from gankit.metrics import METRICS
+
+    return tuple(getattr(METRICS.get(metric), "scores", ()))
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from gankit.metrics.inception import download_weights, sha256_of
+
+    path = download_weights(args.dest)
+    console.print(f"FID Inception weights at {path} (sha256 {sha256_of(path)})")
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from gankit.config import dump_yaml, load_recipe
 
@@ -140,6 +206,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
     s.set_defaults(fn=cmd_sample)
+
+    e = sub.add_parser("eval", help="score a run's generator, or --fake images against --real ones",
+                       description="gankit eval RUN_DIR [--metrics fid,kid,is,pr,dc] | gankit eval --real PATH --fake PATH")
+    e.add_argument("source", nargs="?", help="run directory or checkpoints/step-N folder")
+    e.add_argument("--real", type=Path, help="reference images: a folder or an .npz (uint8 'images')")
+    e.add_argument("--fake", type=Path, help="images to score: a folder or an .npz (as `gankit sample` writes)")
+    e.add_argument("--metrics", default="fid,kid,is,pr,dc",
+                   help="comma-separated: fid, kid, is, pr, dc, mmd, swd, fid-inf, classes, toy-mixture")
+    e.add_argument("--num", type=int, default=10000, help="generated samples (default 10000, the standard)")
+    e.add_argument("--num-real", type=int, help="real samples (default: as --num)")
+    e.add_argument("--features", default="inception",
+                   help="inception (papers' numbers; needs the weights), classifier (offline, labelled data), "
+                        "pixels, random-projection")
+    e.add_argument("--inception-weights", type=Path, help="pt_inception-2015-12-05-6726825d.pth (or set "
+                   "GANKIT_INCEPTION_WEIGHTS); `gankit fetch inception` downloads it")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
+    e.add_argument("--out", type=Path, help="also write the scores and their protocol to this JSON file")
+    e.set_defaults(fn=cmd_eval)
+
+    f = sub.add_parser("fetch", help="download what gankit never downloads by itself (the FID Inception weights)")
+    f.add_argument("what", choices=["inception"])
+    f.add_argument("--dest", type=Path, help="folder (default: the torch hub checkpoints folder)")
+    f.set_defaults(fn=cmd_fetch)
 
     ls = sub.add_parser("list", help="list registered pieces: recipes, objectives, penalties, models, ...")
     ls.add_argument("kind", nargs="?", help=f"one of: {', '.join([*KINDS, *ALIASES])}")

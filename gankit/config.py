@@ -71,6 +71,10 @@ class EMA(_Strict):
 class Evaluation(_Strict):
     every: int = Field(0, ge=0)  # generator steps between evaluations; 0 = only at the end
     metrics: list[Component] = []
+    # Keep a copy of the checkpoint with the best value of this score (e.g. fid, kid, modes) in
+    # RUN_DIR/best/; "auto" minimises distances and maximises is/precision/recall/coverage/modes.
+    best: str | None = None
+    best_mode: Literal["auto", "min", "max"] = "auto"
 
 
 class Logging(_Strict):

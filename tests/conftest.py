@@ -24,3 +24,16 @@ def mnist_dir() -> Path:
     if d is None or not (d / "mnist").is_dir():
         pytest.skip("shared/data/mnist is not available")
     return d / "mnist"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    # Classifiers and reference statistics cached by tests go to a per-session folder, never to the
+    # user's ~/.cache/gankit; within the session, a classifier trained once is reused.
+    old = os.environ.get("GANKIT_CACHE")
+    os.environ["GANKIT_CACHE"] = str(tmp_path_factory.mktemp("gankit-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GANKIT_CACHE", None)
+    else:
+        os.environ["GANKIT_CACHE"] = old

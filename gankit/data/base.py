@@ -12,6 +12,7 @@ batch with ``x / 127.5 - 1``: 4x smaller than float and cheap to convert.
 from __future__ import annotations
 
 import abc
+import hashlib
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -174,6 +175,17 @@ class InMemoryImages(DataSource):
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the pixels, labels and shape: any change to the data gives a new fingerprint,
+        so statistics and classifiers cached under it are never reused for other data."""
+        if getattr(self, "_fingerprint", None) is None:
+            h = hashlib.sha256(f"{self.name}|{tuple(self.images.shape)}|{self.num_classes}".encode())
+            h.update(self.images.numpy().tobytes())
+            if self.labels is not None:
+                h.update(self.labels.numpy().tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
 
     def stream(self, batch_size: int, seed: int) -> FiniteStream:
         return FiniteStream(self.images, self.labels, batch_size, seed)

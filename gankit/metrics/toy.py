@@ -69,6 +69,8 @@ class ToyMixtureMetric:
     PacGAN); ``__call__`` scores all the points it is given.
     """
 
+    scores = ("modes", "hq_fraction", "kl")
+
     def __init__(self, num_samples: int = 2500, hq_sigmas: float = 3.0, min_count: int = 1) -> None:
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")

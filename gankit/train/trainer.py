@@ -19,6 +19,8 @@ from gankit.train.build import (
     Shapes, build_data, build_metrics, build_networks, build_objective, build_penalties, make_optimizer,
     resolve_device,
 )
+from gankit.metrics.evaluate import Evaluator, reference_description
+from gankit.train.best import BestTracker
 from gankit.train.logger import RunLog, make_progress
 from gankit.train.phases import run_phase
 from gankit.viz import save_samples
@@ -61,6 +63,9 @@ class Trainer:
             from gankit.metrics import METRICS
 
             self.metrics.append(("toy-mixture", METRICS.build("toy-mixture")))
+        self.evaluator = Evaluator(self.metrics, self.source, self.device, seed=recipe.seed,
+                                   reference=reference_description(self.source, recipe.data.options))
+        self.best = BestTracker(recipe.eval.best, recipe.eval.best_mode, self.metrics)
         # Sampling uses its own generators so that logging never shifts the training RNG stream.
         self.fixed_z = torch.randn(self._grid_count(), self.G.z_dim,
                                    generator=torch.Generator().manual_seed(recipe.seed + 1))
@@ -68,6 +73,7 @@ class Trainer:
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         self._stop_requested = False
         self.last_eval: dict[str, float] = {}
+        self.last_protocol: dict[str, Any] = {}
         self.last_checkpoint: Path | None = None
         self.last_samples: Path | None = None
 
@@ -94,6 +100,7 @@ class Trainer:
             "rng": rng,
             "stream": self.stream.state_dict(),
             "objective": self.objective.state_dict(),
+            "best": self.best.state_dict(),
         }
         if self.ema is not None:
             state["ema_n_averaged"] = self.ema.n_averaged.detach().cpu()
@@ -131,6 +138,7 @@ class Trainer:
         self.opt_d.load_state_dict(state["optim"]["d"])
         self.stream.load_state_dict(state["stream"])
         self.objective.load_state_dict(state["objective"])
+        self.best.load_state_dict(state.get("best", {}))
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -160,14 +168,18 @@ class Trainer:
         return self.last_samples
 
     def evaluate(self) -> dict[str, float]:
-        results: dict[str, float] = {}
-        gen = torch.Generator().manual_seed(self.recipe.seed + 2)
-        for _, metric in self.metrics:
-            n = int(getattr(metric, "num_samples", 2500))
-            fake = self.generate(torch.randn(n, self.G.z_dim, generator=gen))
-            results.update({k: float(v) for k, v in metric(fake, self.source).items()})
-        self.last_eval = results
-        return results
+        """Every metric of the recipe on the sampling generator; the same z at every evaluation."""
+        def generate(n: int) -> torch.Tensor:
+            return self.generate(torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(self.recipe.seed + 2)))
+
+        self.last_eval, self.last_protocol = self.evaluator.evaluate(generate)
+        return self.last_eval
+
+    def _evaluate_and_log(self, log: RunLog) -> None:
+        results = self.evaluate()
+        log.write(self.step, {**{f"eval/{k}": v for k, v in results.items()}, "eval/protocol": self.last_protocol})
+        if self.best.improved(results):
+            self.best.save(self, results)
 
     # -- the loop ---------------------------------------------------------------------------------
     def _track(self, loss: torch.Tensor) -> None:
@@ -220,7 +232,7 @@ class Trainer:
                         info = f"D {row.get('d/loss', 0):.3f}  G {row.get('g/loss', 0):.3f}"
                         progress.update(task, completed=self.step, rate=f"{rate:.1f} it/s", info=info)
                     if r.eval.every and self.step % r.eval.every == 0 and self.step < total:
-                        log.write(self.step, {f"eval/{k}": v for k, v in self.evaluate().items()})
+                        self._evaluate_and_log(log)
                     if r.log.sample_every and self.step % r.log.sample_every == 0:
                         self.save_samples()
                     if r.log.checkpoint_every and self.step % r.log.checkpoint_every == 0:
@@ -232,7 +244,7 @@ class Trainer:
         self._check_finite()
         finished = self.step >= total
         if finished and self.metrics:
-            log.write(self.step, {f"eval/{k}": v for k, v in self.evaluate().items()})
+            self._evaluate_and_log(log)
         self.save_samples()
         if self.last_checkpoint is None or self.last_checkpoint.name != f"{ck.PREFIX}{self.step:07d}":
             self.save_checkpoint()

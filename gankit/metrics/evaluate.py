@@ -1,0 +1,120 @@
+"""Run a set of metrics on a generator (or on a set of images) against a reference dataset.
+
+The evaluator extracts features once per extractor for all metrics that share it, draws generated
+samples once (the largest ``num_samples`` needed; smaller metrics use a prefix), and caches the
+reference features on disk under ``(dataset fingerprint, extractor key, count, seed)``: a changed
+dataset or extractor never reuses stale statistics. Every score comes back with its protocol.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from gankit.metrics.features import Extractor, build_extractor, cache_dir, extract, protocol_base
+
+Generate = Callable[[int], torch.Tensor]
+
+
+def reference_description(source: Any, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the real statistics were computed on: dataset name, its options (split, path, ...),
+    and the content fingerprint when the dataset has one."""
+    desc: dict[str, Any] = {"dataset": getattr(source, "name", type(source).__name__)}
+    if options:
+        desc["options"] = dict(options)
+    if hasattr(source, "fingerprint"):
+        desc["fingerprint"] = source.fingerprint()[:16]
+    return desc
+
+
+class Evaluator:
+    """Scores ``metrics`` (a list of (name, metric) pairs from ``METRICS``) against ``source``."""
+
+    def __init__(self, metrics: list[tuple[str, Any]], source: Any, device: torch.device | str = "cpu",
+                 seed: int = 0, reference: dict[str, Any] | None = None, progress: bool = False,
+                 use_cache: bool = True) -> None:
+        self.metrics, self.source = metrics, source
+        self.device, self.seed = torch.device(device), seed
+        self.reference = reference or reference_description(source)
+        self.progress, self.use_cache = progress, use_cache
+        self._extractors: dict[Any, Extractor] = {}
+        self._real: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def extractor(self, spec: tuple[str, tuple[tuple[str, Any], ...]]) -> Extractor:
+        if spec not in self._extractors:
+            name, options = spec
+            ex = build_extractor(name, source=self.source, **dict(options))
+            self._extractors[spec] = ex.to(self.device)
+        return self._extractors[spec]
+
+    def _cache_file(self, ex: Extractor, n: int) -> Path | None:
+        fp = getattr(self.source, "fingerprint", None)
+        if not self.use_cache or fp is None:
+            return None
+        return cache_dir() / "reference" / f"{fp()[:16]}-{ex.key()}-n{n}-s{self.seed}.safetensors"
+
+    def real_features(self, ex: Extractor, n: int) -> dict[str, torch.Tensor]:
+        """Features of ``n`` real samples (deterministic in ``seed``), from memory, disk, or computed."""
+        key = (ex.key(), n)
+        if key in self._real:
+            return self._real[key]
+        path = self._cache_file(ex, n)
+        if path is not None and path.is_file():
+            from safetensors.torch import load_file
+
+            feats = load_file(str(path))
+        else:
+            real, _ = self.source.sample_real(n, seed=self.seed)
+            feats = extract(ex, real, device=self.device,
+                            progress=f"real features ({ex.name})" if self.progress else None)
+            if path is not None:
+                from safetensors.torch import save_file
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".tmp-{path.name}")
+                save_file({k: v.contiguous() for k, v in feats.items()}, str(tmp))
+                tmp.replace(path)
+        self._real[key] = feats
+        return feats
+
+    # -- the run -----------------------------------------------------------------------------------
+    def evaluate(self, generate: Generate) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+        """(scores, protocol per metric name). ``generate(n)`` returns n samples, deterministic in n."""
+        results: dict[str, float] = {}
+        protocols: dict[str, dict[str, Any]] = {}
+        groups: dict[Any, list[tuple[str, Any]]] = {}
+        for name, metric in self.metrics:
+            if getattr(metric, "uses_features", False):
+                groups.setdefault(metric.feature_spec(), []).append((name, metric))
+            else:  # sample-space metrics (toy mixtures) score the samples directly
+                n = int(getattr(metric, "num_samples", 2500))
+                self._merge(results, metric(generate(n), self.source), name)
+                protocols[name] = {"metric": name, "num_fake": n, "reference": self.reference,
+                                   "seed": self.seed, **protocol_base()}
+        for spec, members in groups.items():
+            ex = self.extractor(spec)
+            n_fake = max(m.num_samples for _, m in members)
+            fake = extract(ex, generate(n_fake), device=self.device,
+                           progress=f"generated features ({ex.name})" if self.progress else None)
+            n_real = max((m.num_real for _, m in members if m.needs_real), default=0)
+            real = self.real_features(ex, n_real) if n_real else None
+            for name, m in members:
+                f = {k: v[:m.num_samples] for k, v in fake.items()}
+                r = {k: v[:m.num_real] for k, v in real.items()} if real is not None and m.needs_real else None
+                self._merge(results, m.score(f, r), name, ex.name)
+                protocols[name] = {
+                    "metric": name, **ex.protocol(), "num_fake": m.num_samples,
+                    "num_real": m.num_real if m.needs_real else 0, "reference": self.reference,
+                    "seed": self.seed, **m.options(), **protocol_base(),
+                }
+        return results, protocols
+
+    @staticmethod
+    def _merge(results: dict[str, float], scores: dict[str, float], metric: str, features: str = "") -> None:
+        for k, v in scores.items():
+            # Two metrics giving the same score name (e.g. FID on two extractors) stay apart.
+            key = k if k not in results else f"{k}@{features or metric}"
+            results[key] = float(v)

@@ -1,0 +1,146 @@
+"""Feature extractors for the image metrics, registered by name in ``FEATURES``.
+
+An extractor is an ``nn.Module`` that maps images (float NCHW in [-1, 1], any size) to a dict with
+``"features"`` (N, dim) float32 and, when it has a classifier head, ``"logits"`` (N, num_classes).
+``protocol()`` returns what must be recorded beside every score computed from its features (its name,
+the hash of its weights, the resize filter, ...), because a score without its protocol is not
+comparable to anything.
+
+* ``pixels``: the raw pixels, flattened (tests, toy data, sanity checks).
+* ``random-projection``: pixels times a fixed Gaussian matrix seeded by ``seed`` (Johnson-Lindenstrauss),
+  a cheap, domain-free embedding.
+* ``classifier``: a small CNN trained on a labelled dataset (gankit/metrics/classifier.py).
+* ``inception``: the FID Inception-v3 of the TF-2015 graph (gankit/metrics/inception.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+import gankit
+from gankit.registry import Registry
+
+FEATURES = Registry("feature extractor")
+
+
+class Extractor(nn.Module):
+    """Base of every feature extractor; subclasses set ``name`` and ``dim`` and define ``forward``."""
+
+    name: str = ""
+    dim: int = 0
+    num_classes: int = 0  # > 0 when forward also returns "logits"
+
+    def protocol(self) -> dict[str, Any]:
+        return {"extractor": self.name, "dim": self.dim}
+
+    def key(self) -> str:
+        """A short hash of the protocol: two extractors with equal keys give equal features."""
+        text = repr(sorted(self.protocol().items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@FEATURES.register("pixels")
+class Pixels(Extractor):
+    """Raw pixels, flattened: dim = C*H*W. Metrics on pixels are for tests and sanity checks."""
+
+    name = "pixels"
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.dim = int(x[0].numel())
+        return {"features": x.flatten(1).float()}
+
+
+@FEATURES.register("random-projection")
+class RandomProjection(Extractor):
+    """Pixels times a fixed random Gaussian matrix (seeded): a Johnson-Lindenstrauss embedding.
+
+    The matrix has N(0, 1/dim) entries drawn from ``seed``, so pairwise distances are kept to within
+    a small factor (Johnson & Lindenstrauss 1984)."""
+
+    name = "random-projection"
+
+    def __init__(self, dim: int = 256, seed: int = 0) -> None:
+        super().__init__()
+        if dim < 1:
+            raise ValueError(f"random-projection dim must be >= 1, got {dim}")
+        self.dim, self.seed = dim, seed
+        self._matrix: torch.Tensor | None = None
+
+    def protocol(self) -> dict[str, Any]:
+        return {**super().protocol(), "seed": self.seed}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        flat = x.flatten(1).float()
+        if self._matrix is None or self._matrix.shape[0] != flat.shape[1]:
+            g = torch.Generator().manual_seed(self.seed)
+            self._matrix = torch.randn(flat.shape[1], self.dim, generator=g) / self.dim**0.5
+        return {"features": flat @ self._matrix.to(flat.device)}
+
+
+def build_extractor(name: str, source: Any = None, **options: Any) -> Extractor:
+    """Build extractor ``name`` with its recipe options; ``source`` (the reference dataset) is handed
+    to the extractors that need it (the classifier trains on it)."""
+    entry = FEATURES.entry(name)
+    injected = {"source": source} if "source" in entry.injected else {}
+    return FEATURES.build(name, **options, **injected)
+
+
+@torch.no_grad()
+def extract(
+    extractor: Extractor,
+    images: torch.Tensor | Iterable[torch.Tensor],
+    batch_size: int = 250,
+    device: torch.device | str | None = None,
+    progress: str | None = None,
+) -> dict[str, torch.Tensor]:
+    """Run ``extractor`` over ``images`` (a tensor, or an iterable of batches) in batches.
+
+    Returns CPU float32 tensors, one row per image. ``progress`` is a description for a rich
+    progress bar (None: no bar).
+    """
+    device = torch.device(device) if device is not None else next(
+        (p.device for p in extractor.parameters()), torch.device("cpu"))
+    extractor.eval()
+    if isinstance(images, torch.Tensor):
+        total = images.shape[0]
+        batches: Iterable[torch.Tensor] = images.split(batch_size)
+    else:
+        total, batches = None, images
+    out: dict[str, list[torch.Tensor]] = {}
+
+    def run(bar: Any = None, task: Any = None) -> None:
+        for b in batches:
+            for k, v in extractor(b.to(device, non_blocking=True)).items():
+                out.setdefault(k, []).append(v.float().cpu())
+            if bar is not None:
+                bar.advance(task, b.shape[0])
+
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), transient=True) as bar:
+            run(bar, bar.add_task(progress, total=total))
+    else:
+        run()
+    if not out:
+        raise ValueError("no images to extract features from")
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def cache_dir() -> Path:
+    """Where gankit caches trained classifiers and reference statistics: ``$GANKIT_CACHE``, else
+    ``~/.cache/gankit``. Everything in it is keyed by content hashes, so deleting it is always safe."""
+    root = Path(os.environ.get("GANKIT_CACHE") or Path.home() / ".cache" / "gankit")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def protocol_base() -> dict[str, Any]:
+    return {"gankit": gankit.__version__}

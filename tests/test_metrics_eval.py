@@ -1,0 +1,183 @@
+"""The evaluator, its caching and protocol, best-checkpoint keeping, and `gankit eval`."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gankit.cli import main
+from gankit.config import ConfigError, load_recipe
+from gankit.data import DATASETS, InMemoryImages
+from gankit.data.base import to_float
+from gankit.metrics import METRICS
+from gankit.metrics.evaluate import Evaluator
+
+
+@pytest.fixture
+def digits():
+    return DATASETS.build("digits")
+
+
+def pixel_metrics(n=300):
+    return [(name, METRICS.build(name, features="pixels", num_samples=n)) for name in ("fid", "kid", "precision-recall")]
+
+
+def test_scores_separate_real_from_noise_and_carry_their_protocol(digits):
+    ev = Evaluator(pixel_metrics(), digits, seed=0)
+    real_like, _ = digits.sample_real(300, seed=9)  # other draws from the same set
+    good, protocols = ev.evaluate(lambda n: real_like[:n])
+    bad, _ = ev.evaluate(lambda n: torch.rand(n, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    assert good["fid"] < 0.2 * bad["fid"]
+    assert good["kid"] < 0.1 * bad["kid"]
+    assert good["precision"] > 0.5 and bad["precision"] == 0.0
+    p = protocols["fid"]
+    for key in ("metric", "extractor", "num_fake", "num_real", "reference", "seed", "gankit"):
+        assert key in p, key
+    assert p["extractor"] == "pixels" and p["num_fake"] == 300
+    assert p["reference"]["fingerprint"] == digits.fingerprint()[:16]
+    assert protocols["kid"]["subset_size"] == 300  # fewer samples than the standard 1000: recorded
+
+
+def test_features_are_extracted_once_per_extractor(digits):
+    calls = []
+    real, _ = digits.sample_real(300, seed=9)
+
+    def generate(n):
+        calls.append(n)
+        return real[:n]
+
+    metrics = pixel_metrics(300) + [("mmd", METRICS.build("mmd", features="pixels", num_samples=200))]
+    Evaluator(metrics, digits).evaluate(generate)
+    assert calls == [300]  # one draw, the largest size; the 200-sample metric uses a prefix
+
+
+def test_reference_features_are_cached_by_fingerprint(digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
+    drawn, _ = digits.sample_real(300, seed=3)
+    fake = lambda n: drawn[:n]  # noqa: E731
+    first, _ = Evaluator(pixel_metrics(), digits).evaluate(fake)
+    files = list((tmp_path / "reference").iterdir())
+    assert len(files) == 1 and digits.fingerprint()[:16] in files[0].name
+
+    def no_sampling(*a, **k):
+        raise AssertionError("the cached reference features should have been used")
+
+    monkeypatch.setattr(digits, "sample_real", no_sampling)
+    again, _ = Evaluator(pixel_metrics(), digits).evaluate(fake)
+    assert again == first
+
+    # One changed pixel is another dataset: new fingerprint, new statistics, nothing stale reused.
+    images = digits.images.clone()
+    images[0, 0, 0, 0] ^= 1
+    changed = InMemoryImages("digits", images, digits.labels, num_classes=10)
+    Evaluator(pixel_metrics(), changed).evaluate(fake)
+    assert len(list((tmp_path / "reference").iterdir())) == 2
+
+
+def test_training_logs_protocol_and_keeps_the_best_checkpoint(tmp_path):
+    from gankit.train.logger import read_metrics
+    from gankit.train.run import start_run
+
+    recipe = load_recipe("dcgan-digits", [
+        "schedule.steps=60", "generator.width=8", "discriminator.width=8", "log.tensorboard=false",
+        "ema.enabled=false", "eval.every=20", "eval.best=fid",
+        "eval.metrics=[{name: fid, features: pixels, num_samples: 300}]",
+    ])
+    result = start_run(recipe, out=tmp_path / "run")
+    rows = [r for r in read_metrics(tmp_path / "run") if "eval/fid" in r]
+    assert [r["step"] for r in rows] == [20, 40, 60]
+    assert rows[0]["eval/protocol"]["fid"]["extractor"] == "pixels"
+    best = json.loads((tmp_path / "run" / "best" / "best.json").read_text())
+    best_row = min(rows, key=lambda r: r["eval/fid"])
+    assert best["value"] == pytest.approx(best_row["eval/fid"]) and best["step"] == best_row["step"]
+    assert (tmp_path / "run" / "best" / f"step-{best['step']:07d}" / "weights.safetensors").is_file()
+    assert result["eval"]["fid"] == pytest.approx(rows[-1]["eval/fid"])
+
+
+def test_best_must_name_a_score_of_the_recipe():
+    from gankit.train.trainer import Trainer
+
+    recipe = load_recipe("gan-grid", ["eval.best=fid", "log.tensorboard=false"])
+    with pytest.raises(ConfigError, match="modes"):
+        Trainer(recipe, "/nonexistent")
+
+
+def save_npz(path, images):
+    np.savez(path, images=((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+
+
+def test_cli_eval_compares_two_files(tmp_path, digits, capsys):
+    a, _ = digits.sample_real(400, seed=1)
+    save_npz(tmp_path / "a.npz", a)
+    save_npz(tmp_path / "noise.npz", torch.rand(400, 1, 16, 16) * 2 - 1)
+    out = tmp_path / "scores.json"
+    args = ["eval", "--real", str(tmp_path / "a.npz"), "--features", "pixels", "--metrics", "fid,kid", "--num", "400"]
+    assert main([*args, "--fake", str(tmp_path / "a.npz"), "--out", str(out)]) == 0
+    same = json.loads(out.read_text())
+    assert same["results"]["fid"] == pytest.approx(0.0, abs=1e-6)
+    assert same["protocol"]["fid"]["num_real"] == 400
+    assert main([*args, "--fake", str(tmp_path / "noise.npz"), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["results"]["fid"] > 100
+    assert "fid" in capsys.readouterr().out
+
+
+def test_cli_eval_of_a_run_appends_to_its_eval_log(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "dcgan-digits", "schedule.steps=5", "generator.width=8", "discriminator.width=8",
+                 "log.tensorboard=false", "--out", str(run)]) == 0
+    assert main(["eval", str(run), "--features", "pixels", "--metrics", "fid,swd", "--num", "300"]) == 0
+    record = json.loads((run / "eval.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 5 and set(record["results"]) == {"fid", "swd"}
+    assert record["protocol"]["sliced-wasserstein"]["reference"]["dataset"] == "digits"
+
+
+def test_cli_eval_without_inception_weights_says_how_to_get_them(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    np.savez(tmp_path / "a.npz", images=np.zeros((20, 8, 8), np.uint8))
+    code = main(["eval", "--real", str(tmp_path / "a.npz"), "--fake", str(tmp_path / "a.npz"), "--num", "20"])
+    text = capsys.readouterr().out
+    assert code != 0 and "gankit fetch inception" in text and "--features classifier" in text
+
+
+def test_cli_eval_rejects_bad_input(tmp_path, capsys):
+    assert main(["eval"]) == 2
+    assert main(["eval", "--real", "x.npz"]) == 2
+    np.savez(tmp_path / "a.npz", images=np.zeros((20, 8, 8), np.uint8))
+    assert main(["eval", "--real", str(tmp_path / "a.npz"), "--fake", str(tmp_path / "a.npz"),
+                 "--metrics", "fid,nope", "--features", "pixels"]) == 2
+    assert "nope" in capsys.readouterr().out
+
+
+def test_npz_dataset_reads_medmnist_layout(tmp_path):
+    x = np.random.default_rng(0).integers(0, 255, (10, 28, 28, 3), dtype=np.uint8)
+    np.savez(tmp_path / "m.npz", train_images=x, train_labels=np.arange(10).reshape(10, 1) % 5)
+    src = DATASETS.build("npz", path=str(tmp_path / "m.npz"), key="train_images", labels_key="train_labels")
+    assert src.shape == (3, 28, 28) and src.num_classes == 5
+    assert torch.equal(src.images[3], torch.from_numpy(x[3]).permute(2, 0, 1))
+    np.savez(tmp_path / "f.npz", images=x.astype(np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        DATASETS.build("npz", path=str(tmp_path / "f.npz"))
+    assert to_float(src.images).min() >= -1
+
+
+def test_classifier_fid_tells_real_from_blurred_mnist(mnist_dir):
+    # Two disjoint halves of the MNIST test split: real-vs-real must be far below real-vs-blurred.
+    import torchvision
+
+    src = DATASETS.build("mnist", path=str(mnist_dir), split="test")
+    half = InMemoryImages("mnist", src.images[:5000], src.labels[:5000], num_classes=10)
+    other = to_float(src.images[5000:])
+    blurred = torchvision.transforms.functional.gaussian_blur(other, kernel_size=5, sigma=1.0)
+    metrics = [(n, METRICS.build(n, features="classifier", num_samples=5000, feature_options={"epochs": 2}))
+               for n in ("fid", "kid", "inception-score")]
+    ev = Evaluator(metrics, half)
+    real, protocol = ev.evaluate(lambda n: other[:n])
+    blur, _ = ev.evaluate(lambda n: blurred[:n])
+    print(f"classifier-FID real-vs-real {real['fid']:.2f}, real-vs-blurred {blur['fid']:.2f}; "
+          f"KID {real['kid']:.3f} vs {blur['kid']:.3f}; IS {real['is']:.2f} vs {blur['is']:.2f}")
+    assert real["fid"] < 0.25 * blur["fid"]
+    assert real["kid"] < 0.25 * blur["kid"]
+    assert real["is"] > 8.0 > blur["is"]  # 10 balanced, confidently classified digits score near 10
+    assert protocol["fid"]["trained_on"] == half.fingerprint()[:16]
