@@ -90,12 +90,7 @@ def _print_summary(result: dict[str, Any]) -> None:
     status = "finished" if result["finished"] else "stopped early (resume with --resume)"
     console.print(f"\n[bold green]{status}[/] at step {result['step']} in {result['seconds']:.1f} s")
     if result.get("eval"):
-        table = Table(title="evaluation", title_justify="left")
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for k, v in result["eval"].items():
-            table.add_row(k, f"{v:.4g}")
-        console.print(table)
+        _print_scores(f"evaluation at step {result['step']}", result["eval"], result.get("protocol", {}))
     console.print(f"run directory: {result['run_dir']}")
     console.print(f"samples:       {result['samples']}")
     console.print(f"checkpoint:    {result['checkpoint']}")

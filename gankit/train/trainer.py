@@ -251,6 +251,7 @@ class Trainer:
         log.flush()
         return {
             "step": self.step, "finished": finished, "eval": dict(self.last_eval),
+            "protocol": dict(self.last_protocol),
             "samples": self.last_samples, "checkpoint": self.last_checkpoint,
             "seconds": time.perf_counter() - t0,
         }
