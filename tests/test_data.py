@@ -306,3 +306,14 @@ def test_image_folder_on_real_photos():
     assert ours[0] > ours[1] > ours[2]  # an orange-brown cat
     x, _ = src.stream(2, seed=0).next()
     assert x.shape == (2, 3, 64, 64) and x.min() >= -1 and x.max() <= 1
+
+
+def test_stacked_mnist_needs_a_path_and_stacks_real_mnist(mnist_dir):
+    from gankit.data import DATASETS
+
+    with pytest.raises(ValueError, match="data.path"):
+        DATASETS.build("stacked-mnist")
+    s = DATASETS.build("stacked-mnist", path=str(mnist_dir), split="test", num=2000, seed=0)
+    assert s.images.shape == (2000, 3, 28, 28) and s.num_classes == 1000
+    # 2000 draws of 1000 equally likely modes: most modes appear (expected 1000 (1 - e^-2) = 865)
+    assert 800 < len(torch.unique(s.labels)) < 930

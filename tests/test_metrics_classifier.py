@@ -149,3 +149,30 @@ def test_registered_factory(digits: InMemoryImages) -> None:
     assert set(FEATURES.options("classifier")) == {"epochs", "weights", "device"}
     ext = build_extractor("classifier", source=digits, epochs=1, device="cpu")
     assert isinstance(ext, ClassifierFeatures) and ext.protocol()["trained_on"] == digits.fingerprint()[:16]
+
+
+def test_stacked_mnist_has_1000_modes_and_per_channel_classification(monkeypatch, tmp_path):
+    # Stacked digits (offline): labels encode the three channels' digits, and the per-channel
+    # classifier's joint class equals 100 a + 10 b + c of the channel predictions.
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
+    from gankit.data import DATASETS
+    from gankit.data.base import to_float
+    from gankit.metrics.classifier import PerChannelClassifier
+    from gankit.metrics.features import build_extractor
+
+    stacked = DATASETS.build("stacked-mnist", base="digits", num=600, seed=1)
+    base = stacked.channel_source
+    assert stacked.shape == (3, 16, 16) and stacked.num_classes == 1000
+    digit_of = {bytes(base.images[i].numpy()): int(base.labels[i]) for i in range(len(base))}
+    for i in range(5):
+        digits = [digit_of[bytes(stacked.images[i, c:c + 1].numpy())] for c in range(3)]
+        assert int(stacked.labels[i]) == 100 * digits[0] + 10 * digits[1] + digits[2]
+
+    ex = build_extractor("classifier", source=stacked, epochs=1)
+    assert isinstance(ex, PerChannelClassifier) and ex.num_classes == 1000 and ex.dim == 3 * 128
+    x = to_float(stacked.images[:50])
+    out = ex(x)
+    single = [ex.single(x[:, c:c + 1])["logits"].argmax(1) for c in range(3)]
+    assert torch.equal(out["logits"].argmax(1), 100 * single[0] + 10 * single[1] + single[2])
+    assert torch.allclose(out["logits"].exp().sum(1), torch.ones(50, dtype=out["logits"].dtype), atol=1e-4)
+    assert ex.protocol()["per_channel"] == 3

@@ -208,6 +208,35 @@ class ClassifierFeatures(Extractor):
         return {"features": features.float(), "logits": logits.float()}
 
 
+class PerChannelClassifier(Extractor):
+    """A 1-channel classifier applied to each channel of C-channel images (Stacked MNIST): the
+    features are the channels' features concatenated, and the K^C joint classes (channel 0 most
+    significant: 100 a + 10 b + c) get log p(a, b, c) = sum_c log p_c, channels being independent."""
+
+    name = "classifier"
+
+    def __init__(self, single: ClassifierFeatures, channels: int) -> None:
+        super().__init__()
+        self.single, self.channels = single, channels
+        self.dim = single.dim * channels
+        self.num_classes = single.num_classes**channels
+
+    def protocol(self) -> dict[str, Any]:
+        return {**self.single.protocol(), "dim": self.dim, "num_classes": self.num_classes,
+                "per_channel": self.channels}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"the per-channel classifier expects {self.channels} channels, got {tuple(x.shape)}")
+        feats, joint = [], None
+        for c in range(self.channels):
+            out = self.single(x[:, c:c + 1])
+            feats.append(out["features"])
+            logp = torch.log_softmax(out["logits"], dim=1)
+            joint = logp if joint is None else (joint.unsqueeze(2) + logp.unsqueeze(1)).flatten(1)
+        return {"features": torch.cat(feats, dim=1), "logits": joint}
+
+
 def _serialize(net: SmallClassifier, meta: dict[str, Any]) -> bytes:
     from safetensors.torch import save
 
@@ -324,4 +353,8 @@ def classifier(
     """A small CNN trained on the labelled reference set (MNIST-style FID/IS); cached by dataset hash."""
     if source is None:
         raise ValueError("the classifier extractor needs the reference dataset to train on (source=...)")
+    base = getattr(source, "channel_source", None)
+    if base is not None:  # stacked channels: classify each channel with a classifier of the base set
+        single = load_or_train(base, epochs=epochs, weights=weights, device=device)
+        return PerChannelClassifier(single, source.shape[0])
     return load_or_train(source, epochs=epochs, weights=weights, device=device)
