@@ -1,9 +1,223 @@
-"""Training tricks (label smoothing, instance noise, feature matching, PacGAN, ...).
+"""Training tricks, registered by name in ``TRICKS``: small hooks the family calls at fixed points.
 
-The registry exists now so that recipes can name tricks and unknown names fail up front; the tricks
-themselves are added with the stability toolbox.
+A trick may override any of these (the base class does nothing):
+
+* ``check(objective_name)``: refuse meaningless combinations up front, with the reason;
+* ``d_in_shape(shape)``: the discriminator's input shape (PacGAN packs m samples together);
+* ``d_inputs(real, fake, step)``: transform what D sees, in the D step and the G step alike
+  (``real`` is None in the G step);
+* ``d_loss(objective, real_logits, fake_logits)``: replace the discriminator loss;
+* ``g_loss(fake_out, real_out, adversarial)``: replace the generator loss (feature matching);
+* ``extra_loss(net_name, net)``: a term added to that network's loss (historical averaging);
+* ``state_dict()`` / ``load_state_dict()``: state that a checkpoint keeps for exact resume.
 """
 
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.models.base import DOut
 from gankit.registry import Registry
 
 TRICKS = Registry("trick")
+
+LOGISTIC = ("minimax", "non-saturating", "maximum-likelihood")
+
+
+class Trick:
+    """Base: every hook is the identity / absent."""
+
+    def check(self, objective: str) -> None:
+        pass
+
+    def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return shape
+
+    def d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor, step: int
+                 ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        return real, fake
+
+    def d_loss(self, objective: Any, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def g_loss(self, fake_out: DOut, real_out: DOut | None, adversarial: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    needs_real_in_g_step = False
+
+    def extra_loss(self, net_name: str, net: nn.Module) -> torch.Tensor | None:
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def smoothed_terms(real: torch.Tensor, fake: torch.Tensor, alpha: float, beta: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(real term, fake term) of the logistic D loss with targets alpha (real) and beta (fake):
+    -E_p[alpha log D + (1 - alpha) log(1 - D)] and -E_q[beta log D + (1 - beta) log(1 - D)]."""
+    return (F.binary_cross_entropy_with_logits(real, torch.full_like(real, alpha)),
+            F.binary_cross_entropy_with_logits(fake, torch.full_like(fake, beta)))
+
+
+@TRICKS.register("label-smoothing")
+class LabelSmoothing(Trick):
+    """Label smoothing of D's targets (Salimans et al. 2016, Sec. 3.4): real -> alpha, fake -> beta.
+
+    One-sided (beta = 0, the paper's advice) moves the optimal discriminator to
+    D*(x) = alpha p(x) / (p(x) + q(x)); two-sided to (alpha p + beta q) / (p + q), which the paper
+    warns rewards G for staying where q > 0 and p = 0. Logistic objectives only.
+    """
+
+    def __init__(self, alpha: float = 0.9, beta: float = 0.0) -> None:
+        if not (0.0 < alpha <= 1.0 and 0.0 <= beta < alpha):
+            raise ValueError(f"label-smoothing needs 0 <= beta < alpha <= 1, got alpha={alpha}, beta={beta}")
+        self.alpha, self.beta = alpha, beta
+
+    def check(self, objective: str) -> None:
+        if objective not in LOGISTIC:
+            raise ValueError(
+                f"label-smoothing smooths the targets of the logistic D loss ({', '.join(LOGISTIC)}); "
+                f"objective {objective!r} has no such targets (for least-squares, set objective.b instead)"
+            )
+
+    def d_loss(self, objective: Any, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        r, f = smoothed_terms(real.flatten(), fake.flatten(), self.alpha, self.beta)
+        return r + f
+
+
+@TRICKS.register("instance-noise")
+class InstanceNoise(Trick):
+    """Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): D sees x + sigma_t * eps,
+    eps ~ N(0, I), for real and generated samples alike, so the two distributions overlap.
+
+    sigma_t decays linearly from ``sigma`` to 0 over ``anneal_steps`` generator steps (0: constant).
+    The noise comes from the global RNG, which checkpoints keep: resuming stays exact.
+    """
+
+    def __init__(self, sigma: float = 0.1, anneal_steps: int = 0) -> None:
+        if sigma < 0 or anneal_steps < 0:
+            raise ValueError(f"instance-noise needs sigma >= 0 and anneal_steps >= 0, got {sigma}, {anneal_steps}")
+        self.sigma, self.anneal_steps = sigma, anneal_steps
+
+    def sigma_at(self, step: int) -> float:
+        if not self.anneal_steps:
+            return self.sigma
+        return self.sigma * max(0.0, 1.0 - step / self.anneal_steps)
+
+    def d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor, step: int
+                 ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        s = self.sigma_at(step)
+        if s == 0.0:
+            return real, fake
+        noisy = None if real is None else real + s * torch.randn_like(real)
+        return noisy, fake + s * torch.randn_like(fake)
+
+
+@TRICKS.register("feature-matching")
+class FeatureMatching(Trick):
+    """Feature matching (Salimans et al. 2016, Sec. 3.1): G minimises ||E_x f(x) - E_z f(G(z))||^2
+    over the discriminator's features f (its penultimate layer, ``DOut.features``) instead of
+    fooling D. ``adversarial_weight > 0`` keeps that much of the usual generator loss as well.
+    """
+
+    needs_real_in_g_step = True
+
+    def __init__(self, adversarial_weight: float = 0.0) -> None:
+        if adversarial_weight < 0:
+            raise ValueError(f"feature-matching adversarial_weight must be >= 0, got {adversarial_weight}")
+        self.adversarial_weight = adversarial_weight
+
+    def g_loss(self, fake_out: DOut, real_out: DOut | None, adversarial: torch.Tensor) -> torch.Tensor:
+        if fake_out.features is None or real_out is None or real_out.features is None:
+            raise ValueError("feature-matching needs a discriminator that returns features (DOut.features)")
+        # Real features are a fixed target: G's gradient flows through the generated side only.
+        diff = real_out.features.detach().flatten(1).mean(0) - fake_out.features.flatten(1).mean(0)
+        return diff.square().sum() + self.adversarial_weight * adversarial
+
+
+@TRICKS.register("historical-averaging")
+class HistoricalAveraging(Trick):
+    """Historical averaging (Salimans et al. 2016, Sec. 3.3): each player adds
+    weight * ||theta - (1/t) sum_{i<=t} theta_i||^2, the distance of its parameters from their own
+    running average (kept in state, so resume is exact). ``networks``: G, D or both.
+    """
+
+    def __init__(self, weight: float = 1e-3, networks: Literal["G", "D", "both"] = "both") -> None:
+        if weight < 0:
+            raise ValueError(f"historical-averaging weight must be >= 0, got {weight}")
+        self.weight, self.networks = weight, networks
+        self.means: dict[str, list[torch.Tensor]] = {}
+        self.counts: dict[str, int] = {}
+
+    def extra_loss(self, net_name: str, net: nn.Module) -> torch.Tensor | None:
+        if self.networks not in (net_name, "both"):
+            return None
+        params = [p for p in net.parameters()]
+        if net_name not in self.means:
+            self.means[net_name] = [p.detach().clone() for p in params]
+            self.counts[net_name] = 1
+        else:  # fold the current parameters into the running mean, then measure the distance to it
+            self.counts[net_name] += 1
+            n = self.counts[net_name]
+            for m, p in zip(self.means[net_name], params):
+                m.add_(p.detach() - m, alpha=1.0 / n)
+        return self.weight * sum((p - m).square().sum() for p, m in zip(params, self.means[net_name]))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"counts": dict(self.counts), "means": {k: [m.cpu() for m in v] for k, v in self.means.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.counts = dict(state.get("counts", {}))
+        self.means = {k: [m.clone() for m in v] for k, v in state.get("means", {}).items()}
+
+
+@TRICKS.register("pacgan")
+class PacGAN(Trick):
+    """PacGAN (Lin et al. 2018): the discriminator judges m samples at once, all real or all
+    generated, concatenated along channels (images) or features (points). A mode-collapsed G
+    produces packs of near-identical samples, which D can tell from real packs. m = 1 is plain D.
+    """
+
+    def __init__(self, m: int = 2) -> None:
+        if m < 1:
+            raise ValueError(f"pacgan m must be >= 1, got {m}")
+        self.m = m
+
+    def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (shape[0] * self.m, *shape[1:])
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        if n % self.m:
+            raise ValueError(f"pacgan m={self.m} needs a batch size divisible by m, got {n}; "
+                             "change schedule.batch_size")
+        # (N, C, ...) -> (N/m, m*C, ...): consecutive samples form a pack.
+        return x.reshape(n // self.m, self.m * x.shape[1], *x.shape[2:])
+
+    def d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor, step: int
+                 ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        return (None if real is None else self.pack(real)), self.pack(fake)
+
+
+def build_tricks(components: list[Any], objective: str) -> list[tuple[str, Trick]]:
+    """Recipe components -> built tricks, each checked against the objective. PacGAN goes last, so
+    that noise is added per sample before packing."""
+    tricks = [(c.name, TRICKS.build(c.name, **c.options)) for c in components]
+    names = [n for n, _ in tricks]
+    for n in set(names):
+        if names.count(n) > 1:
+            raise ValueError(f"trick {n!r} is listed twice; give it once with the options you want")
+    for name, t in tricks:
+        try:
+            t.check(objective)
+        except ValueError as err:
+            raise ValueError(f"tricks: {err}") from None
+    return sorted(tricks, key=lambda nt: isinstance(nt[1], PacGAN))

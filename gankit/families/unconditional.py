@@ -30,8 +30,11 @@ class Unconditional:
         penalties: list[tuple[str, Any]],
         next_batch: Callable[[], Batch],
         device: torch.device,
+        tricks: list[tuple[str, Any]] = (),  # type: ignore[assignment]
     ) -> None:
         self.G, self.D, self.objective = G, D, objective
+        self.tricks = list(tricks)
+        self.step = 0  # the generator step, set by the trainer (annealed tricks read it)
         self.d_penalties = [(n, p) for n, p in penalties if p.target == "D"]
         self.g_penalties = [(n, p) for n, p in penalties if p.target == "G"]
         self.next_batch = next_batch
@@ -46,13 +49,30 @@ class Unconditional:
         self.batch_size = x.shape[0]
         return x.to(self.device, non_blocking=True)
 
+    def _d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        for _, t in self.tricks:
+            real, fake = t.d_inputs(real, fake, self.step)
+        return real, fake
+
+    def _extra(self, net_name: str, net: nn.Module, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
+        for name, t in self.tricks:
+            term = t.extra_loss(net_name, net)
+            if term is not None:
+                terms[f"trick/{name}"] = term
+                loss = loss + term
+        return loss
+
     def d_terms(self) -> dict[str, torch.Tensor]:
         real = self._real()
         with torch.no_grad():
             fake = self.G(self.noise(real.shape[0]))
+        real, fake = self._d_inputs(real, fake)
         # Separate passes for real and fake: with batch norm in D, mixing them would leak statistics.
         r, f = self.D(real).logits, self.D(fake).logits
-        loss = self.objective.d_loss(r, f)
+        loss = None
+        for _, t in self.tricks:
+            loss = t.d_loss(self.objective, r, f) if loss is None else loss
+        loss = self.objective.d_loss(r, f) if loss is None else loss
         terms = {"adv": loss, "real": r.mean(), "fake": f.mean()}
         for name, pen in self.d_penalties:
             if pen.adds_loss:
@@ -60,21 +80,28 @@ class Unconditional:
                 terms[f"pen/{name}"] = term
                 loss = loss + term
         self.objective.update(r.detach(), f.detach())
-        terms["loss"] = loss
+        terms["loss"] = self._extra("D", self.D, terms, loss)
         return terms
 
     def g_terms(self) -> dict[str, torch.Tensor]:
         n = self.batch_size or 64
         fake = self.G(self.noise(n))
-        f = self.D(fake).logits
-        loss = self.objective.g_loss(f)
+        real = self._real() if any(t.needs_real_in_g_step for _, t in self.tricks) else None
+        real_in, fake_in = self._d_inputs(real, fake)
+        out = self.D(fake_in)
+        loss = self.objective.g_loss(out.logits)
         terms = {"adv": loss}
+        for name, t in self.tricks:
+            replaced = t.g_loss(out, self.D(real_in) if real_in is not None else None, loss)
+            if replaced is not None:
+                terms[f"trick/{name}"] = replaced
+                loss = replaced
         for name, pen in self.g_penalties:
             if pen.adds_loss:
                 term = pen(self.G, None, fake, None)
                 terms[f"pen/{name}"] = term
                 loss = loss + term
-        terms["loss"] = loss
+        terms["loss"] = self._extra("G", self.G, terms, loss)
         return terms
 
     def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, n_critic: int) -> list[Phase]:

@@ -35,17 +35,30 @@ def build_data(recipe: Recipe) -> Any:
     return DATASETS.build(recipe.data.name, **recipe.data.options)
 
 
-def build_networks(recipe: Recipe, shapes: Shapes) -> tuple[nn.Module, nn.Module]:
+def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]] = ()  # type: ignore[assignment]
+                   ) -> tuple[nn.Module, nn.Module]:
     from gankit.families import FAMILIES
     from gankit.models import DISCRIMINATORS, GENERATORS
 
     conditional = getattr(FAMILIES.get(recipe.family), "conditional", False)
     n_cls = shapes.num_classes if conditional else 0
     G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls, **recipe.generator.options)
+    d_shape = shapes.shape
+    for _, t in tricks:  # e.g. PacGAN: D sees m samples stacked along channels
+        d_shape = t.d_in_shape(d_shape)
     D = DISCRIMINATORS.build(
-        recipe.discriminator.name, in_shape=shapes.shape, num_classes=n_cls, **recipe.discriminator.options
+        recipe.discriminator.name, in_shape=d_shape, num_classes=n_cls, **recipe.discriminator.options
     )
     return G, D
+
+
+def build_tricks(recipe: Recipe) -> list[tuple[str, Any]]:
+    from gankit.tricks import build_tricks as build
+
+    try:
+        return build(recipe.tricks, recipe.objective.name)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def build_generator(recipe: Recipe, shapes: Shapes) -> nn.Module:

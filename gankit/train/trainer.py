@@ -16,7 +16,8 @@ import gankit
 from gankit.config import Recipe
 from gankit.train import checkpoint as ck
 from gankit.train.build import (
-    Shapes, build_data, build_metrics, build_networks, build_objective, build_penalties, make_optimizer,
+    Shapes, build_data, build_metrics, build_networks, build_objective, build_penalties, build_tricks,
+    make_optimizer,
     resolve_device,
 )
 from gankit.metrics.evaluate import Evaluator, reference_description
@@ -40,7 +41,8 @@ class Trainer:
         torch.manual_seed(recipe.seed)
         self.source = build_data(recipe)
         self.shapes = Shapes(self.source.kind, tuple(self.source.shape), int(self.source.num_classes))
-        self.G, self.D = build_networks(recipe, self.shapes)
+        self.tricks = build_tricks(recipe)
+        self.G, self.D = build_networks(recipe, self.shapes, self.tricks)
         self.penalties = build_penalties(recipe)
         for _, pen in self.penalties:
             pen.on_build(self.G if pen.target == "G" else self.D)
@@ -52,7 +54,7 @@ class Trainer:
         self.opt_d = make_optimizer(recipe.optim.d, self.D.parameters())
         self.stream = self.source.stream(sched.batch_size, recipe.seed)
         self.family = FAMILIES.get(recipe.family)(
-            self.G, self.D, self.objective, self.penalties, self.stream.next, self.device
+            self.G, self.D, self.objective, self.penalties, self.stream.next, self.device, self.tricks
         )
         self.phases = self.family.phases(self.opt_g, self.opt_d, sched.n_critic)
         self.ema = None
@@ -101,6 +103,7 @@ class Trainer:
             "stream": self.stream.state_dict(),
             "objective": self.objective.state_dict(),
             "best": self.best.state_dict(),
+            "tricks": {name: t.state_dict() for name, t in self.tricks},
         }
         if self.ema is not None:
             state["ema_n_averaged"] = self.ema.n_averaged.detach().cpu()
@@ -139,6 +142,8 @@ class Trainer:
         self.stream.load_state_dict(state["stream"])
         self.objective.load_state_dict(state["objective"])
         self.best.load_state_dict(state.get("best", {}))
+        for name, t in self.tricks:
+            t.load_state_dict(state.get("tricks", {}).get(name, {}))
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -200,6 +205,7 @@ class Trainer:
 
     def train_step(self, want_log: bool) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
+        self.family.step = self.step
         for phase in self.phases:
             if self.step % phase.interval:
                 continue

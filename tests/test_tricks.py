@@ -1,0 +1,152 @@
+"""Each trick changes exactly what it claims, composes with the trainer, and rejects nonsense."""
+
+import math
+
+import pytest
+import torch
+
+from gankit.config import ConfigError, load_recipe
+from gankit.models.base import DOut
+from gankit.objectives import OBJECTIVES
+from gankit.tricks import TRICKS, smoothed_terms
+from gankit.train.trainer import Trainer
+
+
+def trainer(name="gan-grid", *overrides):
+    return Trainer(load_recipe(name, ["log.tensorboard=false", "schedule.steps=10", *overrides]), "/nonexistent")
+
+
+@pytest.mark.parametrize("alpha,beta,p,q", [(0.9, 0.0, 0.7, 0.3), (0.9, 0.0, 0.2, 0.8), (0.8, 0.1, 0.5, 0.5)])
+def test_label_smoothing_moves_the_optimal_discriminator(alpha, beta, p, q):
+    # Pointwise D objective p * l_real(t) + q * l_fake(t) is minimised at sigma(t) = (alpha p + beta q)/(p + q).
+    t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([t], lr=1, max_iter=100, tolerance_grad=1e-12, tolerance_change=1e-14)
+
+    def closure():
+        opt.zero_grad()
+        r, f = smoothed_terms(t, t, alpha, beta)
+        loss = p * r + q * f
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    assert torch.sigmoid(t).item() == pytest.approx((alpha * p + beta * q) / (p + q), abs=1e-6)
+
+
+def test_label_smoothing_with_alpha_one_is_the_plain_logistic_loss():
+    r, f = torch.randn(16), torch.randn(16)
+    smooth = TRICKS.build("label-smoothing", alpha=1.0, beta=0.0)
+    plain = OBJECTIVES["non-saturating"].d_loss(r, f)
+    assert smooth.d_loss(None, r, f).item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+def test_label_smoothing_rejects_non_logistic_objectives():
+    with pytest.raises(ConfigError, match="least-squares"):
+        trainer("lsgan-grid", "tricks=[{name: label-smoothing}]")
+    with pytest.raises(ConfigError, match="alpha"):
+        trainer("gan-grid", "tricks=[{name: label-smoothing, alpha: 0.5, beta: 0.6}]")
+
+
+def test_instance_noise_adds_annealed_gaussian_noise():
+    t = TRICKS.build("instance-noise", sigma=0.5, anneal_steps=100)
+    assert t.sigma_at(0) == 0.5 and t.sigma_at(50) == pytest.approx(0.25) and t.sigma_at(200) == 0.0
+    x = torch.zeros(20000, 2)
+    torch.manual_seed(0)
+    real, fake = t.d_inputs(x, x + 1, step=50)
+    assert real.std().item() == pytest.approx(0.25, rel=0.02)
+    assert (fake - 1).std().item() == pytest.approx(0.25, rel=0.02)
+    r2, f2 = t.d_inputs(x, x, step=100)
+    assert torch.equal(r2, x) and torch.equal(f2, x)
+
+
+def test_feature_matching_is_the_squared_distance_of_mean_features():
+    fm = TRICKS.build("feature-matching")
+    real = DOut(logits=torch.zeros(4), features=torch.tensor([[1.0, 2.0], [3.0, 4.0], [1.0, 0.0], [3.0, 2.0]]))
+    fake = DOut(logits=torch.zeros(2), features=torch.tensor([[0.0, 0.0], [2.0, 2.0]], requires_grad=True))
+    loss = fm.g_loss(fake, real, torch.tensor(5.0))
+    assert loss.item() == pytest.approx((2 - 1) ** 2 + (2 - 1) ** 2)  # means (2, 2) vs (1, 1)
+    loss.backward()
+    assert torch.allclose(fake.features.grad, torch.full((2, 2), -1.0))  # d/df_j = -2 (mu_r - mu_f) / n
+    assert fm.g_loss(real, real, torch.tensor(5.0)).item() == 0.0
+    with_adv = TRICKS.build("feature-matching", adversarial_weight=0.5)
+    assert with_adv.g_loss(real, real, torch.tensor(5.0)).item() == pytest.approx(2.5)
+
+
+def test_feature_matching_trains_g_through_d_features():
+    t = trainer("gan-grid", "tricks=[{name: feature-matching}]")
+    terms = t.train_step(want_log=True)
+    assert "g/trick/feature-matching" in terms
+    assert terms["g/loss"].item() == pytest.approx(terms["g/trick/feature-matching"].item())
+
+
+def test_historical_averaging_penalises_distance_to_the_running_mean():
+    ha = TRICKS.build("historical-averaging", weight=2.0, networks="D")
+    net = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    assert ha.extra_loss("G", net) is None
+    assert ha.extra_loss("D", net).item() == 0.0  # first call: the mean is the parameters themselves
+    with torch.no_grad():
+        net.weight.fill_(3.0)
+    # running mean of (1, 3) is 2; penalty 2 * (3 - 2)^2
+    assert ha.extra_loss("D", net).item() == pytest.approx(2.0)
+    state = ha.state_dict()
+    again = TRICKS.build("historical-averaging", weight=2.0, networks="D")
+    again.load_state_dict(state)
+    with torch.no_grad():
+        net.weight.fill_(5.0)
+    assert again.extra_loss("D", net).item() == pytest.approx(2.0 * (5 - 3) ** 2)  # mean of 1, 3, 5
+
+
+def test_pacgan_packs_consecutive_samples_and_m1_is_plain():
+    x = torch.arange(24.0).reshape(6, 2, 1, 2)
+    one, two = TRICKS.build("pacgan", m=1), TRICKS.build("pacgan", m=2)
+    assert torch.equal(one.d_inputs(x, x, 0)[0], x)
+    packed = two.d_inputs(None, x, 0)[1]
+    assert packed.shape == (3, 4, 1, 2)
+    assert torch.equal(packed[1], torch.cat([x[2], x[3]]))
+    assert two.d_in_shape((2, 1, 2)) == (4, 1, 2) and two.d_in_shape((2,)) == (4,)
+    with pytest.raises(ValueError, match="divisible"):
+        TRICKS.build("pacgan", m=4).pack(x)
+
+
+def test_pacgan_trainer_builds_a_packed_discriminator():
+    t = trainer("gan-grid", "tricks=[{name: pacgan, m: 4}]")
+    assert t.D.in_shape == (8,)
+    t.train_step(want_log=False)  # D sees (64, 8): 256 samples in packs of 4
+    plain = trainer("gan-grid", "tricks=[{name: pacgan, m: 1}]")
+    ref = trainer("gan-grid")
+    for a, b in zip(plain.D.parameters(), ref.D.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_tricks_compose_and_resume_exactly(tmp_path):
+    from gankit.train.run import resume_run, start_run
+
+    over = ["log.tensorboard=false", "log.checkpoint_every=3",
+            "tricks=[{name: instance-noise, sigma: 0.1, anneal_steps: 10}, {name: historical-averaging}, "
+            "{name: pacgan, m: 2}]"]
+    full = start_run(load_recipe("gan-grid", [*over, "schedule.steps=6"]), out=tmp_path / "full")
+    start_run(load_recipe("gan-grid", [*over, "schedule.steps=3"]), out=tmp_path / "half")
+    resumed = resume_run(tmp_path / "half", ["schedule.steps=6"])
+    from gankit.train.checkpoint import load_weights
+
+    a, _ = load_weights(full["checkpoint"])
+    b, _ = load_weights(resumed["checkpoint"])
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_unknown_or_duplicate_tricks_fail_up_front():
+    with pytest.raises(ConfigError, match="label-smoothing"):
+        load_recipe("gan-grid", ["tricks=[{name: label-smoothin}]"])
+    with pytest.raises(ConfigError, match="twice"):
+        trainer("gan-grid", "tricks=[{name: pacgan}, {name: pacgan, m: 3}]")
+
+
+def test_every_trick_is_registered_with_a_citation():
+    assert set(TRICKS.names()) >= {"label-smoothing", "instance-noise", "feature-matching",
+                                   "historical-averaging", "pacgan"}
+    for name in TRICKS.names():
+        doc = TRICKS.get(name).__doc__
+        assert any(str(y) in doc for y in range(2014, 2020)), name
+    assert math.isfinite(TRICKS.build("instance-noise").sigma_at(5))
