@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from gankit.nn.minibatch import MinibatchStdDev
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
 
 SUPPORTED_RESOLUTIONS = (8, 16, 32, 64, 128, 256)
@@ -164,9 +165,14 @@ class DCGANDiscriminator(nn.Module):
         max_channels: int = 512,
         norm: Literal["batch", "layer", "none"] = "batch",
         init: Init = "dcgan",
+        minibatch_stddev: int = 0,
     ) -> None:
+        """``minibatch_stddev``: group size of a minibatch-stddev channel on the 4x4 map before the head
+        (Karras et al. 2018; 0 = none)."""
         super().__init__()
         model = "discriminator 'dcgan'"
+        if minibatch_stddev < 0:
+            raise ValueError(f"{model}: minibatch_stddev must be >= 0, got {minibatch_stddev}")
         _check_unconditional(num_classes, model)
         _check_init(init, model)
         if norm not in ("batch", "layer", "none"):
@@ -187,7 +193,8 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2))
             in_ch = out_ch
         self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(self.channels[4], 1, 4, 1, 0)
+        self.stddev = MinibatchStdDev(minibatch_stddev) if minibatch_stddev else None
+        self.head = nn.Conv2d(self.channels[4] + (1 if minibatch_stddev else 0), 1, 4, 1, 0)
         if init == "dcgan":
             self.apply(dcgan_init_)
 
@@ -195,4 +202,5 @@ class DCGANDiscriminator(nn.Module):
         """(N, C, R, R) -> DOut(logits (N,), features (N, ch[4] * 16)). ``y`` is unused."""
         assert_shape(x, [None, *self.in_shape], "x")
         h = self.body(x)  # (N, ch[4], 4, 4)
-        return DOut(logits=self.head(h).view(x.shape[0]), features=h.flatten(1))
+        logits = self.head(self.stddev(h) if self.stddev is not None else h)
+        return DOut(logits=logits.view(x.shape[0]), features=h.flatten(1))

@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from gankit.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
 
 Activation = Literal["relu", "leaky-relu", "tanh", "elu"]
@@ -127,9 +128,16 @@ class MLPDiscriminator(nn.Module):
         hidden: list[int] = [128, 128, 128],  # noqa: B006  (never mutated; list for YAML)
         activation: Activation = "leaky-relu",
         dropout: float = 0.0,
+        minibatch_discrimination: int = 0,
+        minibatch_stddev: int = 0,
     ) -> None:
+        """``minibatch_discrimination``: number of kernels B of a minibatch-discrimination layer before the
+        head (Salimans et al. 2016; 0 = none); ``minibatch_stddev``: group size of a minibatch-stddev
+        feature before the head (Karras et al. 2018; 0 = none)."""
         super().__init__()
         _check_unconditional(num_classes, "discriminator 'mlp'")
+        if minibatch_discrimination < 0 or minibatch_stddev < 0:
+            raise ValueError("discriminator 'mlp': minibatch_discrimination and minibatch_stddev must be >= 0")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"discriminator 'mlp': dropout={dropout} must be in [0, 1)")
         self.in_shape = _check_shape(in_shape, "in_shape", "discriminator 'mlp'")
@@ -142,6 +150,15 @@ class MLPDiscriminator(nn.Module):
             self.blocks.append(nn.Sequential(nn.Linear(width, h), make_activation(activation)))
             width = h
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        batch_layers: list[nn.Module] = []
+        if minibatch_stddev:
+            batch_layers.append(MinibatchStdDev(minibatch_stddev))
+            width += 1
+        if minibatch_discrimination:
+            mbd = MinibatchDiscrimination(width, minibatch_discrimination)
+            batch_layers.append(mbd)
+            width = mbd.out_features
+        self.batch_layers = nn.Sequential(*batch_layers)
         self.head = nn.Linear(width, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
@@ -152,4 +169,4 @@ class MLPDiscriminator(nn.Module):
             features = block(h)
             # Dropout follows each hidden layer (the head's input included), never the raw input.
             h = self.dropout(features)
-        return DOut(logits=self.head(h).squeeze(1), features=features)
+        return DOut(logits=self.head(self.batch_layers(h)).squeeze(1), features=features)
