@@ -150,3 +150,95 @@ def test_every_trick_is_registered_with_a_citation():
         doc = TRICKS.get(name).__doc__
         assert any(str(y) in doc for y in range(2014, 2020)), name
     assert math.isfinite(TRICKS.build("instance-noise").sigma_at(5))
+
+
+# -- unrolled GAN ---------------------------------------------------------------------------------
+def _family(tricks, opt="sgd", lr=0.1, seed=0):
+    from gankit.families import FAMILIES
+    from gankit.models import DISCRIMINATORS, GENERATORS
+
+    torch.manual_seed(seed)
+    G = GENERATORS.build("mlp", out_shape=(2,), num_classes=0, z_dim=2, hidden=[8])
+    D = DISCRIMINATORS.build("mlp", in_shape=(2,), num_classes=0, hidden=[8])
+    real = torch.randn(16, 2)
+    fam = FAMILIES.get("unconditional")(G, D, OBJECTIVES.build("non-saturating"), [], lambda: (real, None),
+                                        torch.device("cpu"), [(n, TRICKS.build(n, **o)) for n, o in tricks])
+    opt_d = torch.optim.SGD(D.parameters(), lr=lr) if opt == "sgd" else torch.optim.Adam(D.parameters(), lr=lr)
+    fam.phases(torch.optim.SGD(G.parameters(), lr=0.1), opt_d, 1)
+    fam.batch_size = 16
+    return fam, real
+
+
+def test_unrolled_with_k0_is_the_plain_generator_loss():
+    fam0, _ = _family([("unrolled", {"k": 0})])
+    plain, _ = _family([])
+    torch.manual_seed(1)
+    a = fam0.g_terms()["loss"]
+    torch.manual_seed(1)
+    b = plain.g_terms()["loss"]
+    assert a.item() == b.item()
+
+
+def test_unrolled_sgd_step_is_differentiated_through():
+    import torch.nn.functional as F
+    from torch.func import functional_call
+
+    fam, real = _family([("unrolled", {"k": 1})], opt="sgd", lr=0.5)
+    torch.manual_seed(3)
+    z = torch.randn(16, 2)
+    fam.noise = lambda n: z
+    loss = fam.g_terms()["loss"]
+    g_grad = torch.autograd.grad(loss, list(fam.G.parameters()))
+    # Independent computation: theta_1 = theta_0 - eta grad L_D(theta_0), then -log sigma(D_theta_1(G(z))).
+    names = [n for n, _ in fam.D.named_parameters()]
+    theta0 = [p.detach().clone().requires_grad_(True) for p in fam.D.parameters()]
+    fake = fam.G(z)
+    d = lambda ps, x: functional_call(fam.D, dict(zip(names, ps)), (x,)).logits
+    l_d = F.softplus(-d(theta0, real)).mean() + F.softplus(d(theta0, fake)).mean()
+    grads = torch.autograd.grad(l_d, theta0, create_graph=True)
+    theta1 = [p - 0.5 * g for p, g in zip(theta0, grads)]
+    expected = F.softplus(-d(theta1, fake)).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    e_grad = torch.autograd.grad(expected, list(fam.G.parameters()))
+    for a, b in zip(g_grad, e_grad):
+        assert torch.allclose(a, b, atol=1e-6)
+    # The look-ahead changes G's gradient, and the second-order path is part of it.
+    first, _ = _family([("unrolled", {"k": 1, "second_order": False})], opt="sgd", lr=0.5)
+    first.noise = lambda n: z
+    f_grad = torch.autograd.grad(first.g_terms()["loss"], list(first.G.parameters()))
+    assert not all(torch.allclose(a, b, atol=1e-4) for a, b in zip(g_grad, f_grad))
+
+
+def test_unrolled_adam_look_ahead_matches_real_adam_steps_and_leaves_d_alone():
+    import copy
+
+    fam, real = _family([("unrolled", {"k": 3, "second_order": False})], opt="adam", lr=0.01)
+    for _ in range(2):  # give D's Adam some state first
+        fam.opt_d.zero_grad()
+        fam.d_terms()["loss"].backward()
+        fam.opt_d.step()
+    torch.manual_seed(5)
+    z = torch.randn(16, 2)
+    fam.noise = lambda n: z
+    D_before = copy.deepcopy(fam.D.state_dict())
+    critic = fam.tricks[0][1].g_critic(fam, fam.G(z).detach())
+    # The same three updates with torch's Adam on a copy of D and its optimiser state.
+    D2 = copy.deepcopy(fam.D)
+    opt2 = torch.optim.Adam(D2.parameters(), lr=0.01)
+    opt2.load_state_dict(fam.opt_d.state_dict())
+    fake = fam.G(z).detach()
+    for _ in range(3):
+        opt2.zero_grad()
+        (F_loss := fam.objective.d_loss(D2(real).logits, D2(fake).logits)).backward()
+        opt2.step()
+    x = torch.randn(32, 2)
+    assert torch.allclose(critic(x).logits, D2(x).logits, atol=1e-5)
+    assert all(torch.equal(v, fam.D.state_dict()[k]) for k, v in D_before.items())
+
+
+def test_unrolled_trains_in_the_trainer():
+    t = trainer("gan-grid", "tricks=[{name: unrolled, k: 2}]")
+    before = [p.clone() for p in t.G.parameters()]
+    terms = t.train_step(want_log=True)
+    assert math.isfinite(terms["g/loss"].item())
+    assert any(not torch.equal(a, b) for a, b in zip(before, t.G.parameters()))

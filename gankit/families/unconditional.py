@@ -21,6 +21,8 @@ class Unconditional:
     """Unconditional GAN: samples from noise alone; labels, if the data has them, are ignored."""
 
     conditional = False
+    needs_encoder = False
+    family_name = "unconditional"
 
     def __init__(
         self,
@@ -31,7 +33,11 @@ class Unconditional:
         next_batch: Callable[[], Batch],
         device: torch.device,
         tricks: list[tuple[str, Any]] = (),  # type: ignore[assignment]
+        encoder: nn.Module | None = None,
     ) -> None:
+        if encoder is not None and not self.needs_encoder:
+            raise ValueError(f"family {self.family_name!r} has no encoder; remove `encoder` from the recipe "
+                             "(the bidirectional families bigan and veegan use one)")
         self.G, self.D, self.objective = G, D, objective
         self.tricks = list(tricks)
         self.step = 0  # the generator step, set by the trainer (annealed tricks read it)
@@ -40,6 +46,16 @@ class Unconditional:
         self.next_batch = next_batch
         self.device = device
         self.batch_size = 0  # set from the first real batch; G batches match it
+        self.opt_d: torch.optim.Optimizer | None = None
+
+    @classmethod
+    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int) -> tuple[int, ...]:
+        """What D judges: the data itself here; (x, z) pairs in the bidirectional families."""
+        return shape
+
+    @classmethod
+    def check(cls, objective: str, tricks: list[str]) -> None:
+        """Refuse objectives or tricks that make no sense in this family, with the reason."""
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.G.z_dim, device=self.device)
@@ -62,6 +78,14 @@ class Unconditional:
                 loss = loss + term
         return loss
 
+    def adversarial_d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """The objective's D loss, or the one a trick puts in its place (label smoothing)."""
+        for _, t in self.tricks:
+            loss = t.d_loss(self.objective, real_logits, fake_logits)
+            if loss is not None:
+                return loss
+        return self.objective.d_loss(real_logits, fake_logits)
+
     def d_terms(self) -> dict[str, torch.Tensor]:
         real = self._real()
         with torch.no_grad():
@@ -69,10 +93,7 @@ class Unconditional:
         real, fake = self._d_inputs(real, fake)
         # Separate passes for real and fake: with batch norm in D, mixing them would leak statistics.
         r, f = self.D(real).logits, self.D(fake).logits
-        loss = None
-        for _, t in self.tricks:
-            loss = t.d_loss(self.objective, r, f) if loss is None else loss
-        loss = self.objective.d_loss(r, f) if loss is None else loss
+        loss = self.adversarial_d_loss(r, f)
         terms = {"adv": loss, "real": r.mean(), "fake": f.mean()}
         for name, pen in self.d_penalties:
             if pen.adds_loss:
@@ -88,11 +109,14 @@ class Unconditional:
         fake = self.G(self.noise(n))
         real = self._real() if any(t.needs_real_in_g_step for _, t in self.tricks) else None
         real_in, fake_in = self._d_inputs(real, fake)
-        out = self.D(fake_in)
+        critic: Callable[[torch.Tensor], Any] = self.D
+        for _, t in self.tricks:  # unrolled GAN: G plays against D after k look-ahead updates
+            critic = t.g_critic(self, fake) or critic
+        out = critic(fake_in)
         loss = self.objective.g_loss(out.logits)
         terms = {"adv": loss}
         for name, t in self.tricks:
-            replaced = t.g_loss(out, self.D(real_in) if real_in is not None else None, loss)
+            replaced = t.g_loss(out, critic(real_in) if real_in is not None else None, loss)
             if replaced is not None:
                 terms[f"trick/{name}"] = replaced
                 loss = replaced
@@ -105,6 +129,7 @@ class Unconditional:
         return terms
 
     def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, n_critic: int) -> list[Phase]:
+        self.opt_d = opt_d  # the unrolled GAN continues D's optimiser state in its look-ahead
         d_hooks = tuple(_bind(p.post_step, self.D) for _, p in self.d_penalties)
         g_hooks = tuple(_bind(p.post_step, self.G) for _, p in self.g_penalties)
         return [
