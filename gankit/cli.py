@@ -1,4 +1,4 @@
-"""`gankit train | sample | eval | fetch | list | show`: the command line."""
+"""`gankit train | sample | encode | eval | fetch | list | show | dirac | identities | bench`: the command line."""
 
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ KINDS = {
     "tricks": ("gankit.tricks", "TRICKS"),
     "generators": ("gankit.models", "GENERATORS"),
     "discriminators": ("gankit.models", "DISCRIMINATORS"),
+    "encoders": ("gankit.models", "ENCODERS"),
     "datasets": ("gankit.data", "DATASETS"),
     "metrics": ("gankit.metrics", "METRICS"),
     "features": ("gankit.metrics", "FEATURES"),
     "families": ("gankit.families", "FAMILIES"),
 }
-ALIASES = {"models": ("generators", "discriminators"), "data": ("datasets",)}
+ALIASES = {"models": ("generators", "discriminators", "encoders"), "data": ("datasets",)}
 
 
 def _registry(kind: str) -> Any:
@@ -103,6 +104,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     res = write_samples(args.source, args.out, num=args.num, seed=args.seed, device=args.device,
                         use_ema=not args.no_ema)
     console.print(f"wrote {res['num']} samples ({res['weights']} weights of {res['checkpoint']}) to {res['out']}")
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from gankit.encoding import encode_data
+
+    res = encode_data(args.source, args.out, num=args.num, data=args.data, seed=args.seed, device=args.device)
+    what = " with labels" if res["labels"] else ""
+    console.print(f"wrote {res['num']} latents (z_dim {res['z_dim']}){what} from {res['checkpoint']} to {res['out']}")
     return 0
 
 
@@ -202,6 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
     s.set_defaults(fn=cmd_sample)
 
+    en = sub.add_parser("encode", help="map data to latents with a BiGAN / VEEGAN run's encoder")
+    en.add_argument("source", help="run directory or checkpoints/step-N folder (family bigan or veegan)")
+    en.add_argument("--out", required=True, help="FILE.npz: z (N, z_dim) and labels when the data has them")
+    en.add_argument("--num", type=int, default=10000, help="samples to encode (default 10000)")
+    en.add_argument("--data", help="an .npz or image folder to encode instead of the run's own data")
+    en.add_argument("--seed", type=int, default=0)
+    en.add_argument("--device", default="auto")
+    en.set_defaults(fn=cmd_encode)
+
     e = sub.add_parser("eval", help="score a run's generator, or --fake images against --real ones",
                        description="gankit eval RUN_DIR [--metrics fid,kid,is,pr,dc] | gankit eval --real PATH --fake PATH")
     e.add_argument("source", nargs="?", help="run directory or checkpoints/step-N folder")
@@ -234,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("show", help="print a recipe fully resolved, with overrides applied")
     sh.add_argument("items", nargs="*")
     sh.set_defaults(fn=cmd_show)
+
+    from gankit.dynamics.cli import add_commands as add_dynamics
+
+    add_dynamics(sub)
     return p
 
 

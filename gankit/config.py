@@ -98,6 +98,7 @@ class Recipe(_Strict):
     data: Component
     generator: Component
     discriminator: Component
+    encoder: Component | None = None  # x -> z, for the bidirectional families (bigan, veegan)
     objective: Component = Component(name="non-saturating")
     penalties: list[Component] = []
     tricks: list[Component] = []
@@ -121,7 +122,7 @@ def _registries() -> dict[str, tuple[Registry, bool]]:
     from gankit.data import DATASETS
     from gankit.families import FAMILIES
     from gankit.metrics import METRICS
-    from gankit.models import DISCRIMINATORS, GENERATORS
+    from gankit.models import DISCRIMINATORS, ENCODERS, GENERATORS
     from gankit.objectives import OBJECTIVES
     from gankit.penalties import PENALTIES
     from gankit.tricks import TRICKS
@@ -130,6 +131,7 @@ def _registries() -> dict[str, tuple[Registry, bool]]:
         "data": (DATASETS, False),
         "generator": (GENERATORS, False),
         "discriminator": (DISCRIMINATORS, False),
+        "encoder": (ENCODERS, False),
         "objective": (OBJECTIVES, False),
         "penalties": (PENALTIES, True),
         "tricks": (TRICKS, True),
@@ -150,6 +152,8 @@ def check_registries(recipe: Recipe) -> Recipe:
                 reg.entry(raw["family"])
             except RegistryError as err:
                 raise ConfigError(f"family: {err}") from None
+            continue
+        if holder[key] is None:  # an optional component left out (encoder)
             continue
         items = holder[key] if is_list else [holder[key]]
         checked = []
@@ -270,6 +274,8 @@ def apply_overrides(resolved: dict[str, Any], overrides: list[str] | tuple[str, 
             if last:
                 node[idx] = value
             else:
+                if node[idx] is None:  # an optional component left out: `encoder.name=mlp-encoder` creates it
+                    node[idx] = {}
                 node = node[idx]
     return out
 

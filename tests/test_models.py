@@ -28,6 +28,7 @@ GEN_CASES: dict[str, list[tuple[int, ...]]] = {
 DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "mlp": [(2,), (1, 16, 16)],
     "dcgan": [(1, 16, 16), (3, 32, 32), (3, 64, 64), (4, 16, 16)],
+    "maxout": [(2,), (1, 16, 16)],
 }
 # Non-default options that change the graph, run through the same contract tests.
 GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
@@ -42,6 +43,8 @@ DISC_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("dcgan", (3, 32, 32), {"norm": "layer", "width": 16}),
     ("dcgan", (3, 16, 16), {"norm": "none", "init": "default"}),
     ("dcgan", (3, 8, 8), {"max_channels": 32}),
+    ("mlp", (2,), {"minibatch_discrimination": 5, "minibatch_stddev": 2}),
+    ("dcgan", (3, 16, 16), {"minibatch_stddev": 2}),
 ]
 
 

@@ -10,6 +10,7 @@ from gankit.registry import Registry
 
 GENERATORS = Registry("generator")
 DISCRIMINATORS = Registry("discriminator")
+ENCODERS = Registry("encoder")
 
 # What the framework passes to every model factory; recipes never set these.
 G_INJECTED = ("out_shape", "num_classes")

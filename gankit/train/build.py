@@ -40,16 +40,44 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
     from gankit.families import FAMILIES
     from gankit.models import DISCRIMINATORS, GENERATORS
 
-    conditional = getattr(FAMILIES.get(recipe.family), "conditional", False)
-    n_cls = shapes.num_classes if conditional else 0
+    family = FAMILIES.get(recipe.family)
+    n_cls = shapes.num_classes if getattr(family, "conditional", False) else 0
     G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls, **recipe.generator.options)
-    d_shape = shapes.shape
+    d_shape = family.d_in_shape(shapes.shape, G.z_dim)  # BiGAN / VEEGAN: D sees (x, z) pairs
     for _, t in tricks:  # e.g. PacGAN: D sees m samples stacked along channels
         d_shape = t.d_in_shape(d_shape)
     D = DISCRIMINATORS.build(
         recipe.discriminator.name, in_shape=d_shape, num_classes=n_cls, **recipe.discriminator.options
     )
     return G, D
+
+
+def build_encoder(recipe: Recipe, shapes: Shapes, z_dim: int) -> nn.Module | None:
+    """The encoder x -> z of the bidirectional families, or None; checks the recipe asks for it
+    exactly when the family uses it."""
+    from gankit.families import FAMILIES
+    from gankit.models import ENCODERS
+
+    family = FAMILIES.get(recipe.family)
+    if recipe.encoder is None:
+        if family.needs_encoder:
+            raise ConfigError(f"family {recipe.family!r} needs an encoder x -> z: add "
+                              "encoder={name: mlp-encoder} (see `gankit list encoders`)")
+        return None
+    if not family.needs_encoder:
+        raise ConfigError(f"encoder: family {recipe.family!r} has no encoder; remove it, or use "
+                          "family=bigan / family=veegan")
+    return ENCODERS.build(recipe.encoder.name, in_shape=shapes.shape, z_dim=z_dim, **recipe.encoder.options)
+
+
+def check_family(recipe: Recipe) -> None:
+    """Refuse objective / trick choices the family cannot use, before anything is built."""
+    from gankit.families import FAMILIES
+
+    try:
+        FAMILIES.get(recipe.family).check(recipe.objective.name, [t.name for t in recipe.tricks])
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def build_tricks(recipe: Recipe) -> list[tuple[str, Any]]:

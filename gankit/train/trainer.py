@@ -16,8 +16,8 @@ import gankit
 from gankit.config import Recipe
 from gankit.train import checkpoint as ck
 from gankit.train.build import (
-    Shapes, build_data, build_metrics, build_networks, build_objective, build_penalties, build_tricks,
-    make_optimizer,
+    Shapes, build_data, build_encoder, build_metrics, build_networks, build_objective, build_penalties,
+    build_tricks, check_family, make_optimizer,
     resolve_device,
 )
 from gankit.metrics.evaluate import Evaluator, reference_description
@@ -41,20 +41,27 @@ class Trainer:
         torch.manual_seed(recipe.seed)
         self.source = build_data(recipe)
         self.shapes = Shapes(self.source.kind, tuple(self.source.shape), int(self.source.num_classes))
+        check_family(recipe)
         self.tricks = build_tricks(recipe)
         self.G, self.D = build_networks(recipe, self.shapes, self.tricks)
+        self.E = build_encoder(recipe, self.shapes, self.G.z_dim)
         self.penalties = build_penalties(recipe)
         for _, pen in self.penalties:
             pen.on_build(self.G if pen.target == "G" else self.D)
         self.G.to(self.device)
         self.D.to(self.device)
+        g_params = list(self.G.parameters())
+        if self.E is not None:
+            self.E.to(self.device)
+            g_params += list(self.E.parameters())  # BiGAN / VEEGAN: E (or F) learns with G
         self.objective = build_objective(recipe).to(self.device)
         sched = recipe.schedule
-        self.opt_g = make_optimizer(recipe.optim.g, self.G.parameters())
+        self.opt_g = make_optimizer(recipe.optim.g, g_params)
         self.opt_d = make_optimizer(recipe.optim.d, self.D.parameters())
         self.stream = self.source.stream(sched.batch_size, recipe.seed)
         self.family = FAMILIES.get(recipe.family)(
-            self.G, self.D, self.objective, self.penalties, self.stream.next, self.device, self.tricks
+            self.G, self.D, self.objective, self.penalties, self.stream.next, self.device, self.tricks,
+            **({"encoder": self.E} if self.E is not None else {}),
         )
         self.phases = self.family.phases(self.opt_g, self.opt_d, sched.n_critic)
         self.ema = None
@@ -90,6 +97,8 @@ class Trainer:
         t = {**ck.join_prefix("G", self.G.state_dict()), **ck.join_prefix("D", self.D.state_dict())}
         if self.ema is not None:
             t.update(ck.join_prefix("G_ema", self.ema.module.state_dict()))
+        if self.E is not None:
+            t.update(ck.join_prefix("E", self.E.state_dict()))
         return t
 
     def checkpoint_state(self) -> dict[str, Any]:
@@ -132,6 +141,8 @@ class Trainer:
         state = ck.load_state(ckpt)
         self.G.load_state_dict(ck.split_prefix(tensors, "G"))
         self.D.load_state_dict(ck.split_prefix(tensors, "D"))
+        if self.E is not None:
+            self.E.load_state_dict(ck.split_prefix(tensors, "E"))
         if self.ema is not None:
             ema_sd = ck.split_prefix(tensors, "G_ema")
             if ema_sd:

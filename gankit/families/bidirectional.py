@@ -1,0 +1,148 @@
+"""Families with an encoder x -> z whose discriminator judges (x, z) pairs: BiGAN / ALI and VEEGAN.
+
+The discriminator sees the pair as one vector [flatten(x), z] (``pair``), so any vector
+discriminator (mlp, maxout) serves; G and the encoder are trained together in the G phase.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.families.base import FAMILIES
+from gankit.families.unconditional import Unconditional
+from gankit.tricks import LOGISTIC
+from gankit.train.phases import Phase
+
+
+def pair(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """(x, z) -> the joint vector [flatten(x), z] the discriminator judges."""
+    return torch.cat([x.flatten(1), z], dim=1)
+
+
+class _Paired(Unconditional):
+    """Shared plumbing: the encoder, the joint D input shape, and which tricks make sense."""
+
+    needs_encoder = True
+    objectives: tuple[str, ...] = ()
+    # Tricks that act on D's inputs or losses compose; those that replace G's critic or G's loss
+    # assume G alone plays against D(x), which is not this game.
+    unsupported_tricks = ("feature-matching", "unrolled")
+
+    def __init__(self, *args: Any, encoder: nn.Module | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        if encoder is None:
+            raise ValueError(f"family {self.family_name!r} needs an encoder: add encoder={{name: mlp-encoder}}")
+        self.E = encoder
+
+    @classmethod
+    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int) -> tuple[int, ...]:
+        return (math.prod(shape) + z_dim,)
+
+    @classmethod
+    def check(cls, objective: str, tricks: list[str]) -> None:
+        if cls.objectives and objective not in cls.objectives:
+            raise ValueError(f"family {cls.family_name!r} works with objectives {', '.join(cls.objectives)}; "
+                             f"got {objective!r}")
+        bad = [t for t in tricks if t in cls.unsupported_tricks]
+        if bad:
+            raise ValueError(f"family {cls.family_name!r} does not compose with trick(s) {', '.join(bad)}: "
+                             "they assume G alone plays against D(x); use them with family=unconditional")
+
+    def _real_xz(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self._real()
+        return x, self.E(x)
+
+    def _d_pair_loss(self, real_pair: torch.Tensor, fake_pair: torch.Tensor) -> dict[str, torch.Tensor]:
+        real_in, fake_in = self._d_inputs(real_pair, fake_pair)
+        r, f = self.D(real_in).logits, self.D(fake_in).logits
+        loss = self.adversarial_d_loss(r, f)
+        terms = {"adv": loss, "real": r.mean(), "fake": f.mean()}
+        for name, pen in self.d_penalties:
+            if pen.adds_loss:
+                term = pen(self.D, real_in, fake_in, None)
+                terms[f"pen/{name}"] = term
+                loss = loss + term
+        self.objective.update(r.detach(), f.detach())
+        terms["loss"] = self._extra("D", self.D, terms, loss)
+        return terms
+
+    def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, n_critic: int) -> list[Phase]:
+        d_phase, g_phase = super().phases(opt_g, opt_d, n_critic)
+        d_phase.frozen = (self.G, self.E)
+        g_phase.module = nn.ModuleList([self.G, self.E])  # one optimiser steps G and E together
+        return [d_phase, g_phase]
+
+
+@FAMILIES.register("bigan")
+class BiGAN(_Paired):
+    """BiGAN (Donahue et al. 2017) = ALI (Dumoulin et al. 2017) with a deterministic encoder.
+
+    D tells real pairs (x, E(x)) from generated pairs (G(z), z):
+    V(D, E, G) = E_x[log D(x, E(x))] + E_z[log(1 - D(G(z), z))]  (Donahue et al., Eq. 3).
+    G and E minimise the D loss with the pair labels swapped (both papers' non-saturating form; for
+    ``minimax`` they maximise D's loss, for ``wasserstein`` the two coincide). At the optimum
+    E = G^-1, so ``gankit encode`` maps data to meaningful latents.
+    """
+
+    family_name = "bigan"
+    objectives = ("non-saturating", "minimax", "least-squares", "wasserstein", "hinge")
+
+    def d_terms(self) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            x, ex = self._real_xz()
+            z = self.noise(x.shape[0])
+            gz = self.G(z)
+        return self._d_pair_loss(pair(x, ex), pair(gz, z))
+
+    def g_terms(self) -> dict[str, torch.Tensor]:
+        x, ex = self._real_xz()
+        z = self.noise(x.shape[0])
+        real_in, fake_in = self._d_inputs(pair(x, ex), pair(self.G(z), z))
+        r, f = self.D(real_in).logits, self.D(fake_in).logits
+        from gankit.objectives import Minimax
+
+        if isinstance(self.objective, Minimax):
+            loss = -self.adversarial_d_loss(r, f)
+        else:
+            loss = self.adversarial_d_loss(f, r)  # swapped: G(z) pairs "real", E(x) pairs "fake"
+        terms = {"adv": loss}
+        terms["loss"] = self._extra("G", self.G, terms, loss)
+        return terms
+
+
+@FAMILIES.register("veegan")
+class VEEGAN(_Paired):
+    """VEEGAN (Srivastava et al. 2017, Algorithm 1): a reconstructor F (the encoder) maps x back to z.
+
+    D_w(z, x) is a logistic classifier of generated pairs (z, G(z)) against (F(x), x), so its logit
+    estimates the log density ratio; G minimises that estimate plus the reconstruction loss in z
+    space, E_z ||z - F(G(z))||^2 (the paper's d = squared l2), and F minimises the reconstruction loss
+    alone. Here logits are "realness", so D's logit is the paper's D_w with the sign flipped: G
+    minimises -mean(logit(z, G(z))) + ||z - F(G(z))||^2. Logistic objectives only (the ratio
+    estimate needs the logistic loss).
+    """
+
+    family_name = "veegan"
+    objectives = LOGISTIC
+
+    def d_terms(self) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            x, fx = self._real_xz()
+            z = self.noise(x.shape[0])
+            gz = self.G(z)
+        return self._d_pair_loss(pair(x, fx), pair(gz, z))
+
+    def g_terms(self) -> dict[str, torch.Tensor]:
+        n = self.batch_size or 64
+        z = self.noise(n)
+        gz = self.G(z)
+        _, fake_in = self._d_inputs(None, pair(gz, z))
+        adv = -self.D(fake_in).logits.mean()
+        recon = (z - self.E(gz)).square().sum(1).mean()
+        terms = {"adv": adv, "recon": recon}
+        terms["loss"] = self._extra("G", self.G, terms, adv + recon)
+        return terms
