@@ -36,6 +36,8 @@ GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("mlp", (3, 8, 8), {"activation": "leaky-relu", "out_activation": "none", "z_dim": 4}),
     ("mlp", (5,), {"activation": "tanh", "hidden": []}),
     ("dcgan", (3, 8, 8), {"width": 16, "z_dim": 8, "init": "default"}),
+    ("mlp", (2,), {"virtual_batch_norm": 16}),
+    ("dcgan", (1, 16, 16), {"virtual_batch_norm": 8, "width": 8}),
 ]
 DISC_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("mlp", (2,), {"dropout": 0.5, "activation": "tanh"}),

@@ -73,3 +73,54 @@ def test_discriminator_options_use_the_batch(name, shape, opts):
     D_plain = DISCRIMINATORS.build(name, in_shape=shape, num_classes=0,
                                    **{k: v for k, v in opts.items() if not k.startswith("minibatch")})
     assert D_plain(x2).logits[0].item() == pytest.approx(D_plain(x).logits[0].item(), abs=1e-6)
+
+
+# -- virtual batch norm ---------------------------------------------------------------------------
+from gankit.models import GENERATORS  # noqa: E402
+from gankit.nn import VirtualBatchNorm, vbn_forward  # noqa: E402
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (5, 3, 2, 2)])
+def test_vbn_matches_the_formula_with_reference_moments(shape):
+    torch.manual_seed(0)
+    layer = VirtualBatchNorm(3)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+        layer.bias.copy_(torch.tensor([0.0, -1.0, 1.0]))
+    ref, x = torch.randn(*shape) * 2 + 1, torch.randn(4, *shape[1:])
+    out = vbn_forward(layer, ref, x)
+    n = shape[0]
+    for i in range(4):
+        for c in range(3):
+            r, xi = ref[:, c].flatten(), x[i, c].flatten()
+            mu = (xi.mean() + n * r.mean()) / (n + 1)
+            mu2 = ((xi**2).mean() + n * (r**2).mean()) / (n + 1)
+            expected = (x[i, c] - mu) / torch.sqrt(mu2 - mu**2 + 1e-5) * layer.weight[c] + layer.bias[c]
+            assert torch.allclose(out[i, c], expected, atol=1e-5)
+
+
+def test_vbn_outputs_do_not_depend_on_the_rest_of_the_batch():
+    torch.manual_seed(0)
+    G = GENERATORS.build("mlp", out_shape=(2,), num_classes=0, z_dim=4, hidden=[16, 16], virtual_batch_norm=32)
+    BN = GENERATORS.build("mlp", out_shape=(2,), num_classes=0, z_dim=4, hidden=[16, 16], batch_norm=True)
+    z = torch.randn(8, 4)
+    z2 = torch.cat([z[:1], torch.randn(7, 4) * 3])
+    assert torch.allclose(G(z)[0], G(z2)[0], atol=1e-6)
+    assert not torch.allclose(BN(z)[0], BN(z2)[0], atol=1e-3)  # batch norm (train mode) does depend
+    # The reference batch is fixed, saved with the weights, and gradients reach every layer.
+    assert "ref_z" in G.state_dict()
+    again = GENERATORS.build("mlp", out_shape=(2,), num_classes=0, z_dim=4, hidden=[16, 16], virtual_batch_norm=32)
+    assert torch.equal(again.ref_z, G.ref_z)
+    G(z).square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+    with pytest.raises(ValueError, match="not both"):
+        GENERATORS.build("mlp", out_shape=(2,), num_classes=0, batch_norm=True, virtual_batch_norm=8)
+
+
+def test_dcgan_generator_with_vbn_is_per_sample():
+    torch.manual_seed(0)
+    G = GENERATORS.build("dcgan", out_shape=(1, 16, 16), num_classes=0, z_dim=8, width=8, virtual_batch_norm=16)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in G.modules())
+    z = torch.randn(4, 8)
+    a, b = G(z), G(torch.cat([z[:2], torch.randn(2, 8)]))
+    assert a.shape == (4, 1, 16, 16) and torch.allclose(a[:2], b[:2], atol=1e-6)

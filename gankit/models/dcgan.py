@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from gankit.nn.minibatch import MinibatchStdDev
+from gankit.nn.vbn import VirtualBatchNorm, vbn_forward
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
 
 SUPPORTED_RESOLUTIONS = (8, 16, 32, 64, 128, 256)
@@ -59,7 +60,7 @@ def dcgan_init_(module: nn.Module) -> None:
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)) and module.weight is not None:
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm, VirtualBatchNorm)) and module.weight is not None:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
@@ -111,9 +112,15 @@ class DCGANGenerator(nn.Module):
         width: int = 64,
         max_channels: int = 512,
         init: Init = "dcgan",
+        virtual_batch_norm: int = 0,
     ) -> None:
+        """``virtual_batch_norm``: size of a fixed reference batch of z; every BatchNorm becomes
+        virtual batch norm (Salimans et al. 2016; 0 = off)."""
         super().__init__()
         model = "generator 'dcgan'"
+        if virtual_batch_norm < 0:
+            raise ValueError(f"{model}: virtual_batch_norm must be >= 0, got {virtual_batch_norm}")
+        norm = VirtualBatchNorm if virtual_batch_norm else nn.BatchNorm2d
         _check_unconditional(num_classes, model)
         _check_init(init, model)
         if z_dim <= 0:
@@ -127,7 +134,7 @@ class DCGANGenerator(nn.Module):
         # bias=False before BatchNorm: its mean subtraction cancels a bias anyway.
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(z_dim, self.channels[4], 4, 1, 0, bias=False),
-            nn.BatchNorm2d(self.channels[4]),
+            norm(self.channels[4]),
             nn.ReLU(),
         ]
         for r, ch in self.channels.items():
@@ -135,15 +142,22 @@ class DCGANGenerator(nn.Module):
                 layers += [nn.ConvTranspose2d(ch, c, 4, 2, 1), nn.Tanh()]
             else:
                 nxt = self.channels[2 * r]
-                layers += [nn.ConvTranspose2d(ch, nxt, 4, 2, 1, bias=False), nn.BatchNorm2d(nxt), nn.ReLU()]
+                layers += [nn.ConvTranspose2d(ch, nxt, 4, 2, 1, bias=False), norm(nxt), nn.ReLU()]
         self.net = nn.Sequential(*layers)
+        if virtual_batch_norm:
+            from gankit.models.mlp import reference_z
+
+            self.register_buffer("ref_z", reference_z(virtual_batch_norm, z_dim).view(-1, z_dim, 1, 1))
         if init == "dcgan":
             self.apply(dcgan_init_)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(N, z_dim) -> (N, C, R, R) in [-1, 1]. ``y`` is accepted for the common signature and unused."""
         assert_shape(z, [None, self.z_dim], "z")
-        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))  # z as a 1x1 map, z_dim channels
+        z = z.view(z.shape[0], self.z_dim, 1, 1)  # z as a 1x1 map, z_dim channels
+        if hasattr(self, "ref_z"):
+            return vbn_forward(self.net, self.ref_z, z)
+        return self.net(z)
 
 
 @DISCRIMINATORS.register("dcgan", injected=D_INJECTED)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gankit.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
+from gankit.nn.vbn import VirtualBatchNorm, vbn_forward
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
 
 Activation = Literal["relu", "leaky-relu", "tanh", "elu"]
@@ -33,6 +34,11 @@ def make_activation(name: str) -> nn.Module:
     if name == "elu":
         return nn.ELU()
     raise ValueError(f"unknown activation {name!r}; valid choices: {', '.join(ACTIVATIONS)}")
+
+
+def reference_z(n: int, z_dim: int) -> torch.Tensor:
+    """The fixed reference batch of virtual batch norm: the same for every run, kept in checkpoints."""
+    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(20160610))
 
 
 def _check_shape(shape: tuple[int, ...], what: str, model: str) -> tuple[int, ...]:
@@ -80,8 +86,13 @@ class MLPGenerator(nn.Module):
         activation: Activation = "relu",
         batch_norm: bool = False,
         out_activation: Literal["auto", "tanh", "none"] = "auto",
+        virtual_batch_norm: int = 0,
     ) -> None:
+        """``virtual_batch_norm``: size of the fixed reference batch of z for virtual batch
+        normalisation after every hidden layer (Salimans et al. 2016; 0 = off)."""
         super().__init__()
+        if virtual_batch_norm < 0 or (virtual_batch_norm and batch_norm):
+            raise ValueError("generator 'mlp': use batch_norm or virtual_batch_norm=N (N > 0), not both")
         _check_unconditional(num_classes, "generator 'mlp'")
         if z_dim <= 0:
             raise ValueError(f"generator 'mlp': z_dim={z_dim} must be positive")
@@ -96,11 +107,15 @@ class MLPGenerator(nn.Module):
         width = z_dim
         for h in self.hidden:
             # A bias right before BatchNorm is cancelled by its mean subtraction, so drop it.
-            layers.append(nn.Linear(width, h, bias=not batch_norm))
+            layers.append(nn.Linear(width, h, bias=not (batch_norm or virtual_batch_norm)))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(h))
+            if virtual_batch_norm:
+                layers.append(VirtualBatchNorm(h))
             layers.append(make_activation(activation))
             width = h
+        if virtual_batch_norm:
+            self.register_buffer("ref_z", reference_z(virtual_batch_norm, z_dim))
         layers.append(nn.Linear(width, math.prod(self.out_shape)))
         use_tanh = out_activation == "tanh" or (out_activation == "auto" and len(self.out_shape) == 3)
         layers.append(nn.Tanh() if use_tanh else nn.Identity())
@@ -109,6 +124,8 @@ class MLPGenerator(nn.Module):
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(N, z_dim) -> (N, *out_shape). ``y`` is accepted for the common signature and unused."""
         assert_shape(z, [None, self.z_dim], "z")
+        if hasattr(self, "ref_z"):
+            return vbn_forward(self.net, self.ref_z, z).view(z.shape[0], *self.out_shape)
         return self.net(z).view(z.shape[0], *self.out_shape)
 
 
