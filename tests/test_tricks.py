@@ -242,3 +242,41 @@ def test_unrolled_trains_in_the_trainer():
     terms = t.train_step(want_log=True)
     assert math.isfinite(terms["g/loss"].item())
     assert any(not torch.equal(a, b) for a, b in zip(before, t.G.parameters()))
+
+
+def test_every_trick_composes_with_every_objective_or_is_rejected_with_the_reason():
+    # The documented rules (README, "What composes"): label smoothing needs a logistic D loss; BiGAN
+    # takes the objectives whose labels can be swapped; VEEGAN needs the logistic density-ratio D;
+    # feature matching and unrolling assume G alone plays against D(x), so not the paired families.
+    from gankit.families.bidirectional import BiGAN
+    from gankit.tricks import LOGISTIC
+
+    torch.set_num_threads(1)
+    outcomes = {}
+    for family in ("unconditional", "bigan", "veegan"):
+        for objective in OBJECTIVES.names():
+            for trick in TRICKS.names():
+                reasons = []
+                if family == "bigan" and objective not in BiGAN.objectives:
+                    reasons.append(objective)
+                if family == "veegan" and objective not in LOGISTIC:
+                    reasons.append(objective)
+                if family != "unconditional" and trick in ("feature-matching", "unrolled"):
+                    reasons.append(trick)
+                if trick == "label-smoothing" and objective not in LOGISTIC:
+                    reasons.append("logistic")
+                over = [f"objective.name={objective}", f"tricks=[{{name: {trick}}}]", f"family={family}",
+                        "schedule.batch_size=32", "generator.hidden=[16]", "discriminator.hidden=[16]"]
+                if family != "unconditional":
+                    over.append("encoder={name: mlp-encoder, hidden: [16]}")
+                try:
+                    t = trainer("gan-grid", *over)
+                except ConfigError as err:
+                    assert reasons and any(r in str(err) for r in reasons), (family, objective, trick, err)
+                    outcomes[family, objective, trick] = "rejected"
+                    continue
+                assert not reasons, (family, objective, trick, "should have been rejected")
+                terms = t.train_step(want_log=True)
+                assert all(math.isfinite(v.item()) for v in terms.values()), (family, objective, trick, terms)
+                outcomes[family, objective, trick] = "trains"
+    assert list(outcomes.values()).count("trains") >= 60
