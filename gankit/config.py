@@ -254,6 +254,7 @@ def apply_overrides(resolved: dict[str, Any], overrides: list[str] | tuple[str, 
     import copy
 
     out = copy.deepcopy(resolved)
+    created: set[int] = set()  # optional components created by an override accept any key
     for item in overrides:
         parts, value = parse_override(item)
         node: Any = out
@@ -265,7 +266,7 @@ def apply_overrides(resolved: dict[str, Any], overrides: list[str] | tuple[str, 
                     raise ConfigError(f"{where}: index out of range (the list has {len(node)} items)")
                 idx: Any = int(part)
             elif isinstance(node, dict):
-                if part not in node and not (_is_component(node) and last):
+                if part not in node and not ((_is_component(node) or id(node) in created) and last):
                     valid = ", ".join(sorted(node)) or "(none)"
                     raise ConfigError(f"unknown key {where!r}; valid keys here: {valid}")
                 idx = part
@@ -276,6 +277,7 @@ def apply_overrides(resolved: dict[str, Any], overrides: list[str] | tuple[str, 
             else:
                 if node[idx] is None:  # an optional component left out: `encoder.name=mlp-encoder` creates it
                     node[idx] = {}
+                    created.add(id(node[idx]))
                 node = node[idx]
     return out
 

@@ -85,3 +85,15 @@ def test_diff_keys_names_changed_leaves():
     a = validate_recipe(load_recipe("gan-grid").model_dump(mode="json")).model_dump(mode="json")
     b = apply_overrides(a, ["optim.g.lr=0.1", "generator.hidden=[8]"])
     assert diff_keys(a, b) == ["generator.hidden.0", "generator.hidden.1", "generator.hidden.2", "optim.g.lr"]
+
+
+def test_optional_encoder_component_is_created_by_dotted_overrides():
+    from gankit.config import ConfigError, load_recipe
+
+    r = load_recipe("gan-grid", ["family=bigan", "encoder.name=mlp-encoder", "encoder.hidden=[8]"])
+    assert r.encoder.name == "mlp-encoder" and r.encoder.options["hidden"] == [8]
+    assert load_recipe("gan-grid").encoder is None
+    with pytest.raises(ConfigError, match="encoder"):
+        load_recipe("gan-grid", ["encoder.name=mlp-encodr"])
+    with pytest.raises(ConfigError, match="hiden"):
+        load_recipe("gan-grid", ["encoder.name=mlp-encoder", "encoder.hiden=[8]"])

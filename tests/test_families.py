@@ -119,7 +119,7 @@ def test_bigan_learns_an_inverse_and_encode_writes_it(tmp_path):
     from gankit.train.run import start_run
 
     torch.set_num_threads(1)
-    res = start_run(load_recipe("gan-ring", ["log.tensorboard=false", "family=bigan", ENC, "schedule.steps=1500",
+    res = start_run(load_recipe("bigan-ring", ["log.tensorboard=false", "schedule.steps=1500",
                                              "eval.every=0", "log.sample_every=0", "log.checkpoint_every=0"]),
                     out=tmp_path / "run")
     out = tmp_path / "z.npz"
