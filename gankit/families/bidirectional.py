@@ -56,19 +56,12 @@ class _Paired(Unconditional):
         x = self._real()
         return x, self.E(x)
 
-    def _d_pair_loss(self, real_pair: torch.Tensor, fake_pair: torch.Tensor) -> dict[str, torch.Tensor]:
-        real_in, fake_in = self._d_inputs(real_pair, fake_pair)
-        r, f = self.D(real_in).logits, self.D(fake_in).logits
-        loss = self.adversarial_d_loss(r, f)
-        terms = {"adv": loss, "real": r.mean(), "fake": f.mean()}
-        for name, pen in self.d_penalties:
-            if pen.adds_loss:
-                term = pen(self.D, real_in, fake_in, None)
-                terms[f"pen/{name}"] = term
-                loss = loss + term
-        self.objective.update(r.detach(), f.detach())
-        terms["loss"] = self._extra("D", self.D, terms, loss)
-        return terms
+    def d_terms(self) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            x, ex = self._real_xz()
+            z = self.noise(x.shape[0])
+            gz = self.G(z)
+        return self.d_loss_terms(pair(x, ex), pair(gz, z))
 
     def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, n_critic: int) -> list[Phase]:
         d_phase, g_phase = super().phases(opt_g, opt_d, n_critic)
@@ -90,13 +83,6 @@ class BiGAN(_Paired):
 
     family_name = "bigan"
     objectives = ("non-saturating", "minimax", "least-squares", "wasserstein", "hinge")
-
-    def d_terms(self) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            x, ex = self._real_xz()
-            z = self.noise(x.shape[0])
-            gz = self.G(z)
-        return self._d_pair_loss(pair(x, ex), pair(gz, z))
 
     def g_terms(self) -> dict[str, torch.Tensor]:
         x, ex = self._real_xz()
@@ -128,13 +114,6 @@ class VEEGAN(_Paired):
 
     family_name = "veegan"
     objectives = LOGISTIC
-
-    def d_terms(self) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            x, fx = self._real_xz()
-            z = self.noise(x.shape[0])
-            gz = self.G(z)
-        return self._d_pair_loss(pair(x, fx), pair(gz, z))
 
     def g_terms(self) -> dict[str, torch.Tensor]:
         n = self.batch_size or 64

@@ -90,6 +90,11 @@ class Unconditional:
         real = self._real()
         with torch.no_grad():
             fake = self.G(self.noise(real.shape[0]))
+        return self.d_loss_terms(real, fake)
+
+    def d_loss_terms(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """D's loss on what it judges (samples here, (x, z) pairs in the bidirectional families):
+        tricks' input transforms, the adversarial loss, D penalties and extra terms."""
         real, fake = self._d_inputs(real, fake)
         # Separate passes for real and fake: with batch norm in D, mixing them would leak statistics.
         r, f = self.D(real).logits, self.D(fake).logits
