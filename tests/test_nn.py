@@ -124,3 +124,48 @@ def test_dcgan_generator_with_vbn_is_per_sample():
     z = torch.randn(4, 8)
     a, b = G(z), G(torch.cat([z[:2], torch.randn(2, 8)]))
     assert a.shape == (4, 1, 16, 16) and torch.allclose(a[:2], b[:2], atol=1e-6)
+
+
+# -- self-attention and residual blocks ------------------------------------------------------------
+from gankit.nn.attention import SelfAttention  # noqa: E402
+from gankit.nn.resblocks import DBlock, GBlock  # noqa: E402
+
+
+@pytest.mark.parametrize("pool", [False, True])
+def test_self_attention_matches_the_sagan_formula(pool):
+    torch.manual_seed(0)
+    sa = SelfAttention(16, pool=pool)
+    x = torch.randn(2, 16, 4, 4)
+    assert torch.equal(sa(x), x)  # gamma = 0: the identity at initialisation
+    with torch.no_grad():
+        sa.gamma.fill_(0.7)
+    out = sa(x)
+    pool_fn = (lambda t: torch.nn.functional.max_pool2d(t, 2)) if pool else (lambda t: t)
+    keys, values = pool_fn(sa.f(x)).flatten(2), pool_fn(sa.h(x)).flatten(2)
+    q = sa.g(x).flatten(2)
+    for n in range(2):
+        for j in range(16):  # output position j attends over key positions i
+            s = torch.stack([q[n, :, j] @ keys[n, :, i] for i in range(keys.shape[2])])
+            beta = torch.softmax(s, 0)
+            o_j = (values[n] * beta).sum(1)
+            expected = x[n, :, j // 4, j % 4] + 0.7 * (sa.v.weight[:, :, 0, 0] @ o_j)
+            assert torch.allclose(out[n, :, j // 4, j % 4], expected, atol=1e-5)
+    out.square().sum().backward()
+    assert all(p.grad.abs().sum() > 0 for p in sa.parameters())
+
+
+def test_residual_blocks_resample_and_keep_the_shortcut():
+    torch.manual_seed(0)
+    g = GBlock(8, 4)
+    assert g(torch.randn(2, 8, 4, 4)).shape == (2, 4, 8, 8)
+    d = DBlock(3, 8, down=True, first=True)
+    x = torch.randn(2, 3, 8, 8)
+    assert d(x).shape == (2, 8, 4, 4)
+    # With the residual branch zeroed, the block is its shortcut: pool, then 1x1 conv (optimized block).
+    with torch.no_grad():
+        d.conv2.weight.zero_()
+        d.conv2.bias.zero_()
+    expected = d.shortcut(torch.nn.functional.avg_pool2d(x, 2))
+    assert torch.allclose(d(x), expected, atol=1e-6)
+    same = DBlock(8, 8, down=False)
+    assert same.shortcut is None and same(torch.randn(2, 8, 4, 4)).shape == (2, 8, 4, 4)
