@@ -92,17 +92,20 @@ class Unconditional:
             fake = self.G(self.noise(real.shape[0]))
         return self.d_loss_terms(real, fake)
 
-    def d_loss_terms(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        """D's loss on what it judges (samples here, (x, z) pairs in the bidirectional families):
-        tricks' input transforms, the adversarial loss, D penalties and extra terms."""
+    def d_loss_terms(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None = None
+                     ) -> dict[str, torch.Tensor]:
+        """D's loss on what it judges (samples here, (x, z) pairs in the bidirectional families;
+        ``y`` the labels of both halves in the conditional family): tricks' input transforms, the
+        adversarial loss, D penalties and extra terms."""
         real, fake = self._d_inputs(real, fake)
+        D = self.D if y is None else (lambda x: self.D(x, y))
         # Separate passes for real and fake: with batch norm in D, mixing them would leak statistics.
-        r, f = self.D(real).logits, self.D(fake).logits
+        r, f = D(real).logits, D(fake).logits
         loss = self.adversarial_d_loss(r, f)
         terms = {"adv": loss, "real": r.mean(), "fake": f.mean()}
         for name, pen in self.d_penalties:
             if pen.adds_loss:
-                term = pen(self.D, real, fake, None)
+                term = pen(self.D, real, fake, y)
                 terms[f"pen/{name}"] = term
                 loss = loss + term
         self.objective.update(r.detach(), f.detach())

@@ -57,7 +57,7 @@ def _check_unconditional(num_classes: int, model: str) -> None:
     if num_classes > 0:
         raise ValueError(
             f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
-            "(conditional architectures are registered separately)"
+            "(for family=conditional use the resnet generator and discriminator: conditional BN + projection)"
         )
 
 

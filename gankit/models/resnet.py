@@ -17,6 +17,7 @@ from torch import nn
 
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
 from gankit.nn.attention import SelfAttention
+from gankit.nn.conditional import Projection
 from gankit.nn.resblocks import DBlock, GBlock
 
 # resolution -> (start resolution, [(in multiplier, out multiplier) per up block])
@@ -43,8 +44,8 @@ def _image(shape: tuple[int, ...], table: dict, model: str) -> tuple[int, int]:
 
 
 def _check(num_classes: int, attention: int, table_res: list[int], model: str) -> None:
-    if num_classes > 0:
-        raise ValueError(f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0")
+    if num_classes < 0:
+        raise ValueError(f"{model}: num_classes={num_classes} must be >= 0")
     if attention and attention not in table_res:
         raise ValueError(f"{model}: attention={attention} is not a feature-map resolution of this network; "
                          f"use 0 (none) or one of {table_res}")
@@ -61,7 +62,9 @@ def _init(module: nn.Module, init: str) -> None:
 
 @GENERATORS.register("resnet", injected=G_INJECTED)
 class ResNetGenerator(nn.Module):
-    """SN-GAN / WGAN-GP ResNet generator: z -> Linear -> s x s -> up blocks -> BN, ReLU, conv3x3, tanh."""
+    """SN-GAN / WGAN-GP ResNet generator: z -> Linear -> s x s -> up blocks -> BN, ReLU, conv3x3, tanh.
+
+    With ``num_classes`` > 0 the blocks' batch norms are class-conditional (Miyato & Koyama 2018)."""
 
     def __init__(self, out_shape: tuple[int, ...], num_classes: int = 0, z_dim: int = 128, width: int = 64,
                  attention: int = 0, init: Literal["xavier", "default"] = "xavier") -> None:
@@ -78,7 +81,7 @@ class ResNetGenerator(nn.Module):
         self.linear = nn.Linear(z_dim, start * start * self.ch0)
         blocks: list[nn.Module] = []
         for (m_in, m_out), r in zip(mults, resolutions):
-            blocks.append(GBlock(m_in * width, m_out * width))
+            blocks.append(GBlock(m_in * width, m_out * width, num_classes=num_classes))
             if r == attention:
                 blocks.append(SelfAttention(m_out * width))
         self.blocks = nn.Sequential(*blocks)
@@ -90,12 +93,21 @@ class ResNetGenerator(nn.Module):
         """(N, z_dim) -> (N, C, R, R) in [-1, 1]."""
         assert_shape(z, [None, self.z_dim], "z")
         h = self.linear(z).view(z.shape[0], self.ch0, self.start, self.start)
+        if self.num_classes:
+            if y is None:
+                raise ValueError("generator 'resnet' is class-conditional: call G(z, y)")
+            for block in self.blocks:
+                h = block(h, y) if isinstance(block, GBlock) else block(h)
+            return self.out(h)
         return self.out(self.blocks(h))
 
 
 @DISCRIMINATORS.register("resnet", injected=D_INJECTED)
 class ResNetDiscriminator(nn.Module):
-    """SN-GAN ResNet discriminator: optimized block, residual down blocks, ReLU, global sum pooling, linear."""
+    """SN-GAN ResNet discriminator: optimized block, residual down blocks, ReLU, global sum pooling, linear.
+
+    With ``num_classes`` > 0 it is the projection discriminator (Miyato & Koyama 2018, Eq. 3):
+    logits = psi(phi(x)) + embed(y)^T phi(x)."""
 
     def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 64, attention: int = 0,
                  init: Literal["xavier", "default"] = "xavier") -> None:
@@ -120,10 +132,16 @@ class ResNetDiscriminator(nn.Module):
                 blocks.append(SelfAttention(ch))
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(ch, 1)
+        self.projection = Projection(ch, num_classes) if num_classes else None
         _init(self, init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         """(N, C, R, R) -> DOut(logits (N,), features (N, channels) after global sum pooling)."""
         assert_shape(x, [None, *self.in_shape], "x")
         h = torch.relu(self.blocks(x)).sum(dim=(2, 3))
-        return DOut(logits=self.head(h).squeeze(1), features=h)
+        logits = self.head(h).squeeze(1)
+        if self.projection is not None:
+            if y is None:
+                raise ValueError("discriminator 'resnet' is class-conditional (projection): call D(x, y)")
+            logits = logits + self.projection(h, y)
+        return DOut(logits=logits, features=h)

@@ -18,18 +18,26 @@ NormFactory = Callable[[int], nn.Module]
 
 
 class GBlock(nn.Module):
-    """Residual generator block that doubles the resolution (nearest-neighbour up-sampling)."""
+    """Residual generator block that doubles the resolution (nearest-neighbour up-sampling); with
+    ``num_classes`` its batch norms are class-conditional (projection cGAN's generator)."""
 
-    def __init__(self, in_ch: int, out_ch: int, norm: NormFactory = nn.BatchNorm2d) -> None:
+    def __init__(self, in_ch: int, out_ch: int, norm: NormFactory = nn.BatchNorm2d, num_classes: int = 0) -> None:
         super().__init__()
-        self.bn1, self.bn2 = norm(in_ch), norm(out_ch)
+        if num_classes:
+            from gankit.nn.conditional import ConditionalBatchNorm2d
+
+            self.bn1, self.bn2 = ConditionalBatchNorm2d(in_ch, num_classes), ConditionalBatchNorm2d(out_ch, num_classes)
+        else:
+            self.bn1, self.bn2 = norm(in_ch), norm(out_ch)
+        self.conditional = bool(num_classes)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, 1, 1)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1)
         self.shortcut = nn.Conv2d(in_ch, out_ch, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.bn2(self.conv1(h))))
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        bn1, bn2 = (lambda t: self.bn1(t, y), lambda t: self.bn2(t, y)) if self.conditional else (self.bn1, self.bn2)
+        h = F.interpolate(F.relu(bn1(x)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(bn2(self.conv1(h))))
         return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 

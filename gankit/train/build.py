@@ -42,6 +42,9 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
 
     family = FAMILIES.get(recipe.family)
     n_cls = shapes.num_classes if getattr(family, "conditional", False) else 0
+    if getattr(family, "conditional", False) and n_cls < 1:
+        raise ConfigError(f"family {recipe.family!r} needs labelled data; dataset {recipe.data.name!r} has no "
+                          "classes (use digits, mnist, or an image folder with one subfolder per class)")
     G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls, **recipe.generator.options)
     d_shape = family.d_in_shape(shapes.shape, G.z_dim)  # BiGAN / VEEGAN: D sees (x, z) pairs
     for _, t in tricks:  # e.g. PacGAN: D sees m samples stacked along channels

@@ -168,7 +168,12 @@ class Trainer:
         was_training = G.training
         G.eval()
         try:
-            return torch.cat([G(c.to(self.device)).float().cpu() for c in z.split(batch)])
+            k = int(getattr(G, "num_classes", 0))
+            if not k:
+                return torch.cat([G(c.to(self.device)).float().cpu() for c in z.split(batch)])
+            # Class-conditional G: classes in turn (0, 1, ..., K-1, 0, ...), so grids show every class.
+            y = (torch.arange(len(z)) % k).to(self.device)
+            return torch.cat([G(c.to(self.device), yc).float().cpu() for c, yc in zip(z.split(batch), y.split(batch))])
         finally:
             G.train(was_training)
 

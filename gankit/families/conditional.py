@@ -1,0 +1,82 @@
+"""Class-conditional GANs: G(z, y) and D(x, y); how y enters is the architecture's business.
+
+Mirza & Osindero 2014 (cGAN): min_G max_D E_x[log D(x|y)] + E_z[log(1 - D(G(z|y)|y))]. With the
+``mlp`` and ``dcgan`` models, y is concatenated as a one-hot vector (cGAN); with ``resnet`` it enters
+G through conditional batch norm and D through the projection term (Miyato & Koyama 2018). Any
+objective composes: it only sees D's logits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from gankit.families.base import FAMILIES
+from gankit.families.unconditional import Unconditional
+
+
+@FAMILIES.register("conditional")
+class Conditional(Unconditional):
+    """Class-conditional GAN (cGAN / projection): real (x, y) from labelled data; fakes G(z, y) with the
+    real batch's labels in the D step (so gradient penalties interpolate same-class pairs) and with
+    uniformly drawn labels in the G step."""
+
+    conditional = True
+    family_name = "conditional"
+    # PacGAN would pack samples of different classes; the unrolled look-ahead calls D without labels.
+    unsupported_tricks = ("pacgan", "unrolled")
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.num_classes = int(getattr(self.G, "num_classes", 0))
+        if self.num_classes < 1:
+            raise ValueError("family 'conditional' needs a labelled dataset (num_classes > 0)")
+
+    @classmethod
+    def check(cls, objective: str, tricks: list[str]) -> None:
+        bad = [t for t in tricks if t in cls.unsupported_tricks]
+        if bad:
+            raise ValueError(f"family 'conditional' does not compose with trick(s) {', '.join(bad)}: pacgan would "
+                             "pack samples of different classes and unrolling calls D without labels")
+
+    def _labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.next_batch()
+        if y is None:
+            raise ValueError("family 'conditional' needs labels, but the data source gave none")
+        self.batch_size = x.shape[0]
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def labels(self, n: int) -> torch.Tensor:
+        return torch.randint(self.num_classes, (n,), device=self.device)
+
+    def d_terms(self) -> dict[str, torch.Tensor]:
+        x, y = self._labelled()
+        with torch.no_grad():
+            fake = self.G(self.noise(x.shape[0]), y)
+        return self.d_loss_terms(x, fake, y)
+
+    def g_terms(self) -> dict[str, torch.Tensor]:
+        n = self.batch_size or 64
+        y = self.labels(n)
+        fake = self.G(self.noise(n), y)
+        _, fake_in = self._d_inputs(None, fake)
+        out = self.D(fake_in, y)
+        loss = self.objective.g_loss(out.logits)
+        terms = {"adv": loss}
+        if any(t.needs_real_in_g_step for _, t in self.tricks):
+            x, y_real = self._labelled()
+            real_in, _ = self._d_inputs(x, fake)
+            real_out = self.D(real_in, y_real)
+            for name, t in self.tricks:
+                replaced = t.g_loss(out, real_out, loss)
+                if replaced is not None:
+                    terms[f"trick/{name}"] = replaced
+                    loss = replaced
+        for name, pen in self.g_penalties:
+            if pen.adds_loss:
+                term = pen(self.G, None, fake, y)
+                terms[f"pen/{name}"] = term
+                loss = loss + term
+        terms["loss"] = self._extra("G", self.G, terms, loss)
+        return terms

@@ -1,0 +1,78 @@
+"""Class-conditional GANs: conditional batch norm, the projection discriminator, the conditional family."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gankit.config import ConfigError, load_recipe
+from gankit.models import DISCRIMINATORS, GENERATORS
+from gankit.nn.conditional import ConditionalBatchNorm2d, Projection
+from gankit.train.trainer import Trainer
+
+RESNET = ["generator.name=resnet", "discriminator.name=resnet", "generator.width=8", "discriminator.width=8",
+          "generator.z_dim=16", "objective.name=hinge"]
+
+
+def trainer(*overrides):
+    return Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=5", "family=conditional",
+                                                "eval.metrics=[]", *RESNET, *overrides]), "/nonexistent")
+
+
+def test_conditional_batch_norm_is_per_class_affine_of_batch_norm():
+    torch.manual_seed(0)
+    cbn = ConditionalBatchNorm2d(3, 4)
+    x, y = torch.randn(6, 3, 2, 2), torch.tensor([0, 1, 2, 3, 0, 1])
+    assert torch.allclose(cbn(x, y), F.batch_norm(x, None, None, training=True), atol=1e-6)  # starts as BN
+    with torch.no_grad():
+        cbn.embed.weight.normal_()
+    gamma, beta = cbn.embed.weight[y, :3], cbn.embed.weight[y, 3:]
+    expected = gamma[:, :, None, None] * F.batch_norm(x, None, None, training=True) + beta[:, :, None, None]
+    assert torch.allclose(cbn(x, y), expected, atol=1e-5)
+
+
+def test_projection_discriminator_adds_the_class_inner_product():
+    torch.manual_seed(0)
+    D = DISCRIMINATORS.build("resnet", in_shape=(1, 16, 16), num_classes=10, width=8)
+    x, y = torch.randn(4, 1, 16, 16), torch.tensor([0, 3, 3, 9])
+    out = D(x, y)
+    phi = out.features
+    expected = D.head(phi).squeeze(1) + (D.projection.embed.weight[y] * phi).sum(1)
+    assert torch.allclose(out.logits, expected, atol=1e-5)
+    assert not torch.allclose(D(x, torch.tensor([1, 1, 1, 1])).logits, out.logits)
+    with pytest.raises(ValueError, match="D\\(x, y\\)"):
+        D(x)
+    assert isinstance(D.projection, Projection)
+
+
+def test_conditional_generator_depends_on_the_label():
+    torch.manual_seed(0)
+    G = GENERATORS.build("resnet", out_shape=(1, 16, 16), num_classes=10, width=8, z_dim=16)
+    with torch.no_grad():
+        for m in G.modules():
+            if isinstance(m, ConditionalBatchNorm2d):
+                m.embed.weight.normal_()
+    z = torch.randn(4, 16)
+    assert not torch.allclose(G(z, torch.tensor([0, 0, 0, 0])), G(z, torch.tensor([5, 5, 5, 5])))
+    with pytest.raises(ValueError, match="G\\(z, y\\)"):
+        G(z)
+
+
+def test_conditional_family_trains_and_generates_every_class():
+    t = trainer("penalties=[{name: spectral-norm}, {name: r1, gamma: 1.0}]")
+    before = [p.clone() for p in t.G.parameters()]
+    terms = t.train_step(want_log=True)
+    assert all(torch.isfinite(v) for v in terms.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, t.G.parameters()))
+    seen = []
+    G = t.sampling_generator()
+    real_G = G.forward
+    G.forward = lambda z, y=None: (seen.append(y), real_G(z, y))[1]
+    t.generate(torch.randn(25, t.G.z_dim))
+    assert torch.equal(seen[0].cpu(), torch.arange(25) % 10)
+
+
+def test_conditional_family_refuses_unlabelled_data_and_packing():
+    with pytest.raises(ConfigError, match="labelled"):
+        Trainer(load_recipe("gan-grid", ["family=conditional", "log.tensorboard=false"]), "/nonexistent")
+    with pytest.raises(ConfigError, match="pacgan"):
+        trainer("tricks=[{name: pacgan}]")
