@@ -76,3 +76,31 @@ def test_conditional_family_refuses_unlabelled_data_and_packing():
         Trainer(load_recipe("gan-grid", ["family=conditional", "log.tensorboard=false"]), "/nonexistent")
     with pytest.raises(ConfigError, match="pacgan"):
         trainer("tricks=[{name: pacgan}]")
+
+
+def test_acgan_losses_follow_odena_eqs_2_3():
+    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=5", "family=acgan",
+                                             "eval.metrics=[]", *RESNET, "objective.name=non-saturating"]),
+                "/nonexistent")
+    fam = t.family
+    assert t.D.projection is None and t.D.classifier is not None
+    x, y = torch.randn(8, 1, 16, 16), torch.randint(10, (8,))
+    z = torch.randn(8, t.G.z_dim)
+    fam.next_batch = lambda: (x, y)
+    fam.noise = lambda n: z
+    torch.manual_seed(0)
+    terms = fam.d_terms()
+    fake = t.G(z, y).detach()
+    r, f = t.D(x, y), t.D(fake, y)
+    l_s = F.softplus(-r.logits).mean() + F.softplus(f.logits).mean()  # -L_S
+    l_c = F.cross_entropy(r.class_logits, y) + F.cross_entropy(f.class_logits, y)  # -L_C
+    assert terms["loss"].item() == pytest.approx((l_s + l_c).item(), rel=1e-5)
+    torch.manual_seed(1)
+    g = fam.g_terms()
+    torch.manual_seed(1)
+    y_g = torch.randint(10, (8,))
+    out = t.D(t.G(z, y_g), y_g)
+    expected = F.softplus(-out.logits).mean() + F.cross_entropy(out.class_logits, y_g)
+    assert g["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(ConfigError, match="contradicts"):
+        trainer("family=acgan", "discriminator.conditioning=projection")

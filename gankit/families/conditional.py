@@ -24,8 +24,9 @@ class Conditional(Unconditional):
 
     conditional = True
     family_name = "conditional"
+    d_options: dict[str, Any] = {}  # options the family imposes on the discriminator (AC-GAN's class head)
     # PacGAN would pack samples of different classes; the unrolled look-ahead calls D without labels.
-    unsupported_tricks = ("pacgan", "unrolled")
+    unsupported_tricks = ("pacgan", "unrolled", "feature-matching")
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -37,8 +38,9 @@ class Conditional(Unconditional):
     def check(cls, objective: str, tricks: list[str]) -> None:
         bad = [t for t in tricks if t in cls.unsupported_tricks]
         if bad:
-            raise ValueError(f"family 'conditional' does not compose with trick(s) {', '.join(bad)}: pacgan would "
-                             "pack samples of different classes and unrolling calls D without labels")
+            raise ValueError(f"family {cls.family_name!r} does not compose with trick(s) {', '.join(bad)}: pacgan "
+                             "would pack samples of different classes; unrolling and feature matching call D "
+                             "without labels")
 
     def _labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.next_batch()
@@ -64,15 +66,6 @@ class Conditional(Unconditional):
         out = self.D(fake_in, y)
         loss = self.objective.g_loss(out.logits)
         terms = {"adv": loss}
-        if any(t.needs_real_in_g_step for _, t in self.tricks):
-            x, y_real = self._labelled()
-            real_in, _ = self._d_inputs(x, fake)
-            real_out = self.D(real_in, y_real)
-            for name, t in self.tricks:
-                replaced = t.g_loss(out, real_out, loss)
-                if replaced is not None:
-                    terms[f"trick/{name}"] = replaced
-                    loss = replaced
         for name, pen in self.g_penalties:
             if pen.adds_loss:
                 term = pen(self.G, None, fake, y)

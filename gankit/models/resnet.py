@@ -110,9 +110,14 @@ class ResNetDiscriminator(nn.Module):
     logits = psi(phi(x)) + embed(y)^T phi(x)."""
 
     def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 64, attention: int = 0,
-                 init: Literal["xavier", "default"] = "xavier") -> None:
+                 init: Literal["xavier", "default"] = "xavier",
+                 conditioning: Literal["projection", "auxiliary"] = "projection") -> None:
+        """``conditioning`` (with num_classes > 0): ``projection`` (Miyato & Koyama 2018) or
+        ``auxiliary``, a class head on the features for AC-GAN (Odena et al. 2017)."""
         super().__init__()
         model = "discriminator 'resnet'"
+        if conditioning not in ("projection", "auxiliary"):
+            raise ValueError(f"{model}: conditioning={conditioning!r}; valid choices: projection, auxiliary")
         c, res = _image(in_shape, D_TABLE, model)
         table = D_TABLE[res]
         resolutions, r = [], res
@@ -132,7 +137,8 @@ class ResNetDiscriminator(nn.Module):
                 blocks.append(SelfAttention(ch))
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(ch, 1)
-        self.projection = Projection(ch, num_classes) if num_classes else None
+        self.projection = Projection(ch, num_classes) if num_classes and conditioning == "projection" else None
+        self.classifier = nn.Linear(ch, num_classes) if num_classes and conditioning == "auxiliary" else None
         _init(self, init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
@@ -144,4 +150,5 @@ class ResNetDiscriminator(nn.Module):
             if y is None:
                 raise ValueError("discriminator 'resnet' is class-conditional (projection): call D(x, y)")
             logits = logits + self.projection(h, y)
-        return DOut(logits=logits, features=h)
+        class_logits = self.classifier(h) if self.classifier is not None else None
+        return DOut(logits=logits, features=h, class_logits=class_logits)

@@ -49,9 +49,13 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
     d_shape = family.d_in_shape(shapes.shape, G.z_dim)  # BiGAN / VEEGAN: D sees (x, z) pairs
     for _, t in tricks:  # e.g. PacGAN: D sees m samples stacked along channels
         d_shape = t.d_in_shape(d_shape)
-    D = DISCRIMINATORS.build(
-        recipe.discriminator.name, in_shape=d_shape, num_classes=n_cls, **recipe.discriminator.options
-    )
+    d_opts = dict(recipe.discriminator.options)
+    for key, value in getattr(family, "d_options", {}).items():  # e.g. AC-GAN's class head
+        if key in recipe.discriminator.options and recipe.discriminator.options[key] != value:
+            raise ConfigError(f"discriminator.{key}={d_opts[key]!r} contradicts family {recipe.family!r}, "
+                              f"which needs {value!r}; remove it from the recipe")
+        d_opts[key] = value
+    D = DISCRIMINATORS.build(recipe.discriminator.name, in_shape=d_shape, num_classes=n_cls, **d_opts)
     return G, D
 
 

@@ -1,0 +1,73 @@
+"""AC-GAN (Odena et al. 2017): D also predicts the class, of real and generated samples alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gankit.families.base import FAMILIES
+from gankit.families.conditional import Conditional
+
+
+@FAMILIES.register("acgan")
+class ACGAN(Conditional):
+    """Auxiliary-classifier GAN (Odena et al. 2017, Sec. 3, Eqs. 2-3).
+
+    L_S = E[log P(S = real | x_real)] + E[log P(S = fake | x_fake)],
+    L_C = E[log P(C = c | x_real)] + E[log P(C = c | x_fake)];
+    D maximises L_S + L_C and G maximises L_C - L_S. Here the source term is the recipe's objective
+    (so -L_S becomes the non-saturating G loss by default) and L_C the cross-entropy of
+    ``DOut.class_logits``; ``class_weight`` (the recipe's ``objective``-independent weight, default 1)
+    scales L_C. G is conditional as in the cGAN family; D has no projection, only the class head
+    (the ``resnet`` discriminator with ``conditioning=auxiliary``, which this family sets).
+    """
+
+    family_name = "acgan"
+    d_options = {"conditioning": "auxiliary"}
+    class_weight = 1.0
+
+    def _class_loss(self, out: Any, y: torch.Tensor) -> torch.Tensor:
+        if out.class_logits is None:
+            raise ValueError("family 'acgan' needs a discriminator with a class head (DOut.class_logits): "
+                             "use discriminator.name=resnet")
+        return F.cross_entropy(out.class_logits, y)
+
+    def d_terms(self) -> dict[str, torch.Tensor]:
+        x, y = self._labelled()
+        with torch.no_grad():
+            fake = self.G(self.noise(x.shape[0]), y)
+        real_in, fake_in = self._d_inputs(x, fake)
+        r_out, f_out = self.D(real_in, y), self.D(fake_in, y)
+        adv = self.adversarial_d_loss(r_out.logits, f_out.logits)
+        cls = self._class_loss(r_out, y) + self._class_loss(f_out, y)
+        loss = adv + self.class_weight * cls
+        terms = {"adv": adv, "class": cls, "real": r_out.logits.mean(), "fake": f_out.logits.mean(),
+                 "class_acc": (r_out.class_logits.argmax(1) == y).float().mean()}
+        for name, pen in self.d_penalties:
+            if pen.adds_loss:
+                term = pen(self.D, real_in, fake_in, y)
+                terms[f"pen/{name}"] = term
+                loss = loss + term
+        self.objective.update(r_out.logits.detach(), f_out.logits.detach())
+        terms["loss"] = self._extra("D", self.D, terms, loss)
+        return terms
+
+    def g_terms(self) -> dict[str, torch.Tensor]:
+        n = self.batch_size or 64
+        y = self.labels(n)
+        fake = self.G(self.noise(n), y)
+        _, fake_in = self._d_inputs(None, fake)
+        out = self.D(fake_in, y)
+        adv = self.objective.g_loss(out.logits)
+        cls = self._class_loss(out, y)
+        loss = adv + self.class_weight * cls
+        terms = {"adv": adv, "class": cls}
+        for name, pen in self.g_penalties:
+            if pen.adds_loss:
+                term = pen(self.G, None, fake, y)
+                terms[f"pen/{name}"] = term
+                loss = loss + term
+        terms["loss"] = self._extra("G", self.G, terms, loss)
+        return terms
