@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gankit.dynamics.cli import add_commands as add_dynamics
 
     add_dynamics(sub)
+    from gankit.bench import add_commands as add_bench
+
+    add_bench(sub)
     return p
 
 

@@ -1,0 +1,152 @@
+"""What the benchmarks show a person: rich tables, scatter/density plots, one HTML page per run."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+
+def fmt(mean: float | None, se: float | None, digits: int = 1) -> str:
+    """``mean ± se`` (just the mean for one seed, an em dash when nothing finished)."""
+    if mean is None:
+        return "—"
+    return f"{mean:.{digits}f}" if se is None else f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def _pub(row: dict[str, Any], key: str, digits: int) -> str:
+    pub = row.get("published")
+    return f"{pub[key]:.{digits}f}" if pub else ""
+
+
+COLUMNS = (  # header, how to render a row, right-aligned
+    ("dataset", lambda r: f"{r['dataset']} ({r['num_modes']})", False),
+    ("method", lambda r: r["label"], False),
+    ("seeds", lambda r: str(r["seeds"]) if r["status"] == "ok" else r["status"], True),
+    ("modes", lambda r: fmt(r["modes"], r["modes_se"]), True),
+    ("paper modes", lambda r: _pub(r, "modes", 1), True),
+    ("% HQ", lambda r: fmt(r["hq"], r["hq_se"]), True),
+    ("paper % HQ", lambda r: _pub(r, "hq", 1), True),
+    ("KL", lambda r: fmt(r["kl"], r["kl_se"], 2), True),
+    ("paper KL", lambda r: _pub(r, "kl", 2), True),
+)
+
+
+def toy_table_rows(results: dict[str, Any]) -> list[list[str]]:
+    return [[render(row) for _, render, _ in COLUMNS] for row in results["rows"]]
+
+
+def print_toy_table(results: dict[str, Any], console: Console) -> None:
+    c = results["config"]
+    title = (f"Mode collapse on 2-D mixtures (modes of K, % high-quality samples, reverse KL): {c['budget']} "
+             f"steps, {c['seeds']} seed(s), lr {c['lr']:g}, {c['eval_samples']} samples; mean ± standard error")
+    table = Table(title=title, title_justify="left", caption=f"paper columns: {results['published_source']}",
+                  caption_justify="left")
+    for name, _, right in COLUMNS:
+        table.add_column(name, justify="right" if right else "left", style="dim" if name.startswith("paper") else None)
+    for cells in toy_table_rows(results):
+        table.add_row(*cells)
+    # Logs (CI, files) get the whole table unwrapped; a terminal keeps its own width.
+    out = console if console.is_terminal else Console(file=console.file, width=max(console.width, 140),
+                                                      color_system=None)
+    out.print(table)
+
+
+def save_points_figure(samples: torch.Tensor, path: str | Path, dataset: str, title: str = "") -> Path:
+    """Two panels, as in the VEEGAN / PacGAN figures: real points (grey) and generated samples (blue)
+    with the mode centres (red x), and the log-density of the samples as a 2-D histogram."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    from gankit.data import DATASETS
+
+    source = DATASETS.build(dataset)
+    real, _ = source.sample_real(len(samples), seed=0)
+    centers = source.centers
+    lo, hi = float(centers.min()), float(centers.max())
+    pad = 0.25 * (hi - lo) + 0.3
+    lim = (lo - pad, hi + pad)
+    f = samples.detach().float().cpu()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4.5), dpi=100)
+    ax1.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="real", rasterized=True)
+    ax1.scatter(f[:, 0], f[:, 1], s=2, c="tab:blue", alpha=0.5, label="generated", rasterized=True)
+    ax1.scatter(centers[:, 0], centers[:, 1], marker="x", s=30, c="tab:red", label="modes")
+    ax1.legend(loc="upper right", fontsize=7, markerscale=3)
+    ax1.set_title("samples", fontsize=9)
+    finite = f[torch.isfinite(f).all(1)]
+    ax2.hist2d(finite[:, 0].numpy(), finite[:, 1].numpy(), bins=120, range=[lim, lim], norm=LogNorm(), cmap="viridis")
+    ax2.scatter(centers[:, 0], centers[:, 1], marker="x", s=20, c="tab:red")
+    ax2.set_title("density of generated samples (log)", fontsize=9)
+    for ax in (ax1, ax2):
+        ax.set_xlim(*lim)
+        ax.set_ylim(*lim)
+        ax.set_aspect("equal")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+th { background: #f3f3f3; } td.l, th.l { text-align: left; } td.p { color: #777; }
+.plots { display: flex; flex-wrap: wrap; gap: 1em; }
+figure { margin: 0; } figure img { width: 540px; border: 1px solid #ddd; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def html_table(header: list[str], rows: list[list[str]], left: int = 2, paper: tuple[int, ...] = ()) -> str:
+    def cls(i: int) -> str:
+        return ' class="l"' if i < left else (' class="p"' if i in paper else "")
+
+    head = "".join(f"<th{cls(i)}>{html.escape(h)}</th>" for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{html.escape(c)}</td>" for i, c in enumerate(r)) + "</tr>"
+                   for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def page(title: str, body: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
+
+
+def write_toy_html(results: dict[str, Any], path: str | Path) -> Path:
+    """index.html: the settings, the table (ours beside the paper's) and every plot, by relative path."""
+    c = results["config"]
+    header = [name for name, _, _ in COLUMNS]
+    paper = tuple(i for i, h in enumerate(header) if h.startswith("paper"))
+    settings = (f"{c['budget']} generator steps per run, {c['seeds']} seed(s), Adam lr {c['lr']:g} "
+                f"(β1 0.8), {c['eval_samples']} samples per evaluation, device {c['device']}, torch {c['torch']}"
+                + (" — quick preset (CI); see gankit/bench/toy.py QUICK for its deviations" if c["quick"] else ""))
+    parts = [f"<p class='note'>{html.escape(settings)}</p>",
+             html_table(header, toy_table_rows(results), paper=paper),
+             "<p class='note'>mean ± standard error over seeds; grey columns: "
+             f"{html.escape(results['published_source'])}.</p>"]
+    if results.get("skipped"):
+        items = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(r)}</li>" for m, r in results["skipped"].items())
+        parts.append(f"<h2>Skipped</h2><ul>{items}</ul>")
+    figs = "".join(
+        f"<figure><img src='{html.escape(r['plot'])}' alt='{html.escape(r['label'])}'>"
+        f"<figcaption>{html.escape(r['label'])} on {html.escape(r['dataset'])}</figcaption></figure>"
+        for r in results["rows"] if r.get("plot"))
+    parts.append(f"<h2>Samples (first seed)</h2><div class='plots'>{figs}</div>")
+    path = Path(path)
+    path.write_text(page("gankit mode-collapse benchmark (2-D mixtures)", "".join(parts)))
+    return path
