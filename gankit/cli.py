@@ -102,8 +102,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.sampling import write_samples
 
     res = write_samples(args.source, args.out, num=args.num, seed=args.seed, device=args.device,
-                        use_ema=not args.no_ema)
+                        use_ema=not args.no_ema, truncation=args.truncation)
     console.print(f"wrote {res['num']} samples ({res['weights']} weights of {res['checkpoint']}) to {res['out']}")
+    return 0
+
+
+def cmd_latent(args: argparse.Namespace) -> int:
+    from gankit.sampling import write_interpolations
+
+    res = write_interpolations(args.source, args.out, rows=args.rows, steps=args.steps, mode=args.mode,
+                               seed=args.seed, device=args.device, use_ema=not args.no_ema)
+    console.print(f"wrote {res['rows']} {res['mode']} interpolations of {res['steps']} steps to {res['out']}")
     return 0
 
 
@@ -210,7 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
+    s.add_argument("--truncation", type=float, default=float("inf"),
+                   help="truncation trick: redraw latent entries with |z_i| above this (BigGAN; default: none)")
     s.set_defaults(fn=cmd_sample)
+
+    la = sub.add_parser("latent", help="latent interpolation grid (lerp or slerp) of a run's generator")
+    la.add_argument("source", help="run directory or checkpoints/step-N folder")
+    la.add_argument("--out", required=True, help="FILE.png")
+    la.add_argument("--mode", choices=["slerp", "lerp"], default="slerp")
+    la.add_argument("--rows", type=int, default=8)
+    la.add_argument("--steps", type=int, default=10)
+    la.add_argument("--seed", type=int, default=0)
+    la.add_argument("--device", default="auto")
+    la.add_argument("--no-ema", action="store_true")
+    la.set_defaults(fn=cmd_latent)
 
     en = sub.add_parser("encode", help="map data to latents with a BiGAN / VEEGAN run's encoder")
     en.add_argument("source", help="run directory or checkpoints/step-N folder (family bigan or veegan)")

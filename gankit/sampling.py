@@ -34,9 +34,14 @@ def load_generator(
 
 @torch.no_grad()
 def generate(G: torch.nn.Module, num: int, seed: int = 0, batch_size: int = 500,
-             labels: torch.Tensor | None = None) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(num, G.z_dim, generator=gen)
+             labels: torch.Tensor | None = None, truncation: float = float("inf"),
+             z: torch.Tensor | None = None) -> torch.Tensor:
+    """``num`` samples of G (or G(z) for given latents); ``truncation`` redraws |z_i| above it
+    (Brock et al. 2019)."""
+    from gankit.latent import truncated_normal
+
+    if z is None:
+        z = truncated_normal(num, G.z_dim, truncation, generator=torch.Generator().manual_seed(seed))
     device = next(G.parameters()).device
     out = []
     for i in range(0, num, batch_size):
@@ -53,7 +58,7 @@ def to_uint8_nhwc(images: torch.Tensor) -> np.ndarray:
 
 
 def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
-                  device: str = "auto", use_ema: bool = True) -> dict[str, Any]:
+                  device: str = "auto", use_ema: bool = True, truncation: float = float("inf")) -> dict[str, Any]:
     if num <= 0:
         raise ValueError(f"--num must be positive, got {num}")
     out = Path(out)
@@ -63,7 +68,7 @@ def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
     labels = None
     if getattr(G, "num_classes", 0):
         labels = torch.arange(num) % G.num_classes
-    samples = generate(G, num, seed=seed, labels=labels)
+    samples = generate(G, num, seed=seed, labels=labels, truncation=truncation)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
         from gankit.viz import save_samples
@@ -82,3 +87,26 @@ def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
             np.savez(fh, **arrays)
         os.replace(tmp, out)
     return {"out": out, "num": num, "weights": meta["weights"], "checkpoint": meta["checkpoint"]}
+
+
+def write_interpolations(source: str | Path, out: str | Path, rows: int = 8, steps: int = 10,
+                         mode: str = "slerp", seed: int = 0, device: str = "auto", use_ema: bool = True
+                         ) -> dict[str, Any]:
+    """A PNG grid: each row walks from one random z to another in ``steps`` (lerp or slerp)."""
+    from gankit.latent import interpolation_grid
+    from gankit.viz import save_image_grid
+
+    out = Path(out)
+    if out.suffix != ".png":
+        raise ValueError(f"--out must end in .png, got {out.name!r}")
+    G, recipe, shapes, meta = load_generator(source, device=device, use_ema=use_ema)
+    if shapes.kind != "image":
+        raise ValueError("interpolation grids are for image generators; for 2-D data use `gankit sample --out x.png`")
+    pairs = torch.randn(rows, 2, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = interpolation_grid(pairs, steps, mode)
+    labels = None
+    if getattr(G, "num_classes", 0):  # one class per row, so the walk shows style within a class
+        labels = (torch.arange(rows) % G.num_classes).repeat_interleave(steps)
+    images = generate(G, len(z), labels=labels, z=z)
+    save_image_grid(images, out, nrow=steps)
+    return {"out": out, "rows": rows, "steps": steps, "mode": mode, "checkpoint": meta["checkpoint"]}

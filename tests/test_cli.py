@@ -57,6 +57,13 @@ def test_train_then_sample(tmp_path, capsys):
     assert Image.open(tmp_path / "g.png").size[0] >= 64
     assert main(["sample", str(run), "--out", str(tmp_path / "s.txt")]) == 2
     assert main(["sample", str(tmp_path / "none"), "--out", str(tmp_path / "s.npz")]) == 1
+    # Truncation: the same seed with a threshold gives other samples; the latent grid has rows x steps cells.
+    assert main(["sample", str(run), "--num", "10", "--truncation", "0.5", "--out", str(tmp_path / "t.npz")]) == 0
+    assert not np.array_equal(np.load(tmp_path / "t.npz")["images"], data["images"])
+    assert main(["latent", str(run), "--rows", "3", "--steps", "5", "--out", str(tmp_path / "walk.png")]) == 0
+    w, h = Image.open(tmp_path / "walk.png").size
+    assert w > h and round(w / h) == 2  # 5 columns by 3 rows of equal cells
+    assert main(["latent", str(run), "--out", str(tmp_path / "walk.jpg")]) == 2
 
 
 def test_sample_points(tmp_path):

@@ -1,0 +1,65 @@
+"""Latent-space tools: interpolation (lerp / slerp), the seeds' vector arithmetic, truncation.
+
+* Interpolation grids between z1 and z2 (Radford et al. 2016, Sec. 6.1): linear, or spherical
+  (White 2016, "Sampling generative networks"): slerp(z1, z2; t) = sin((1-t) w)/sin(w) z1 +
+  sin(t w)/sin(w) z2 with cos w = <z1, z2> / (|z1| |z2|), which keeps |z| typical of N(0, I) in high d.
+* Vector arithmetic (Radford et al. 2016, Sec. 6.3.2): average three z's per concept, then
+  a - b + c, the "smiling woman - neutral woman + neutral man" of the seeds.
+* Truncation (Brock et al. 2019, Sec. 3.1): redraw every |z_i| above a threshold, trading variety for
+  fidelity; threshold = inf is plain N(0, I).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def lerp(z1: torch.Tensor, z2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(D,), (D,), (T,) -> (T, D): (1 - t) z1 + t z2."""
+    t = t.to(z1.dtype).unsqueeze(1)
+    return (1 - t) * z1 + t * z2
+
+
+def slerp(z1: torch.Tensor, z2: torch.Tensor, t: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """(D,), (D,), (T,) -> (T, D): spherical interpolation; falls back to lerp for (anti)parallel z."""
+    cos = torch.dot(z1, z2) / (z1.norm() * z2.norm()).clamp_min(eps)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-4 or (math.pi - omega).abs() < 1e-4:
+        return lerp(z1, z2, t)
+    t = t.to(z1.dtype).unsqueeze(1)
+    return (torch.sin((1 - t) * omega) * z1 + torch.sin(t * omega) * z2) / torch.sin(omega)
+
+
+def interpolation_grid(z_pairs: torch.Tensor, steps: int, mode: str = "slerp") -> torch.Tensor:
+    """(R, 2, D) pairs -> (R * steps, D): one row of ``steps`` latents per pair, endpoints included."""
+    if mode not in ("lerp", "slerp"):
+        raise ValueError(f"interpolation mode {mode!r}; valid choices: lerp, slerp")
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2 (the two endpoints), got {steps}")
+    t = torch.linspace(0, 1, steps, dtype=z_pairs.dtype)
+    fn = slerp if mode == "slerp" else lerp
+    return torch.cat([fn(p[0], p[1], t) for p in z_pairs])
+
+
+def vector_arithmetic(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """mean(a) - mean(b) + mean(c), each (K, D) a few z's showing one concept (K = 3 in the paper)."""
+    for name, v in (("a", a), ("b", b), ("c", c)):
+        if v.ndim != 2 or v.shape[0] < 1:
+            raise ValueError(f"{name} must be (K, D) latents with K >= 1, got {tuple(v.shape)}")
+    return a.mean(0) - b.mean(0) + c.mean(0)
+
+
+def truncated_normal(n: int, dim: int, threshold: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """N(0, I) samples whose entries above ``threshold`` in magnitude are redrawn until none is."""
+    if threshold <= 0:
+        raise ValueError(f"truncation threshold must be > 0, got {threshold}")
+    z = torch.randn(n, dim, generator=generator)
+    if math.isinf(threshold):
+        return z
+    bad = z.abs() > threshold
+    while bad.any():
+        z[bad] = torch.randn(int(bad.sum()), generator=generator)
+        bad = z.abs() > threshold
+    return z
