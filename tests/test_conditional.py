@@ -104,3 +104,29 @@ def test_acgan_losses_follow_odena_eqs_2_3():
     assert g["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
     with pytest.raises(ConfigError, match="contradicts"):
         trainer("family=acgan", "discriminator.conditioning=projection")
+
+
+def test_mlp_cgan_sees_the_one_hot_label():
+    torch.manual_seed(0)
+    G = GENERATORS.build("mlp", out_shape=(2,), num_classes=3, z_dim=4, hidden=[8])
+    D = DISCRIMINATORS.build("mlp", in_shape=(2,), num_classes=3, hidden=[8])
+    z, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    first = G.net[0]
+    expected = first(torch.cat([z, F.one_hot(y, 3).float()], 1))
+    assert torch.allclose(G.net[0](torch.cat([z, F.one_hot(y, 3).float()], 1)), expected)
+    assert first.in_features == 4 + 3 and D.blocks[0][0].in_features == 2 + 3
+    x = G(z, y)
+    assert not torch.allclose(D(x, y).logits, D(x, (y + 1) % 3).logits)
+    with pytest.raises(ValueError, match="G\\(z, y\\)"):
+        G(z)
+    with pytest.raises(ValueError, match="virtual batch norm"):
+        GENERATORS.build("mlp", out_shape=(2,), num_classes=3, virtual_batch_norm=8)
+
+
+def test_cgan_on_digits_trains_with_flattened_mlps():
+    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=5", "family=conditional",
+                                             "eval.metrics=[]", "generator={name: mlp, z_dim: 16}", "discriminator={name: mlp}",
+                                             "ema.enabled=false"]), "/nonexistent")
+    terms = t.train_step(want_log=True)
+    assert all(torch.isfinite(v) for v in terms.values())
+    assert t.generate(torch.randn(20, 16)).shape == (20, 1, 16, 16)

@@ -24,7 +24,7 @@ def test_gan_grid_captures_most_modes():
 
 
 @pytest.mark.parametrize("name,steps,min_modes", [("gan-ring", 1500, 6), ("lsgan-grid", 1500, 12),
-                                                  ("hinge-grid", 1500, 12), ("wgan-gp-grid", 300, 10),
+                                                  ("hinge-grid", 1500, 12), ("wgan-gp-grid", 600, 10),
                                                   ("wgan-grid", 600, 12), ("veegan-grid", 500, 10),
                                                   ("bigan-ring", 500, 3), ("unrolled-ring", 500, 6),
                                                   ("pacgan-grid", 500, 8), ("pacgan-ring", 500, 3)])

@@ -155,7 +155,7 @@ def test_options_are_validated(name: str) -> None:
         DISCRIMINATORS.build(name, in_shape=DISC_CASES[name][-1], widht=3)
 
 
-CONDITIONAL = {"resnet"}  # conditional BN in G, projection in D (tests/test_conditional.py)
+CONDITIONAL = {"resnet", "mlp"}  # resnet: conditional BN + projection; mlp: one-hot cGAN (tests/test_conditional.py)
 
 
 @pytest.mark.parametrize("name", sorted(set(GEN_CASES) - CONDITIONAL))

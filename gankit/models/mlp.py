@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gankit.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
+from gankit.nn.conditional import one_hot
 from gankit.nn.vbn import VirtualBatchNorm, vbn_forward
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
 
@@ -72,6 +73,9 @@ def _check_hidden(hidden: list[int], model: str) -> list[int]:
 class MLPGenerator(nn.Module):
     """MLP generator (Goodfellow et al., 2014): z -> Linear/[BN]/activation stack -> out_shape.
 
+    With ``num_classes`` > 0 it is the cGAN generator of Mirza & Osindero (2014): G(z, y) sees the
+    one-hot label beside z (and the discriminator the one-hot beside x).
+
     ``out_activation="auto"`` gives tanh for (C, H, W) images, which live in [-1, 1] by convention, and
     the identity for points, whose range is the data's own.
     """
@@ -93,7 +97,9 @@ class MLPGenerator(nn.Module):
         super().__init__()
         if virtual_batch_norm < 0 or (virtual_batch_norm and batch_norm):
             raise ValueError("generator 'mlp': use batch_norm or virtual_batch_norm=N (N > 0), not both")
-        _check_unconditional(num_classes, "generator 'mlp'")
+        if num_classes < 0 or (num_classes and virtual_batch_norm):
+            raise ValueError("generator 'mlp': num_classes must be >= 0, and a class-conditional G cannot use "
+                             "virtual batch norm (its reference batch has no labels)")
         if z_dim <= 0:
             raise ValueError(f"generator 'mlp': z_dim={z_dim} must be positive")
         if out_activation not in ("auto", "tanh", "none"):
@@ -104,7 +110,7 @@ class MLPGenerator(nn.Module):
         self.hidden = _check_hidden(hidden, "generator 'mlp'")
 
         layers: list[nn.Module] = []
-        width = z_dim
+        width = z_dim + num_classes  # cGAN (Mirza & Osindero 2014): y enters as a one-hot beside z
         for h in self.hidden:
             # A bias right before BatchNorm is cancelled by its mean subtraction, so drop it.
             layers.append(nn.Linear(width, h, bias=not (batch_norm or virtual_batch_norm)))
@@ -122,8 +128,12 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, z_dim) -> (N, *out_shape). ``y`` is accepted for the common signature and unused."""
+        """(N, z_dim) -> (N, *out_shape); ``y`` (N,) class ids when the G is class-conditional."""
         assert_shape(z, [None, self.z_dim], "z")
+        if self.num_classes:
+            if y is None:
+                raise ValueError("generator 'mlp' is class-conditional: call G(z, y)")
+            z = torch.cat([z, one_hot(y, self.num_classes, z)], dim=1)
         if hasattr(self, "ref_z"):
             return vbn_forward(self.net, self.ref_z, z).view(z.shape[0], *self.out_shape)
         return self.net(z).view(z.shape[0], *self.out_shape)
@@ -152,7 +162,8 @@ class MLPDiscriminator(nn.Module):
         head (Salimans et al. 2016; 0 = none); ``minibatch_stddev``: group size of a minibatch-stddev
         feature before the head (Karras et al. 2018; 0 = none)."""
         super().__init__()
-        _check_unconditional(num_classes, "discriminator 'mlp'")
+        if num_classes < 0:
+            raise ValueError(f"discriminator 'mlp': num_classes={num_classes} must be >= 0")
         if minibatch_discrimination < 0 or minibatch_stddev < 0:
             raise ValueError("discriminator 'mlp': minibatch_discrimination and minibatch_stddev must be >= 0")
         if not 0.0 <= dropout < 1.0:
@@ -162,7 +173,7 @@ class MLPDiscriminator(nn.Module):
         self.hidden = _check_hidden(hidden, "discriminator 'mlp'")
 
         self.blocks = nn.ModuleList()
-        width = math.prod(self.in_shape)
+        width = math.prod(self.in_shape) + num_classes  # cGAN: the one-hot y beside the flattened x
         for h in self.hidden:
             self.blocks.append(nn.Sequential(nn.Linear(width, h), make_activation(activation)))
             width = h
@@ -179,9 +190,13 @@ class MLPDiscriminator(nn.Module):
         self.head = nn.Linear(width, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
-        """(N, *in_shape) -> DOut(logits (N,), features (N, hidden[-1])). ``y`` is unused."""
+        """(N, *in_shape) -> DOut(logits (N,), features (N, hidden[-1])); ``y`` when class-conditional."""
         assert_shape(x, [None, *self.in_shape], "x")
         h = features = x.flatten(1)  # with hidden=[] the features are the input itself
+        if self.num_classes:
+            if y is None:
+                raise ValueError("discriminator 'mlp' is class-conditional: call D(x, y)")
+            h = features = torch.cat([h, one_hot(y, self.num_classes, h)], dim=1)
         for block in self.blocks:
             features = block(h)
             # Dropout follows each hidden layer (the head's input included), never the raw input.
