@@ -45,29 +45,10 @@ class ACGAN(Conditional):
         loss = adv + self.class_weight * cls
         terms = {"adv": adv, "class": cls, "real": r_out.logits.mean(), "fake": f_out.logits.mean(),
                  "class_acc": (r_out.class_logits.argmax(1) == y).float().mean()}
-        for name, pen in self.d_penalties:
-            if pen.adds_loss:
-                term = pen(self.D, real_in, fake_in, y)
-                terms[f"pen/{name}"] = term
-                loss = loss + term
-        self.objective.update(r_out.logits.detach(), f_out.logits.detach())
-        terms["loss"] = self._extra("D", self.D, terms, loss)
-        return terms
+        return self.finish_d_terms(real_in, fake_in, y, r_out.logits, f_out.logits, terms, loss)
 
     def g_terms(self) -> dict[str, torch.Tensor]:
-        n = self.batch_size or 64
-        y = self.labels(n)
-        fake = self.G(self.noise(n), y)
-        _, fake_in = self._d_inputs(None, fake)
-        out = self.D(fake_in, y)
+        y, fake, out = self.g_forward()
         adv = self.objective.g_loss(out.logits)
         cls = self._class_loss(out, y)
-        loss = adv + self.class_weight * cls
-        terms = {"adv": adv, "class": cls}
-        for name, pen in self.g_penalties:
-            if pen.adds_loss:
-                term = pen(self.G, None, fake, y)
-                terms[f"pen/{name}"] = term
-                loss = loss + term
-        terms["loss"] = self._extra("G", self.G, terms, loss)
-        return terms
+        return self.finish_g_terms(fake, y, {"adv": adv, "class": cls}, adv + self.class_weight * cls)

@@ -87,7 +87,8 @@ class BiGAN(_Paired):
     def g_terms(self) -> dict[str, torch.Tensor]:
         x, ex = self._real_xz()
         z = self.noise(x.shape[0])
-        real_in, fake_in = self._d_inputs(pair(x, ex), pair(self.G(z), z))
+        gz = self.G(z)
+        real_in, fake_in = self._d_inputs(pair(x, ex), pair(gz, z))
         r, f = self.D(real_in).logits, self.D(fake_in).logits
         from gankit.objectives import Minimax
 
@@ -95,9 +96,7 @@ class BiGAN(_Paired):
             loss = -self.adversarial_d_loss(r, f)
         else:
             loss = self.adversarial_d_loss(f, r)  # swapped: G(z) pairs "real", E(x) pairs "fake"
-        terms = {"adv": loss}
-        terms["loss"] = self._extra("G", self.G, terms, loss)
-        return terms
+        return self.finish_g_terms(gz, None, {"adv": loss}, loss)
 
 
 @FAMILIES.register("veegan")
@@ -122,6 +121,4 @@ class VEEGAN(_Paired):
         _, fake_in = self._d_inputs(None, pair(gz, z))
         adv = -self.D(fake_in).logits.mean()
         recon = (z - self.E(gz)).square().sum(1).mean()
-        terms = {"adv": adv, "recon": recon}
-        terms["loss"] = self._extra("G", self.G, terms, adv + recon)
-        return terms
+        return self.finish_g_terms(gz, None, {"adv": adv, "recon": recon}, adv + recon)

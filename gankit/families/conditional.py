@@ -58,18 +58,15 @@ class Conditional(Unconditional):
             fake = self.G(self.noise(x.shape[0]), y)
         return self.d_loss_terms(x, fake, y)
 
-    def g_terms(self) -> dict[str, torch.Tensor]:
+    def g_forward(self) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """(labels, G(z, y), D's output on it) for a G step with uniformly drawn labels."""
         n = self.batch_size or 64
         y = self.labels(n)
         fake = self.G(self.noise(n), y)
         _, fake_in = self._d_inputs(None, fake)
-        out = self.D(fake_in, y)
+        return y, fake, self.D(fake_in, y)
+
+    def g_terms(self) -> dict[str, torch.Tensor]:
+        y, fake, out = self.g_forward()
         loss = self.objective.g_loss(out.logits)
-        terms = {"adv": loss}
-        for name, pen in self.g_penalties:
-            if pen.adds_loss:
-                term = pen(self.G, None, fake, y)
-                terms[f"pen/{name}"] = term
-                loss = loss + term
-        terms["loss"] = self._extra("G", self.G, terms, loss)
-        return terms
+        return self.finish_g_terms(fake, y, {"adv": loss}, loss)

@@ -103,6 +103,12 @@ class Unconditional:
         r, f = D(real).logits, D(fake).logits
         loss = self.adversarial_d_loss(r, f)
         terms = {"adv": loss, "real": r.mean(), "fake": f.mean()}
+        return self.finish_d_terms(real, fake, y, r, f, terms, loss)
+
+    def finish_d_terms(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None,
+                       r: torch.Tensor, f: torch.Tensor, terms: dict[str, torch.Tensor],
+                       loss: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Add D's penalties (on what D judged) and extra terms; update stateful objectives."""
         for name, pen in self.d_penalties:
             if pen.adds_loss:
                 term = pen(self.D, real, fake, y)
@@ -128,9 +134,14 @@ class Unconditional:
             if replaced is not None:
                 terms[f"trick/{name}"] = replaced
                 loss = replaced
+        return self.finish_g_terms(fake, None, terms, loss)
+
+    def finish_g_terms(self, fake: torch.Tensor, y: torch.Tensor | None, terms: dict[str, torch.Tensor],
+                       loss: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Add G's penalties and tricks' extra terms to ``loss``; ``terms["loss"]`` is the total."""
         for name, pen in self.g_penalties:
             if pen.adds_loss:
-                term = pen(self.G, None, fake, None)
+                term = pen(self.G, None, fake, y)
                 terms[f"pen/{name}"] = term
                 loss = loss + term
         terms["loss"] = self._extra("G", self.G, terms, loss)
