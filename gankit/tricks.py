@@ -212,6 +212,35 @@ class PacGAN(Trick):
         return (None if real is None else self.pack(real)), self.pack(fake)
 
 
+@TRICKS.register("pulling-away")
+class PullingAway(Trick):
+    """EBGAN's pulling-away term (Zhao et al. 2017, Sec. 2.4, Eq. 8): G adds
+    weight * f_PT(S) = weight / (N (N - 1)) sum_{i != j} (S_i^T S_j / (|S_i| |S_j|))^2 over the codes
+    S = Enc(G(z)) of a batch (``DOut.features``), pushing generated codes towards orthogonality so
+    the batch does not collapse onto one mode. The paper uses weight 0.1.
+    """
+
+    def __init__(self, weight: float = 0.1) -> None:
+        if weight < 0:
+            raise ValueError(f"pulling-away weight must be >= 0, got {weight}")
+        self.weight = weight
+
+    @staticmethod
+    def term(s: torch.Tensor) -> torch.Tensor:
+        s = F.normalize(s.flatten(1), dim=1)
+        n = s.shape[0]
+        if n < 2:
+            return s.new_zeros(())
+        cos2 = (s @ s.T).square()
+        return (cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))
+
+    def g_loss(self, fake_out: DOut, real_out: DOut | None, adversarial: torch.Tensor) -> torch.Tensor:
+        if fake_out.features is None:
+            raise ValueError("pulling-away needs the discriminator's code (DOut.features): use the "
+                             "autoencoder discriminator")
+        return adversarial + self.weight * self.term(fake_out.features)
+
+
 @TRICKS.register("unrolled")
 class Unrolled(Trick):
     """Unrolled GAN (Metz et al. 2017, Eqs. 5-7): G minimises f(theta_G, theta_D^K), the loss against

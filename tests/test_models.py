@@ -31,6 +31,7 @@ DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "dcgan": [(1, 16, 16), (3, 32, 32), (3, 64, 64), (4, 16, 16)],
     "maxout": [(2,), (1, 16, 16)],
     "resnet": [(1, 16, 16), (3, 32, 32), (3, 48, 48), (3, 64, 64)],
+    "autoencoder": [(1, 16, 16), (3, 32, 32)],
 }
 # Non-default options that change the graph, run through the same contract tests.
 GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [

@@ -169,3 +169,32 @@ def test_residual_blocks_resample_and_keep_the_shortcut():
     assert torch.allclose(d(x), expected, atol=1e-6)
     same = DBlock(8, 8, down=False)
     assert same.shortcut is None and same(torch.randn(2, 8, 4, 4)).shape == (2, 8, 4, 4)
+
+
+# -- autoencoder discriminator and the pulling-away term ---------------------------------------------
+@pytest.mark.parametrize("energy", ["mse", "l1"])
+def test_autoencoder_energy_is_the_reconstruction_error(energy):
+    torch.manual_seed(0)
+    D = DISCRIMINATORS.build("autoencoder", in_shape=(1, 16, 16), num_classes=0, width=8, code_dim=5, energy=energy)
+    x = torch.rand(3, 1, 16, 16) * 2 - 1
+    out = D(x)
+    assert out.recon.shape == x.shape and out.features.shape == (3, 5)
+    diff = out.recon - x
+    expected = diff.square().mean((1, 2, 3)) if energy == "mse" else diff.abs().mean((1, 2, 3))
+    assert torch.allclose(out.logits, expected, atol=1e-6)
+
+
+def test_pulling_away_term_matches_its_definition():
+    from gankit.tricks import PullingAway
+
+    torch.manual_seed(0)
+    s = torch.randn(5, 4)
+    n = 5
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                total += (float(s[i] @ s[j]) / float(s[i].norm() * s[j].norm())) ** 2
+    assert PullingAway.term(s).item() == pytest.approx(total / (n * (n - 1)), rel=1e-5)
+    assert PullingAway.term(torch.eye(4)).item() == pytest.approx(0.0, abs=1e-7)  # orthogonal codes
+    assert PullingAway.term(torch.ones(3, 4)).item() == pytest.approx(1.0, rel=1e-6)  # collapsed codes

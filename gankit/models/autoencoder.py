@@ -1,0 +1,59 @@
+"""Autoencoder discriminators for the energy-based objectives (EBGAN, BEGAN).
+
+D(x) = Dec(Enc(x)); the "logit" the objective sees is a per-sample energy, the reconstruction error:
+EBGAN (Zhao et al. 2017, Sec. 2.3) uses the squared error ||Dec(Enc(x)) - x||^2 (``energy=mse``),
+BEGAN (Berthelot et al. 2017, Sec. 3.1) the L1 error |x - D(x)|^eta with eta = 1 (``energy=l1``); both
+are means over pixels. ``DOut.features`` is the code Enc(x) (for EBGAN's pulling-away term) and
+``DOut.recon`` the reconstruction. Channels come from the DCGAN width table, so any resolution the
+DCGAN models support works.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, assert_shape
+from gankit.models.dcgan import _check_unconditional, _image_shape, dcgan_channels
+
+
+@DISCRIMINATORS.register("autoencoder", injected=D_INJECTED)
+class AutoencoderDiscriminator(nn.Module):
+    """Convolutional autoencoder D: stride-2 convs down to 4x4, a ``code_dim`` bottleneck, transposed
+    convs back up; logits = per-sample reconstruction energy (use with ``ebgan`` or ``began``)."""
+
+    def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 64, max_channels: int = 512,
+                 code_dim: int = 64, energy: Literal["mse", "l1"] = "mse") -> None:
+        super().__init__()
+        model = "discriminator 'autoencoder'"
+        _check_unconditional(num_classes, model)
+        if energy not in ("mse", "l1"):
+            raise ValueError(f"{model}: energy={energy!r}; valid choices: mse (EBGAN), l1 (BEGAN)")
+        if code_dim < 1:
+            raise ValueError(f"{model}: code_dim={code_dim} must be positive")
+        c, res = _image_shape(in_shape, "in_shape", model)
+        self.in_shape, self.num_classes, self.energy = (c, res, res), num_classes, energy
+        ch = dcgan_channels(res, width, max_channels)
+        enc: list[nn.Module] = []
+        in_ch = c
+        for r in sorted(ch, reverse=True):  # R/2 ... 4
+            enc += [nn.Conv2d(in_ch, ch[r], 4, 2, 1), nn.LeakyReLU(0.2)]
+            in_ch = ch[r]
+        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(ch[4] * 16, code_dim))
+        dec: list[nn.Module] = [nn.Linear(code_dim, ch[4] * 16), nn.Unflatten(1, (ch[4], 4, 4)), nn.ReLU()]
+        for r in sorted(ch):  # 4 ... R/2
+            out_ch = ch[2 * r] if 2 * r in ch else c
+            dec.append(nn.ConvTranspose2d(ch[r], out_ch, 4, 2, 1))
+            if 2 * r in ch:
+                dec.append(nn.ReLU())
+        self.decoder = nn.Sequential(*dec, nn.Tanh())  # images live in [-1, 1]
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
+        """(N, C, R, R) -> DOut(logits = energy (N,), features = code (N, code_dim), recon (N, C, R, R))."""
+        assert_shape(x, [None, *self.in_shape], "x")
+        code = self.encoder(x)
+        recon = self.decoder(code)
+        err = (recon - x).square() if self.energy == "mse" else (recon - x).abs()
+        return DOut(logits=err.flatten(1).mean(1), features=code, recon=recon)
