@@ -77,8 +77,9 @@ def test_digit_scores_separate_real_from_noise():
     assert n["nn"] > 10 and n["agree"] < 0.7
 
 
-def test_dcgan_digits_learns_recognisable_digits():
-    t = train("dcgan-digits", 1000)
+@pytest.mark.parametrize("name", ["dcgan-digits", "ebgan-digits"])
+def test_digit_recipes_learn_recognisable_digits(name):
+    t = train(name, 1000)
     gen = torch.Generator().manual_seed(0)
     s = digit_scores(t.generate(torch.randn(1000, t.G.z_dim, generator=gen)))
     assert s["nn"] < 6.0, s
