@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -10,26 +9,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from gankit.config import ConfigError, validate_recipe
+from gankit.config import ConfigError
 from gankit.train import checkpoint as ck
+from gankit.sampling import read_checkpoint
 from gankit.train.build import Shapes, build_encoder, build_generator, resolve_device
 
 
 def load_encoder(source: str | Path, device: str = "auto") -> tuple[torch.nn.Module, Any, Shapes, dict[str, str]]:
     """(E in eval mode, recipe, shapes, metadata) from a run directory or checkpoint folder."""
-    ckpt = ck.find_checkpoint(source)
-    tensors, meta = ck.load_weights(ckpt)
-    recipe = validate_recipe(ck.recipe_from_metadata(meta))
+    tensors, meta, recipe, shapes = read_checkpoint(source)
     if recipe.encoder is None:
-        raise ConfigError(f"{ckpt} comes from family {recipe.family!r}, which has no encoder; "
+        raise ConfigError(f"{meta['checkpoint']} comes from family {recipe.family!r}, which has no encoder; "
                           "train with family=bigan or family=veegan to get one")
-    s = json.loads(meta["shapes"])
-    shapes = Shapes(s["kind"], tuple(s["shape"]), int(s["num_classes"]))
     E = build_encoder(recipe, shapes, build_generator(recipe, shapes).z_dim)
     assert E is not None
     E.load_state_dict(ck.split_prefix(tensors, "E"))
     E.to(resolve_device(device)).eval()
-    return E, recipe, shapes, {**meta, "checkpoint": str(ckpt)}
+    return E, recipe, shapes, meta
 
 
 @torch.no_grad()

@@ -15,20 +15,25 @@ from gankit.train import checkpoint as ck
 from gankit.train.build import Shapes, build_generator, resolve_device
 
 
-def load_generator(
-    source: str | Path, device: str = "auto", use_ema: bool = True
-) -> tuple[torch.nn.Module, Any, Shapes, dict[str, str]]:
-    """(G in eval mode, recipe, shapes, metadata) from a run directory or a checkpoint folder."""
+def read_checkpoint(source: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str], Any, Shapes]:
+    """(weights, metadata with "checkpoint", recipe, data shapes) of a run directory or checkpoint folder."""
     ckpt = ck.find_checkpoint(source)
     tensors, meta = ck.load_weights(ckpt)
     recipe = validate_recipe(ck.recipe_from_metadata(meta))
     s = json.loads(meta["shapes"])
-    shapes = Shapes(s["kind"], tuple(s["shape"]), int(s["num_classes"]))
+    return tensors, {**meta, "checkpoint": str(ckpt)}, recipe, Shapes(s["kind"], tuple(s["shape"]), int(s["num_classes"]))
+
+
+def load_generator(
+    source: str | Path, device: str = "auto", use_ema: bool = True
+) -> tuple[torch.nn.Module, Any, Shapes, dict[str, str]]:
+    """(G in eval mode, recipe, shapes, metadata) from a run directory or a checkpoint folder."""
+    tensors, meta, recipe, shapes = read_checkpoint(source)
     G = build_generator(recipe, shapes)
     prefix = "G_ema" if use_ema and any(k.startswith("G_ema.") for k in tensors) else "G"
     G.load_state_dict(ck.split_prefix(tensors, prefix))
     G.to(resolve_device(device)).eval()
-    meta = {**meta, "weights": prefix, "checkpoint": str(ckpt)}
+    meta = {**meta, "weights": prefix}
     return G, recipe, shapes, meta
 
 

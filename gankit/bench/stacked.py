@@ -104,10 +104,11 @@ def triple_labels(images: torch.Tensor, single: Any, batch_size: int = 500) -> t
 
 def mode_statistics(labels: torch.Tensor, num_modes: int = NUM_MODES) -> dict[str, float]:
     """``modes``: classes seen at least once; ``kl``: KL(p_hat || uniform) = sum_k p_k log(K p_k)
-    (the same formulas as gankit.metrics.classes.class_statistics, on labels instead of logits)."""
-    counts = torch.bincount(labels, minlength=num_modes).to(torch.float64)
-    p = counts[counts > 0] / counts.sum()
-    return {"modes": int((counts > 0).sum()), "kl": float((p * torch.log(num_modes * p)).sum())}
+    (gankit.metrics.classes.label_statistics, under the benchmark's names)."""
+    from gankit.metrics.classes import label_statistics
+
+    s = label_statistics(labels, num_modes)
+    return {"modes": int(s["classes_covered"]), "kl": s["class_kl"]}
 
 
 def count_modes(images: torch.Tensor | Iterable[torch.Tensor], single: Any) -> dict[str, float]:

@@ -31,16 +31,15 @@ def inception_score(logits: torch.Tensor, splits: int = 10) -> dict[str, float]:
     return {"is": float(t.mean()), "is_std": float(t.std(unbiased=False))}
 
 
-def class_statistics(logits: torch.Tensor, min_count: int = 1) -> dict[str, float]:
-    """Class coverage and KL to uniform of the predicted-class histogram of generated samples.
+def label_statistics(labels: torch.Tensor, num_classes: int, min_count: int = 1) -> dict[str, float]:
+    """Class coverage and KL to uniform of a histogram of class ids (N,) over ``num_classes``.
 
-    ``classes_covered`` counts classes predicted at least ``min_count`` times (the Stacked-MNIST
+    ``classes_covered`` counts classes seen at least ``min_count`` times (the Stacked-MNIST
     "modes captured" of Metz et al. 2017 and Srivastava et al. 2017); ``class_kl`` is
     KL(p_hat || uniform) = sum_k p_k log(K p_k): 0 when classes are balanced, log K when every sample
     falls in one class.
     """
-    num_classes = logits.shape[1]
-    counts = torch.bincount(logits.argmax(1), minlength=num_classes).to(torch.float64)
+    counts = torch.bincount(labels, minlength=num_classes).to(torch.float64)
     p = counts / counts.sum()
     nz = p[p > 0]
     return {
@@ -48,3 +47,8 @@ def class_statistics(logits: torch.Tensor, min_count: int = 1) -> dict[str, floa
         "class_coverage": float((counts >= min_count).double().mean()),
         "class_kl": float((nz * torch.log(num_classes * nz)).sum()),
     }
+
+
+def class_statistics(logits: torch.Tensor, min_count: int = 1) -> dict[str, float]:
+    """``label_statistics`` of the classes a classifier predicts for generated samples (N, K logits)."""
+    return label_statistics(logits.argmax(1), logits.shape[1], min_count)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from gankit.nn.minibatch import MinibatchStdDev
-from gankit.nn.vbn import VirtualBatchNorm, vbn_forward
+from gankit.nn.vbn import VirtualBatchNorm, reference_z, vbn_forward
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
 
 SUPPORTED_RESOLUTIONS = (8, 16, 32, 64, 128, 256)
@@ -145,8 +145,6 @@ class DCGANGenerator(nn.Module):
                 layers += [nn.ConvTranspose2d(ch, nxt, 4, 2, 1, bias=False), norm(nxt), nn.ReLU()]
         self.net = nn.Sequential(*layers)
         if virtual_batch_norm:
-            from gankit.models.mlp import reference_z
-
             self.register_buffer("ref_z", reference_z(virtual_batch_norm, z_dim).view(-1, z_dim, 1, 1))
         if init == "dcgan":
             self.apply(dcgan_init_)

@@ -17,7 +17,7 @@ from torch import nn
 
 from gankit.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from gankit.nn.conditional import one_hot
-from gankit.nn.vbn import VirtualBatchNorm, vbn_forward
+from gankit.nn.vbn import VirtualBatchNorm, reference_z, vbn_forward
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
 
 Activation = Literal["relu", "leaky-relu", "tanh", "elu"]
@@ -35,11 +35,6 @@ def make_activation(name: str) -> nn.Module:
     if name == "elu":
         return nn.ELU()
     raise ValueError(f"unknown activation {name!r}; valid choices: {', '.join(ACTIVATIONS)}")
-
-
-def reference_z(n: int, z_dim: int) -> torch.Tensor:
-    """The fixed reference batch of virtual batch norm: the same for every run, kept in checkpoints."""
-    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(20160610))
 
 
 def _check_shape(shape: tuple[int, ...], what: str, model: str) -> tuple[int, ...]:

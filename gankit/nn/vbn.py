@@ -50,6 +50,11 @@ class VirtualBatchNorm(nn.Module):
         return self._affine(x, mean, meansq)
 
 
+def reference_z(n: int, z_dim: int) -> torch.Tensor:
+    """The fixed reference batch of z: the same for every run, and kept in checkpoints as a buffer."""
+    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(20160610))
+
+
 def vbn_forward(net: nn.Module, reference: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``net(x)`` with every VirtualBatchNorm in ``net`` using the moments of ``net(reference)``."""
     layers = [m for m in net.modules() if isinstance(m, VirtualBatchNorm)]
