@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from gankit.config import validate_recipe
+from gankit.models.base import set_step
 from gankit.train import checkpoint as ck
 from gankit.train.build import Shapes, build_generator, resolve_device
 
@@ -32,6 +33,7 @@ def load_generator(
     G = build_generator(recipe, shapes)
     prefix = "G_ema" if use_ema and any(k.startswith("G_ema.") for k in tensors) else "G"
     G.load_state_dict(ck.split_prefix(tensors, prefix))
+    set_step(int(meta["step"]), G)  # a growing G (ProGAN) at the resolution it had reached
     G.to(resolve_device(device)).eval()
     meta = {**meta, "weights": prefix}
     return G, recipe, shapes, meta

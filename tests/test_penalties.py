@@ -290,7 +290,7 @@ def test_every_penalty(name: str) -> None:
 
 
 def test_bad_options() -> None:
-    with pytest.raises(RegistryError, match="valid options: gamma"):
+    with pytest.raises(RegistryError, match="valid options: every, gamma"):
         PENALTIES.build("r1", lam=1.0)
     with pytest.raises(RegistryError, match="target"):
         PENALTIES.build("orthogonal", target="E")
@@ -298,3 +298,37 @@ def test_bad_options() -> None:
         PENALTIES.build("wgangp")
     with pytest.raises(ValueError, match="lam"):
         PENALTIES.build("wgan-gp", lam=-1.0)
+
+
+def test_lazy_r1_is_added_every_kth_step_scaled_by_k() -> None:
+    """StyleGAN2's lazy regularisation: with every=k the R1 term appears on steps 0, k, 2k ... only,
+    multiplied by k, so that its weight averaged over steps equals the eager one's."""
+    from gankit.families import FAMILIES
+    from gankit.objectives import OBJECTIVES
+
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Flatten(), nn.Linear(2, 1))
+    x = torch.randn(8, 2)
+    G = nn.Linear(2, 2)
+    G.z_dim = 2
+    eager, lazy = PENALTIES.build("r1", gamma=2.0), PENALTIES.build("r1", gamma=2.0, every=4)
+
+    def d_fn(v: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
+        return DOut(logits=D(v).squeeze(1))
+
+    values = {}
+    for name, pen in (("eager", eager), ("lazy", lazy)):
+        fam = FAMILIES.get("unconditional")(G, d_fn, OBJECTIVES.build("non-saturating"), [("r1", pen)],
+                                            lambda: (x, None), torch.device("cpu"))
+        for step in range(6):
+            fam.step = step
+            terms = fam.d_loss_terms(x, x.flip(0))
+            values[name, step] = terms.get("pen/r1")
+    for step in range(6):
+        assert values["eager", step] is not None
+        if step % 4:
+            assert values["lazy", step] is None
+        else:
+            torch.testing.assert_close(values["lazy", step], 4 * values["eager", step])
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        PENALTIES.build("r1", every=0)

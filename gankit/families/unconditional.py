@@ -110,8 +110,8 @@ class Unconditional:
                        loss: torch.Tensor) -> dict[str, torch.Tensor]:
         """Add D's penalties (on what D judged) and extra terms; update stateful objectives."""
         for name, pen in self.d_penalties:
-            if pen.adds_loss:
-                term = pen(self.D, real, fake, y)
+            if pen.adds_loss and self.step % pen.every == 0:
+                term = pen(self.D, real, fake, y) * pen.every
                 terms[f"pen/{name}"] = term
                 loss = loss + term
         self.objective.update(r.detach(), f.detach())
@@ -140,8 +140,8 @@ class Unconditional:
                        loss: torch.Tensor) -> dict[str, torch.Tensor]:
         """Add G's penalties and tricks' extra terms to ``loss``; ``terms["loss"]`` is the total."""
         for name, pen in self.g_penalties:
-            if pen.adds_loss:
-                term = pen(self.G, None, fake, y)
+            if pen.adds_loss and self.step % pen.every == 0:
+                term = pen(self.G, None, fake, y) * pen.every
                 terms[f"pen/{name}"] = term
                 loss = loss + term
         terms["loss"] = self._extra("G", self.G, terms, loss)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from gankit.registry import Registry
 
@@ -38,3 +39,13 @@ def assert_shape(x: torch.Tensor, shape: list[int | None], what: str = "tensor")
     """Raise if ``x`` does not match ``shape`` (None matches any size)."""
     if x.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, x.shape)):
         raise ValueError(f"{what} has shape {tuple(x.shape)}, expected {shape}")
+
+
+def set_step(step: int, *nets: nn.Module | None) -> None:
+    """Tell networks that change with training progress (ProGAN's growth and fade-in) the generator
+    step. A network opts in by defining ``set_step(step)``; its state must be a function of the step
+    alone, so that resuming and loading a checkpoint for sampling restore it exactly."""
+    for net in nets:
+        fn = getattr(net, "set_step", None) if net is not None else None
+        if callable(fn):
+            fn(int(step))

@@ -20,6 +20,7 @@ from gankit.train.build import (
     build_tricks, check_family, make_optimizer,
     resolve_device,
 )
+from gankit.models.base import set_step
 from gankit.metrics.evaluate import Evaluator, reference_description
 from gankit.train.best import BestTracker
 from gankit.train.logger import RunLog, make_progress
@@ -159,7 +160,11 @@ class Trainer:
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step = int(state["step"])
+        self.set_network_step()
         self.last_checkpoint = ckpt
+
+    def set_network_step(self) -> None:
+        set_step(self.step, self.G, self.D, self.ema.module if self.ema is not None else None)
 
     # -- evaluation and pictures -----------------------------------------------------------------
     @torch.no_grad()
@@ -222,6 +227,7 @@ class Trainer:
     def train_step(self, want_log: bool) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         self.family.step = self.step
+        self.set_network_step()
         for phase in self.phases:
             if self.step % phase.interval:
                 continue
