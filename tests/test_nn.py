@@ -198,3 +198,36 @@ def test_pulling_away_term_matches_its_definition():
     assert PullingAway.term(s).item() == pytest.approx(total / (n * (n - 1)), rel=1e-5)
     assert PullingAway.term(torch.eye(4)).item() == pytest.approx(0.0, abs=1e-7)  # orthogonal codes
     assert PullingAway.term(torch.ones(3, 4)).item() == pytest.approx(1.0, rel=1e-6)  # collapsed codes
+
+
+def test_pixel_norm_gives_unit_mean_square_per_pixel() -> None:
+    from gankit.nn.equalized import PixelNorm
+
+    x = torch.randn(4, 16, 5, 5) * 7 + 3
+    y = PixelNorm()(x)
+    torch.testing.assert_close(y.pow(2).mean(dim=1), torch.ones(4, 5, 5), atol=1e-5, rtol=0)
+    v = PixelNorm()(torch.randn(6, 32) * 5)
+    torch.testing.assert_close(v.pow(2).mean(dim=1), torch.ones(6), atol=1e-5, rtol=0)
+
+
+def test_equalized_layers_scale_weights_by_he_constant() -> None:
+    """ProGAN Sec. 4.1: the layer computes with c*w, c = gain/sqrt(fan_in); stored w ~ N(0, 1)."""
+    import math
+
+    import torch.nn.functional as F
+
+    from gankit.nn.equalized import EqualizedConv2d, EqualizedLinear
+
+    torch.manual_seed(0)
+    lin = EqualizedLinear(400, 300, lr_mul=0.01)
+    assert abs(float(lin.weight.std()) * 0.01 - 1.0) < 0.02  # stored N(0, 1/lr_mul^2)
+    x = torch.randn(5, 400)
+    ref = F.linear(x, lin.weight * math.sqrt(2) * 0.01 / math.sqrt(400), lin.bias * 0.01)
+    torch.testing.assert_close(lin(x), ref)
+    conv = EqualizedConv2d(8, 4, 3, padding=1, gain=1.0)
+    assert conv.scale == pytest.approx(1 / math.sqrt(72))
+    xi = torch.randn(2, 8, 6, 6)
+    torch.testing.assert_close(conv(xi), F.conv2d(xi, conv.weight / math.sqrt(72), conv.bias, padding=1))
+    # unit-variance input -> output variance ~ gain^2 / 2 * 2 = 1 for gain 1 conv on N(0,1) weights
+    big = EqualizedConv2d(64, 64, 3, padding=1, gain=1.0)
+    assert 0.8 < float(big(torch.randn(8, 64, 16, 16))[:, :, 1:-1, 1:-1].var()) < 1.2
