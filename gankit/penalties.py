@@ -16,6 +16,7 @@ Registered penalties (recipe key ``penalties``, a list)::
     weight-clipping   D       post-step    w <- clamp(w, -c, c)
     spectral-norm     D (G)   build        W <- W / sigma(W) on every linear / conv / embedding
     orthogonal        G (D)   loss         beta sum_W ||W W^T * (1 - I)||_F^2
+    drift             D       loss         eps E[D(x)^2] on real data (ProGAN)
 
 e.g. ``penalties: [{name: r1, gamma: 1.0}, {name: spectral-norm}]``.
 
@@ -156,6 +157,28 @@ class R2(_GradientPenalty):
     def __call__(self, net: nn.Module, real: Opt, fake: Opt, y: Opt = None) -> Tensor:
         grad = input_gradients(net, _need(fake, "fake", "r2"), y)
         return 0.5 * self.gamma * grad.pow(2).sum(dim=1).mean()
+
+
+@PENALTIES.register("drift")
+class Drift(Penalty):
+    """Drift penalty of ProGAN (Karras et al. 2018, App. A.1): eps_drift E_{x ~ p_data}[D(x)^2].
+
+    Keeps a WGAN critic's output near zero, since the Wasserstein loss is blind to an additive
+    constant; the paper uses eps = 0.001 with WGAN-GP. No deviation.
+    """
+
+    adds_loss = True
+
+    def __init__(self, eps: float = 0.001) -> None:
+        if eps < 0:
+            raise ValueError(f"drift eps must be >= 0, got {eps}")
+        self.eps = float(eps)
+
+    def __call__(self, net: nn.Module, real: Opt, fake: Opt, y: Opt = None) -> Tensor:
+        real = _need(real, "real", "drift")
+        out = net(real) if y is None else net(real, y=y)
+        logits = out.logits if isinstance(out, DOut) else out
+        return self.eps * logits.float().pow(2).mean()
 
 
 @PENALTIES.register("weight-clipping")

@@ -270,7 +270,7 @@ def test_orthogonal_zero_for_orthonormal_rows_and_conv_reshape() -> None:
 
 # -- registry-wide ---------------------------------------------------------------------------------
 def test_registered_names() -> None:
-    assert PENALTIES.names() == sorted(["wgan-gp", "r1", "r2", "weight-clipping", "spectral-norm", "orthogonal"])
+    assert PENALTIES.names() == sorted(["wgan-gp", "r1", "r2", "weight-clipping", "spectral-norm", "orthogonal", "drift"])
 
 
 @pytest.mark.parametrize("name", PENALTIES.names())
@@ -332,3 +332,20 @@ def test_lazy_r1_is_added_every_kth_step_scaled_by_k() -> None:
             torch.testing.assert_close(values["lazy", step], 4 * values["eager", step])
     with pytest.raises(ValueError, match="every must be >= 1"):
         PENALTIES.build("r1", every=0)
+
+
+def test_drift_is_eps_times_mean_squared_real_logit() -> None:
+    torch.manual_seed(0)
+    D = nn.Linear(3, 1)
+    x = torch.randn(10, 3)
+
+    def d_fn(v: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
+        return DOut(logits=D(v).squeeze(1))
+
+    pen = PENALTIES.build("drift", eps=0.01)
+    expected = 0.01 * (x @ D.weight.T + D.bias).squeeze(1).pow(2).mean()
+    assert_close(pen(d_fn, x, None), expected)
+    pen(d_fn, x, None).backward()
+    assert D.weight.grad is not None and D.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="drift eps"):
+        PENALTIES.build("drift", eps=-1)
