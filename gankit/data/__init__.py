@@ -5,7 +5,7 @@
 """
 
 from gankit.data.base import DATASETS, BatchStream, DataPathError, DataSource, FiniteStream, InMemoryImages
-from gankit.data import arrays, digits, folder, mnist, stacked, toy  # noqa: F401  (registers the datasets)
+from gankit.data import arrays, cifar, digits, folder, mnist, stacked, toy  # noqa: F401  (registers the datasets)
 from gankit.data.folder import ImageFolderSource
 from gankit.data.mnist import IDXError, read_idx
 from gankit.data.toy import GaussianMixture, MixtureStream

@@ -7,12 +7,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankit.data.base import DATASETS, DataPathError, InMemoryImages
+from gankit.data.base import DATASETS, DataPathError, InMemoryImages, resize_uint8
 
 
 @DATASETS.register("npz")
-def npz(path: str, key: str = "images", labels_key: str = "labels") -> InMemoryImages:
+def npz(path: str, key: str = "images", labels_key: str = "labels", resolution: int = 0) -> InMemoryImages:
     """uint8 images (N, H, W), (N, H, W, C) or (N, C, H, W) from an .npz, with labels when present.
+
+    ``resolution`` > 0 resizes to resolution x resolution (antialiased bilinear; MedMNIST's 28 -> 32
+    for the power-of-two architectures); 0 keeps the stored size.
 
     Read with ``allow_pickle=False``: an .npz holding pickled objects is refused, never executed.
     MedMNIST files work with ``key=train_images labels_key=train_labels`` (or val_/test_).
@@ -42,5 +45,9 @@ def npz(path: str, key: str = "images", labels_key: str = "labels") -> InMemoryI
             raise ValueError(f"{p.name}: {y.shape[0]} labels for {x.shape[0]} images")
         labels = torch.from_numpy(y.astype(np.int64))
     images = torch.from_numpy(np.ascontiguousarray(x))
+    if resolution < 0:
+        raise ValueError(f"npz resolution must be >= 0 (0 keeps the stored size), got {resolution}")
+    if resolution and images.shape[-2:] != (resolution, resolution):
+        images = resize_uint8(images, resolution)
     num_classes = int(labels.max()) + 1 if labels is not None else 0
     return InMemoryImages("npz", images, labels, num_classes=num_classes)

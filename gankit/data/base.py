@@ -56,6 +56,20 @@ def quantize(images: torch.Tensor, max_value: float = 255.0) -> torch.Tensor:
     return (images * (255.0 / max_value)).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def resize_uint8(x: torch.Tensor, resolution: int, chunk: int = 4096) -> torch.Tensor:
+    """(N, C, H, W) uint8 -> (N, C, resolution, resolution) uint8, antialiased bilinear, in chunks so
+    that a whole dataset is never float at once."""
+    if resolution < 1:
+        raise ValueError(f"resolution must be >= 1, got {resolution}")
+    out = torch.empty(x.shape[0], x.shape[1], resolution, resolution, dtype=torch.uint8)
+    for i in range(0, x.shape[0], chunk):
+        part = x[i : i + chunk].to(torch.float32)
+        part = torch.nn.functional.interpolate(part, size=(resolution, resolution), mode="bilinear",
+                                               align_corners=False, antialias=True)
+        out[i : i + chunk] = quantize(part)
+    return out
+
+
 class BatchStream(Protocol):
     """An endless iterator of ``(x, y)`` batches whose position can be saved and restored."""
 

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
-from gankit.data.base import DATASETS, DataPathError, InMemoryImages, quantize
+from gankit.data.base import DATASETS, DataPathError, InMemoryImages, resize_uint8
 
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
 _PREFIX = {"train": "train", "test": "t10k"}
@@ -136,16 +135,6 @@ def mnist(
                 f"{x.shape[0]} images; the files are from different splits or sets"
             )
     if resolution != x.shape[-1] or resolution != x.shape[-2]:
-        x = _resize(x, resolution)
+        x = resize_uint8(x, resolution)
     num_classes = int(y.max()) + 1 if y is not None else 0
     return InMemoryImages("mnist", x, y, num_classes=num_classes)
-
-
-def _resize(x: torch.Tensor, resolution: int, chunk: int = 4096) -> torch.Tensor:
-    """uint8 -> uint8 antialiased bilinear resize, in chunks so 60k images never all become float."""
-    out = torch.empty(x.shape[0], x.shape[1], resolution, resolution, dtype=torch.uint8)
-    for i in range(0, x.shape[0], chunk):
-        part = x[i : i + chunk].to(torch.float32)
-        part = F.interpolate(part, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
-        out[i : i + chunk] = quantize(part)
-    return out
