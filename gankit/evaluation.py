@@ -12,6 +12,7 @@ import torch
 
 from gankit.metrics import METRICS
 from gankit.metrics.evaluate import Evaluator, reference_description
+from gankit.metrics.classes import requested_labels
 from gankit.metrics.image import ALIASES
 
 DEFAULT_METRICS = "fid,kid,is,pr,dc"
@@ -81,7 +82,7 @@ def evaluate_run(run: str | Path, metrics: list[tuple[str, Any]], seed: int = 0,
     if shapes.kind != "image" and any(getattr(m, "uses_features", False) for _, m in metrics):
         raise ValueError(f"run {run} generates 2-D points; image metrics do not apply (use --metrics toy-mixture)")
     source = build_data(recipe)
-    labels_for = (lambda n: torch.arange(n) % G.num_classes) if getattr(G, "num_classes", 0) else (lambda n: None)
+    labels_for = (lambda n: requested_labels(n, G.num_classes)) if getattr(G, "num_classes", 0) else (lambda n: None)
     ev = Evaluator(metrics, source, resolve_device(device), seed=seed,
                    reference=reference_description(source, recipe.data.options), progress=progress)
     t0 = time.perf_counter()

@@ -63,3 +63,26 @@ def truncated_normal(n: int, dim: int, threshold: float, generator: torch.Genera
         z[bad] = torch.randn(int(bad.sum()), generator=generator)
         bad = z.abs() > threshold
     return z
+
+
+@torch.no_grad()
+def class_morph(G: torch.nn.Module, z: torch.Tensor, class_a: int, class_b: int, steps: int = 8) -> torch.Tensor:
+    """Category morphing (Brock et al. 2019, Fig. 8; Miyato & Koyama 2018, Fig. 6): one z, with the class
+    embedding lerped from class_a's to class_b's in ``steps`` frames; (steps, C, H, W) on the CPU.
+
+    Needs a generator with a shared class embedding (``G.embed(y)`` and ``G(z, class_embedding=...)``:
+    ``biggan``); per-layer class tables (resnet's CBN) have no single embedding to interpolate.
+    """
+    if not callable(getattr(G, "embed", None)):
+        raise ValueError(f"class morphing needs a generator with a shared class embedding (biggan); "
+                         f"{type(G).__name__} has none")
+    k = int(getattr(G, "num_classes", 0))
+    if not (0 <= class_a < k and 0 <= class_b < k):
+        raise ValueError(f"classes {class_a} and {class_b} must be in 0..{k - 1}")
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    device = next(G.parameters()).device
+    ends = G.embed(torch.tensor([class_a, class_b], device=device))
+    emb = lerp(ends[0], ends[1], torch.linspace(0, 1, steps, device=device))
+    zs = z.reshape(1, -1).to(device).expand(steps, -1)
+    return G(zs, class_embedding=emb).float().cpu()

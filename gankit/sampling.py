@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from gankit.config import validate_recipe
+from gankit.metrics.classes import requested_labels
 from gankit.models.base import set_step
 from gankit.train import checkpoint as ck
 from gankit.train.build import Shapes, build_generator, resolve_device
@@ -74,7 +75,7 @@ def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
     G, recipe, shapes, meta = load_generator(source, device=device, use_ema=use_ema)
     labels = None
     if getattr(G, "num_classes", 0):
-        labels = torch.arange(num) % G.num_classes
+        labels = requested_labels(num, G.num_classes)
     samples = generate(G, num, seed=seed, labels=labels, truncation=truncation)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
@@ -113,7 +114,7 @@ def write_interpolations(source: str | Path, out: str | Path, rows: int = 8, ste
     z = interpolation_grid(pairs, steps, mode)
     labels = None
     if getattr(G, "num_classes", 0):  # one class per row, so the walk shows style within a class
-        labels = (torch.arange(rows) % G.num_classes).repeat_interleave(steps)
+        labels = requested_labels(rows, G.num_classes).repeat_interleave(steps)
     images = generate(G, len(z), labels=labels, z=z)
     save_image_grid(images, out, nrow=steps)
     return {"out": out, "rows": rows, "steps": steps, "mode": mode, "checkpoint": meta["checkpoint"]}

@@ -210,3 +210,14 @@ def test_class_statistics():
     assert s["classes_covered"] == 1 and s["class_coverage"] == 0.1
     assert s["class_kl"] == pytest.approx(math.log(10))
     assert class_statistics(balanced, min_count=6)["classes_covered"] == 0
+
+
+def test_class_agreement_scores_against_labels_cycled_in_turn():
+    from gankit.metrics.classes import class_agreement, requested_labels
+
+    assert requested_labels(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    want = requested_labels(20, 4)
+    logits = torch.nn.functional.one_hot(want, 4).double()
+    assert class_agreement(logits)["class_agreement"] == 1.0
+    logits[:5] = torch.nn.functional.one_hot((want[:5] + 1) % 4, 4).double()  # 5 of 20 wrong
+    assert class_agreement(logits)["class_agreement"] == pytest.approx(0.75)

@@ -31,6 +31,13 @@ def inception_score(logits: torch.Tensor, splits: int = 10) -> dict[str, float]:
     return {"is": float(t.mean()), "is_std": float(t.std(unbiased=False))}
 
 
+def requested_labels(n: int, num_classes: int) -> torch.Tensor:
+    """The labels a class-conditional generator is asked for when gankit samples it (training grids,
+    evaluation, ``gankit sample``): classes in turn, 0, 1, ..., K-1, 0, ..., so every class is shown and
+    ``class-agreement`` can score sample i against label i mod K."""
+    return torch.arange(n) % num_classes
+
+
 def label_statistics(labels: torch.Tensor, num_classes: int, min_count: int = 1) -> dict[str, float]:
     """Class coverage and KL to uniform of a histogram of class ids (N,) over ``num_classes``.
 
@@ -47,6 +54,15 @@ def label_statistics(labels: torch.Tensor, num_classes: int, min_count: int = 1)
         "class_coverage": float((counts >= min_count).double().mean()),
         "class_kl": float((nz * torch.log(num_classes * nz)).sum()),
     }
+
+
+def class_agreement(logits: torch.Tensor, num_classes: int | None = None) -> dict[str, float]:
+    """Fraction of generated samples whose predicted class equals the class requested for them
+    (``requested_labels``): the accuracy of a conditional generator as judged by a classifier
+    (Odena et al. 2017, Sec. 4.1, "fraction of samples classified as the intended class")."""
+    k = int(num_classes or logits.shape[1])
+    want = requested_labels(logits.shape[0], k).to(logits.device)
+    return {"class_agreement": float((logits.argmax(1) == want).double().mean())}
 
 
 def class_statistics(logits: torch.Tensor, min_count: int = 1) -> dict[str, float]:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from gankit.metrics import METRICS
-from gankit.metrics.classes import class_statistics, inception_score
+from gankit.metrics.classes import class_agreement, class_statistics, inception_score
 from gankit.metrics.fid import fid, fid_infinity, gaussian_stats
 from gankit.metrics.kernel import gaussian_mmd, kid, sliced_wasserstein
 from gankit.metrics.manifold import density_coverage, precision_recall
@@ -224,10 +224,34 @@ class ClassCoverage(FeatureMetric):
         return class_statistics(self._logits(fake, "class-coverage"), self.min_count)
 
 
+@METRICS.register("class-agreement")
+class ClassAgreement(FeatureMetric):
+    """Accuracy of a class-conditional generator: the fraction of samples that a classifier assigns to
+    the class they were generated for (sample i is asked for class i mod K, ``requested_labels``).
+
+    Only meaningful for conditional runs (families conditional / acgan); an unconditional generator
+    scores about 1/K.
+    """
+
+    scores = ("class_agreement",)
+
+    needs_real = False
+    needs_logits = True
+
+    def __init__(self, features: str = "classifier", num_samples: int = 10000, num_real: int | None = None,
+                 feature_options: dict[str, Any] | None = None) -> None:
+        super().__init__(features, num_samples, num_real, feature_options)
+
+    def score(self, fake: Feats, real: Feats | None) -> dict[str, float]:
+        return class_agreement(self._logits(fake, "class-agreement"))
+
+
 # Short names for the command line (`gankit eval --metrics fid,kid,is,pr,dc`).
 ALIASES = {"is": "inception-score", "pr": "precision-recall", "dc": "density-coverage",
-           "swd": "sliced-wasserstein", "fid-inf": "fid-infinity", "classes": "class-coverage"}
+           "swd": "sliced-wasserstein", "fid-inf": "fid-infinity", "classes": "class-coverage",
+           "agree": "class-agreement"}
 
 # Scores where larger is better (for keeping the best checkpoint); everything else is minimised.
 HIGHER_IS_BETTER = {"is", "precision", "recall", "density", "coverage", "classes_covered", "class_coverage",
+                    "class_agreement",
                     "modes", "hq_fraction"}

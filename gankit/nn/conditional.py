@@ -24,6 +24,26 @@ class ConditionalBatchNorm2d(nn.Module):
         return gamma[:, :, None, None] * self.bn(x) + beta[:, :, None, None]
 
 
+class LinearConditionalBatchNorm2d(nn.Module):
+    """BigGAN's conditional batch norm (Brock et al. 2019, Sec. 3 and App. B): the gains and biases are
+    linear projections of a conditioning vector c (the shared class embedding concatenated with this
+    block's chunk of z): gamma = 1 + W_g c, beta = W_b c, so it starts as plain batch norm."""
+
+    def __init__(self, num_features: int, cond_dim: int) -> None:
+        super().__init__()
+        if cond_dim < 1:
+            raise ValueError(f"conditional batch norm needs cond_dim >= 1, got {cond_dim}")
+        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.gain = nn.Linear(cond_dim, num_features, bias=False)
+        self.bias = nn.Linear(cond_dim, num_features, bias=False)
+        nn.init.zeros_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        gamma, beta = 1.0 + self.gain(c), self.bias(c)
+        return gamma[:, :, None, None] * self.bn(x) + beta[:, :, None, None]
+
+
 class Projection(nn.Module):
     """The projection discriminator's class term (Miyato & Koyama 2018, Eq. 3):
     f(x, y) = psi(phi(x)) + y^T V phi(x), i.e. the inner product of a class embedding with D's features."""

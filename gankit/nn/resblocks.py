@@ -19,17 +19,23 @@ NormFactory = Callable[[int], nn.Module]
 
 class GBlock(nn.Module):
     """Residual generator block that doubles the resolution (nearest-neighbour up-sampling); with
-    ``num_classes`` its batch norms are class-conditional (projection cGAN's generator)."""
+    ``num_classes`` its batch norms are class-conditional (projection cGAN's generator: ``y`` holds class
+    ids); with ``cond_dim`` they are linear in a conditioning vector (BigGAN: ``y`` is that vector)."""
 
-    def __init__(self, in_ch: int, out_ch: int, norm: NormFactory = nn.BatchNorm2d, num_classes: int = 0) -> None:
+    def __init__(self, in_ch: int, out_ch: int, norm: NormFactory = nn.BatchNorm2d, num_classes: int = 0,
+                 cond_dim: int = 0) -> None:
         super().__init__()
-        if num_classes:
-            from gankit.nn.conditional import ConditionalBatchNorm2d
+        from gankit.nn.conditional import ConditionalBatchNorm2d, LinearConditionalBatchNorm2d
 
+        if num_classes and cond_dim:
+            raise ValueError("GBlock: give num_classes (class-id CBN) or cond_dim (BigGAN CBN), not both")
+        if num_classes:
             self.bn1, self.bn2 = ConditionalBatchNorm2d(in_ch, num_classes), ConditionalBatchNorm2d(out_ch, num_classes)
+        elif cond_dim:
+            self.bn1, self.bn2 = LinearConditionalBatchNorm2d(in_ch, cond_dim), LinearConditionalBatchNorm2d(out_ch, cond_dim)
         else:
             self.bn1, self.bn2 = norm(in_ch), norm(out_ch)
-        self.conditional = bool(num_classes)
+        self.conditional = bool(num_classes or cond_dim)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, 1, 1)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1)
         self.shortcut = nn.Conv2d(in_ch, out_ch, 1)

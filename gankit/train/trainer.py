@@ -20,6 +20,7 @@ from gankit.train.build import (
     build_tricks, check_family, make_optimizer,
     resolve_device,
 )
+from gankit.metrics.classes import requested_labels
 from gankit.models.base import set_step
 from gankit.metrics.evaluate import Evaluator, reference_description
 from gankit.train.best import BestTracker
@@ -177,7 +178,7 @@ class Trainer:
             if not k:
                 return torch.cat([G(c.to(self.device)).float().cpu() for c in z.split(batch)])
             # Class-conditional G: classes in turn (0, 1, ..., K-1, 0, ...), so grids show every class.
-            y = (torch.arange(len(z)) % k).to(self.device)
+            y = requested_labels(len(z), k).to(self.device)
             return torch.cat([G(c.to(self.device), yc).float().cpu() for c, yc in zip(z.split(batch), y.split(batch))])
         finally:
             G.train(was_training)
