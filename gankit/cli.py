@@ -108,10 +108,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_latent(args: argparse.Namespace) -> int:
-    from gankit.sampling import write_interpolations
+    from gankit.sampling import write_class_morph, write_interpolations
 
-    res = write_interpolations(args.source, args.out, rows=args.rows, steps=args.steps, mode=args.mode,
-                               seed=args.seed, device=args.device, use_ema=not args.no_ema)
+    if args.morph is not None:
+        try:
+            a, b = (int(v) for v in args.morph.split(","))
+        except ValueError:
+            raise ValueError(f"--morph takes two class ids A,B (e.g. --morph 1,7), got {args.morph!r}") from None
+        res = write_class_morph(args.source, args.out, a, b, rows=args.rows, steps=args.steps, seed=args.seed,
+                                device=args.device, use_ema=not args.no_ema)
+    else:
+        res = write_interpolations(args.source, args.out, rows=args.rows, steps=args.steps, mode=args.mode,
+                                   seed=args.seed, device=args.device, use_ema=not args.no_ema)
     console.print(f"wrote {res['rows']} {res['mode']} interpolations of {res['steps']} steps to {res['out']}")
     return 0
 
@@ -223,10 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="truncation trick: redraw latent entries with |z_i| above this (BigGAN; default: none)")
     s.set_defaults(fn=cmd_sample)
 
-    la = sub.add_parser("latent", help="latent interpolation grid (lerp or slerp) of a run's generator")
+    la = sub.add_parser("latent", help="latent interpolation grid (lerp or slerp) or class morphing of a run's generator")
     la.add_argument("source", help="run directory or checkpoints/step-N folder")
     la.add_argument("--out", required=True, help="FILE.png")
     la.add_argument("--mode", choices=["slerp", "lerp"], default="slerp")
+    la.add_argument("--morph", metavar="A,B", help="category morphing (BigGAN): walk the class embedding from A to B")
     la.add_argument("--rows", type=int, default=8)
     la.add_argument("--steps", type=int, default=10)
     la.add_argument("--seed", type=int, default=0)

@@ -118,3 +118,21 @@ def write_interpolations(source: str | Path, out: str | Path, rows: int = 8, ste
     images = generate(G, len(z), labels=labels, z=z)
     save_image_grid(images, out, nrow=steps)
     return {"out": out, "rows": rows, "steps": steps, "mode": mode, "checkpoint": meta["checkpoint"]}
+
+
+def write_class_morph(source: str | Path, out: str | Path, class_a: int, class_b: int, rows: int = 8,
+                      steps: int = 10, seed: int = 0, device: str = "auto", use_ema: bool = True) -> dict[str, Any]:
+    """A PNG grid of category morphs (BigGAN Fig. 8): each row keeps one z and walks the shared class
+    embedding from class_a's to class_b's in ``steps`` frames."""
+    from gankit.latent import class_morph
+    from gankit.viz import save_image_grid
+
+    out = Path(out)
+    if out.suffix != ".png":
+        raise ValueError(f"--out must end in .png, got {out.name!r}")
+    G, _, _, meta = load_generator(source, device=device, use_ema=use_ema)
+    z = torch.randn(rows, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    images = torch.cat([class_morph(G, zi, class_a, class_b, steps) for zi in z])
+    save_image_grid(images, out, nrow=steps)
+    return {"out": out, "rows": rows, "steps": steps, "mode": f"class {class_a} -> {class_b}",
+            "checkpoint": meta["checkpoint"]}

@@ -78,6 +78,23 @@ def test_shared_embedding_drives_class_and_morphing_interpolates_it():
     torch.testing.assert_close(frames[2], mid)
 
 
+def test_morph_grid_from_the_command_line(tmp_path):
+    from PIL import Image
+
+    from gankit.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "biggan-mnist", "data={name: digits, resolution: 16}", "generator.width=4",
+                 "discriminator.width=8", "generator.z_dim=30", "generator.shared_dim=4", "generator.attention=0",
+                 "discriminator.attention=0", "schedule.steps=2", "schedule.batch_size=8", "eval.metrics=[]",
+                 "eval.best=null", "log.tensorboard=false", "--out", str(run)]) == 0
+    assert main(["latent", str(run), "--morph", "1,7", "--rows", "2", "--steps", "6", "--out", str(tmp_path / "m.png")]) == 0
+    w, h = Image.open(tmp_path / "m.png").size
+    assert round(w / h) == 3  # 6 frames by 2 rows
+    assert main(["latent", str(run), "--morph", "1", "--out", str(tmp_path / "x.png")]) == 2
+    assert main(["latent", str(run), "--morph", "1,12", "--out", str(tmp_path / "x.png")]) == 2
+
+
 def test_biggan_recipe_trains_on_digits_with_sn_orthogonal_ema():
     r = load_recipe("biggan-mnist", ["data={name: digits, resolution: 16}", "generator.width=8", "discriminator.width=8",
                                      "generator.z_dim=30", "generator.shared_dim=8", "generator.attention=8",
