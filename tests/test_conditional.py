@@ -130,3 +130,37 @@ def test_cgan_on_digits_trains_with_flattened_mlps():
     terms = t.train_step(want_log=True)
     assert all(torch.isfinite(v) for v in terms.values())
     assert t.generate(torch.randn(20, 16)).shape == (20, 1, 16, 16)
+
+
+def test_dcgan_cgan_concatenates_one_hot_to_z_and_label_maps_to_the_image():
+    """Mirza & Osindero 2014 with DCGAN networks: G's first layer sees [z, onehot(y)]; D's first conv sees
+    the image plus K constant maps, so zeroing the label weights makes both blind to y."""
+    torch.manual_seed(0)
+    G = GENERATORS.build("dcgan", out_shape=(1, 16, 16), num_classes=10, width=8, z_dim=6).eval()
+    D = DISCRIMINATORS.build("dcgan", in_shape=(1, 16, 16), num_classes=10, width=8).eval()
+    assert G.net[0].weight.shape[0] == 16 and D.body[0].weight.shape[1] == 11
+    z, x = torch.randn(4, 6), torch.rand(4, 1, 16, 16) * 2 - 1
+    y0, y1 = torch.tensor([0, 1, 2, 3]), torch.tensor([9, 8, 7, 6])
+    assert not torch.allclose(G(z, y0), G(z, y1)) and not torch.allclose(D(x, y0).logits, D(x, y1).logits)
+    # the label's contribution is exactly the weights of its one-hot channel
+    ref = torch.nn.functional.conv2d(torch.cat([x, F.one_hot(y0, 10).float()[:, :, None, None].expand(-1, -1, 16, 16)], 1),
+                                     D.body[0].weight, D.body[0].bias, stride=2, padding=1)
+    torch.testing.assert_close(D.body[0](torch.cat([x, F.one_hot(y0, 10).float()[:, :, None, None].expand(-1, -1, 16, 16)], 1)), ref)
+    with torch.no_grad():
+        G.net[0].weight[6:] = 0
+        D.body[0].weight[:, 1:] = 0
+    torch.testing.assert_close(G(z, y0), G(z, y1))
+    torch.testing.assert_close(D(x, y0).logits, D(x, y1).logits)
+    with pytest.raises(ValueError, match="call it with labels"):
+        G(z)
+    with pytest.raises(ValueError, match="virtual_batch_norm"):
+        GENERATORS.build("dcgan", out_shape=(1, 16, 16), num_classes=10, virtual_batch_norm=8)
+
+
+def test_dcgan_cgan_trains_in_the_conditional_family():
+    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=3", "family=conditional",
+                                             "eval.metrics=[]", "generator.width=8", "discriminator.width=8"]),
+                "/nonexistent")
+    for _ in range(2):
+        terms = t.train_step(want_log=True)
+    assert all(torch.isfinite(v) for v in terms.values()) and t.G.num_classes == 10 and t.D.num_classes == 10

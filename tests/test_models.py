@@ -159,8 +159,8 @@ def test_options_are_validated(name: str) -> None:
             DISCRIMINATORS.build(name, in_shape=DISC_CASES[name][-1], widht=3)
 
 
-# resnet: conditional BN + projection; mlp: one-hot cGAN; biggan: shared embedding (tests/test_conditional.py)
-CONDITIONAL = {"resnet", "mlp", "biggan"}
+# resnet: conditional BN + projection; mlp, dcgan: one-hot cGAN; biggan: shared embedding (tests/test_conditional.py)
+CONDITIONAL = {"resnet", "mlp", "biggan", "dcgan"}
 
 
 @pytest.mark.parametrize("name", sorted(set(GEN_CASES) - CONDITIONAL))

@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from gankit.nn.conditional import one_hot
 from gankit.nn.minibatch import MinibatchStdDev
 from gankit.nn.vbn import VirtualBatchNorm, reference_z, vbn_forward
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
@@ -82,12 +83,20 @@ def _image_shape(shape: tuple[int, ...], what: str, model: str) -> tuple[int, in
 
 
 def _check_unconditional(num_classes: int, model: str) -> None:
-    # Conditioning arrives in a later issue; refuse rather than silently ignore the labels.
+    # Refuse rather than silently ignore the labels.
     if num_classes > 0:
         raise ValueError(
             f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
-            "(for family=conditional use the resnet generator and discriminator: conditional BN + projection)"
+            "(for family=conditional use the dcgan, mlp, resnet or biggan networks)"
         )
+
+
+def _label_maps(y: torch.Tensor | None, num_classes: int, like: torch.Tensor, model: str) -> torch.Tensor:
+    """One-hot labels as (N, K, H, W) constant maps shaped like ``like`` (concatenation cGAN)."""
+    if y is None:
+        raise ValueError(f"{model} is class-conditional (num_classes={num_classes}): call it with labels y")
+    h = one_hot(y, num_classes, like)[:, :, None, None]
+    return h.expand(-1, -1, like.shape[2], like.shape[3])
 
 
 def _check_init(init: str, model: str) -> None:
@@ -121,7 +130,9 @@ class DCGANGenerator(nn.Module):
         if virtual_batch_norm < 0:
             raise ValueError(f"{model}: virtual_batch_norm must be >= 0, got {virtual_batch_norm}")
         norm = VirtualBatchNorm if virtual_batch_norm else nn.BatchNorm2d
-        _check_unconditional(num_classes, model)
+        if num_classes < 0 or (num_classes and virtual_batch_norm):
+            raise ValueError(f"{model}: num_classes={num_classes} must be >= 0, and a class-conditional G cannot "
+                             "use virtual_batch_norm (its reference batch has no labels)")
         _check_init(init, model)
         if z_dim <= 0:
             raise ValueError(f"{model}: z_dim={z_dim} must be positive")
@@ -132,8 +143,8 @@ class DCGANGenerator(nn.Module):
         self.channels = dcgan_channels(res, width, max_channels)
 
         # bias=False before BatchNorm: its mean subtraction cancels a bias anyway.
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, self.channels[4], 4, 1, 0, bias=False),
+        layers: list[nn.Module] = [  # a cGAN's one-hot label joins z as K more input channels
+            nn.ConvTranspose2d(z_dim + num_classes, self.channels[4], 4, 1, 0, bias=False),
             norm(self.channels[4]),
             nn.ReLU(),
         ]
@@ -150,9 +161,12 @@ class DCGANGenerator(nn.Module):
             self.apply(dcgan_init_)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, z_dim) -> (N, C, R, R) in [-1, 1]. ``y`` is accepted for the common signature and unused."""
+        """(N, z_dim) [, labels (N,)] -> (N, C, R, R) in [-1, 1]. With num_classes > 0 the one-hot label
+        is concatenated to z (Mirza & Osindero 2014); otherwise ``y`` is unused."""
         assert_shape(z, [None, self.z_dim], "z")
         z = z.view(z.shape[0], self.z_dim, 1, 1)  # z as a 1x1 map, z_dim channels
+        if self.num_classes:
+            z = torch.cat([z, _label_maps(y, self.num_classes, z, "generator 'dcgan'")], dim=1)
         if hasattr(self, "ref_z"):
             return vbn_forward(self.net, self.ref_z, z)
         return self.net(z)
@@ -185,7 +199,8 @@ class DCGANDiscriminator(nn.Module):
         model = "discriminator 'dcgan'"
         if minibatch_stddev < 0:
             raise ValueError(f"{model}: minibatch_stddev must be >= 0, got {minibatch_stddev}")
-        _check_unconditional(num_classes, model)
+        if num_classes < 0:
+            raise ValueError(f"{model}: num_classes={num_classes} must be >= 0")
         _check_init(init, model)
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"{model}: norm={norm!r}; valid choices: batch, layer, none")
@@ -195,7 +210,7 @@ class DCGANDiscriminator(nn.Module):
         self.channels = dcgan_channels(res, width, max_channels)
 
         layers: list[nn.Module] = []
-        in_ch = c
+        in_ch = c + num_classes  # a cGAN's one-hot label arrives as K constant input maps
         for i, r in enumerate(sorted(self.channels, reverse=True)):  # output maps R/2, R/4, ..., 4
             out_ch = self.channels[r]
             normed = norm != "none" and i > 0  # never on the input block (guideline 2)
@@ -211,8 +226,11 @@ class DCGANDiscriminator(nn.Module):
             self.apply(dcgan_init_)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
-        """(N, C, R, R) -> DOut(logits (N,), features (N, ch[4] * 16)). ``y`` is unused."""
+        """(N, C, R, R) [, labels (N,)] -> DOut(logits (N,), features (N, ch[4] * 16)). With num_classes > 0
+        the one-hot label enters as K constant maps beside the image (Mirza & Osindero 2014)."""
         assert_shape(x, [None, *self.in_shape], "x")
+        if self.num_classes:
+            x = torch.cat([x, _label_maps(y, self.num_classes, x, "discriminator 'dcgan'")], dim=1)
         h = self.body(x)  # (N, ch[4], 4, 4)
         logits = self.head(self.stddev(h) if self.stddev is not None else h)
         return DOut(logits=logits.view(x.shape[0]), features=h.flatten(1))
