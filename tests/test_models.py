@@ -26,6 +26,7 @@ GEN_CASES: dict[str, list[tuple[int, ...]]] = {
     "dcgan": [(1, 16, 16), (3, 32, 32), (3, 64, 64), (4, 16, 16)],
     "resnet": [(1, 16, 16), (3, 32, 32), (3, 48, 48), (3, 64, 64)],
     "biggan": [(1, 16, 16), (3, 32, 32), (3, 48, 48), (3, 64, 64)],  # G only: its D is resnet (projection)
+    "progan": [(1, 16, 16), (3, 32, 32), (4, 8, 8)],  # default: built at its final stage
 }
 DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "mlp": [(2,), (1, 16, 16)],
@@ -33,6 +34,7 @@ DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "maxout": [(2,), (1, 16, 16)],
     "resnet": [(1, 16, 16), (3, 32, 32), (3, 48, 48), (3, 64, 64)],
     "autoencoder": [(1, 16, 16), (3, 32, 32)],
+    "progan": [(1, 16, 16), (3, 32, 32), (4, 8, 8)],
 }
 # Non-default options that change the graph, run through the same contract tests.
 GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
@@ -44,6 +46,7 @@ GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("resnet", (3, 32, 32), {"width": 8, "attention": 16, "init": "default"}),
     ("dcgan", (1, 16, 16), {"virtual_batch_norm": 8, "width": 8}),
     ("biggan", (3, 32, 32), {"width": 8, "attention": 16, "z_dim": 40, "shared_dim": 8, "init": "default"}),
+    ("progan", (3, 32, 32), {"width": 8, "max_channels": 32, "start": 8, "z_dim": 16}),
 ]
 DISC_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("mlp", (2,), {"dropout": 0.5, "activation": "tanh"}),
@@ -54,6 +57,7 @@ DISC_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("mlp", (2,), {"minibatch_discrimination": 5, "minibatch_stddev": 2}),
     ("dcgan", (3, 16, 16), {"minibatch_stddev": 2}),
     ("resnet", (3, 32, 32), {"width": 8, "attention": 16}),
+    ("progan", (3, 32, 32), {"width": 8, "max_channels": 32, "start": 8, "mbstd_group": 2}),
 ]
 
 
@@ -84,7 +88,13 @@ def _assert_all_grads(module: nn.Module) -> None:
     # checks the projections once gamma != 0).
     gated = {f"{n}.{q}" for n, m in module.named_modules() if isinstance(m, SelfAttention) and m.gamma == 0
              for q, _ in m.named_parameters() if q != "gamma"}
+    # A growing network (ProGAN) keeps the toRGB / fromRGB layers of its earlier stages for resume
+    # and sampling; its current stage does not use them, so they must get no gradient at all.
+    idle = set(getattr(module, "inactive_parameters", set)())
     for pname, p in module.named_parameters():
+        if pname in idle:
+            assert p.grad is None, f"{pname} is unused at this stage yet received a gradient"
+            continue
         assert p.grad is not None, f"{pname} received no gradient"
         assert torch.isfinite(p.grad).all(), f"{pname} has a non-finite gradient"
         if pname not in gated:

@@ -56,7 +56,22 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
                               f"which needs {value!r}; remove it from the recipe")
         d_opts[key] = value
     D = DISCRIMINATORS.build(recipe.discriminator.name, in_shape=d_shape, num_classes=n_cls, **d_opts)
+    _check_growth(G, D)
     return G, D
+
+
+GROWTH_KEYS = ("start", "fade_steps", "stable_steps")
+
+
+def _check_growth(G: nn.Module, D: nn.Module) -> None:
+    """Growing networks (ProGAN) must grow in step: the same start, fade and stable lengths."""
+    if not (callable(getattr(G, "set_step", None)) and callable(getattr(D, "set_step", None))):
+        return
+    diff = [k for k in GROWTH_KEYS if getattr(G, k, None) != getattr(D, k, None)]
+    if diff:
+        detail = ", ".join(f"{k}: G {getattr(G, k, None)} vs D {getattr(D, k, None)}" for k in diff)
+        raise ConfigError(f"generator and discriminator must grow on the same schedule ({detail}); "
+                          f"set the same {', '.join(diff)} in both")
 
 
 def build_encoder(recipe: Recipe, shapes: Shapes, z_dim: int) -> nn.Module | None:
