@@ -27,6 +27,7 @@ GEN_CASES: dict[str, list[tuple[int, ...]]] = {
     "resnet": [(1, 16, 16), (3, 32, 32), (3, 48, 48), (3, 64, 64)],
     "biggan": [(1, 16, 16), (3, 32, 32), (3, 48, 48), (3, 64, 64)],  # G only: its D is resnet (projection)
     "progan": [(1, 16, 16), (3, 32, 32), (4, 8, 8)],  # default: built at its final stage
+    "stylegan": [(1, 16, 16), (3, 32, 32), (4, 16, 16)],
 }
 DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "mlp": [(2,), (1, 16, 16)],
@@ -35,6 +36,7 @@ DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "resnet": [(1, 16, 16), (3, 32, 32), (3, 48, 48), (3, 64, 64)],
     "autoencoder": [(1, 16, 16), (3, 32, 32)],
     "progan": [(1, 16, 16), (3, 32, 32), (4, 8, 8)],
+    "stylegan": [(1, 16, 16), (3, 32, 32), (4, 16, 16)],
 }
 # Non-default options that change the graph, run through the same contract tests.
 GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
@@ -47,6 +49,9 @@ GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("dcgan", (1, 16, 16), {"virtual_batch_norm": 8, "width": 8}),
     ("biggan", (3, 32, 32), {"width": 8, "attention": 16, "z_dim": 40, "shared_dim": 8, "init": "default"}),
     ("progan", (3, 32, 32), {"width": 8, "max_channels": 32, "start": 8, "z_dim": 16}),
+    ("stylegan", (1, 16, 16), {"conv": "modulated"}),
+    ("stylegan", (3, 16, 16), {"conv": "modulated", "fused": False}),
+    ("stylegan", (1, 16, 16), {"width": 8, "mixing_prob": 0.0}),
 ]
 DISC_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("mlp", (2,), {"dropout": 0.5, "activation": "tanh"}),
@@ -58,6 +63,7 @@ DISC_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("dcgan", (3, 16, 16), {"minibatch_stddev": 2}),
     ("resnet", (3, 32, 32), {"width": 8, "attention": 16}),
     ("progan", (3, 32, 32), {"width": 8, "max_channels": 32, "start": 8, "mbstd_group": 2}),
+    ("stylegan", (1, 16, 16), {"width": 8, "mbstd_group": 2}),
 ]
 
 
