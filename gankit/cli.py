@@ -102,15 +102,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.sampling import write_samples
 
     res = write_samples(args.source, args.out, num=args.num, seed=args.seed, device=args.device,
-                        use_ema=not args.no_ema, truncation=args.truncation)
+                        use_ema=not args.no_ema, truncation=args.truncation, psi=args.psi)
     console.print(f"wrote {res['num']} samples ({res['weights']} weights of {res['checkpoint']}) to {res['out']}")
     return 0
 
 
 def cmd_latent(args: argparse.Namespace) -> int:
-    from gankit.sampling import write_class_morph, write_interpolations
+    from gankit.sampling import write_class_morph, write_interpolations, write_style_mixing
 
-    if args.morph is not None:
+    if args.mixing is not None:
+        res = write_style_mixing(args.source, args.out, args.mixing, rows=args.rows, cols=args.steps, seed=args.seed,
+                                 device=args.device, use_ema=not args.no_ema)
+    elif args.morph is not None:
         try:
             a, b = (int(v) for v in args.morph.split(","))
         except ValueError:
@@ -229,13 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
     s.add_argument("--truncation", type=float, default=float("inf"),
                    help="truncation trick: redraw latent entries with |z_i| above this (BigGAN; default: none)")
+    s.add_argument("--psi", type=float, default=1.0,
+                   help="StyleGAN truncation in w space: w_avg + psi (w - w_avg) (default 1: none)")
     s.set_defaults(fn=cmd_sample)
 
-    la = sub.add_parser("latent", help="latent interpolation grid (lerp or slerp) or class morphing of a run's generator")
+    la = sub.add_parser("latent", help="latent interpolation grid (lerp or slerp), class morphing or style mixing of a run's generator")
     la.add_argument("source", help="run directory or checkpoints/step-N folder")
     la.add_argument("--out", required=True, help="FILE.png")
     la.add_argument("--mode", choices=["slerp", "lerp"], default="slerp")
     la.add_argument("--morph", metavar="A,B", help="category morphing (BigGAN): walk the class embedding from A to B")
+    la.add_argument("--mixing", type=int, metavar="LAYER",
+                    help="StyleGAN style mixing grid: styles below LAYER from the row source, the rest from the column "
+                         "source (--rows rows, --steps columns)")
     la.add_argument("--rows", type=int, default=8)
     la.add_argument("--steps", type=int, default=10)
     la.add_argument("--seed", type=int, default=0)

@@ -43,10 +43,16 @@ def load_generator(
 @torch.no_grad()
 def generate(G: torch.nn.Module, num: int, seed: int = 0, batch_size: int = 500,
              labels: torch.Tensor | None = None, truncation: float = float("inf"),
-             z: torch.Tensor | None = None) -> torch.Tensor:
+             z: torch.Tensor | None = None, psi: float = 1.0) -> torch.Tensor:
     """``num`` samples of G (or G(z) for given latents); ``truncation`` redraws |z_i| above it
-    (Brock et al. 2019)."""
+    (Brock et al. 2019); ``psi`` < 1 truncates in w space, w_avg + psi (w - w_avg) (StyleGAN only,
+    Karras et al. 2019, Sec. 3.1 / App. B)."""
     from gankit.latent import truncated_normal
+
+    if psi != 1.0 and not callable(getattr(G, "truncate", None)):
+        raise ValueError(f"--psi truncates StyleGAN's w space; {type(G).__name__} has none (use --truncation "
+                         "for z-space truncation)")
+    kw = {"psi": psi} if psi != 1.0 else {}
 
     if z is None:
         z = truncated_normal(num, G.z_dim, truncation, generator=torch.Generator().manual_seed(seed))
@@ -55,7 +61,7 @@ def generate(G: torch.nn.Module, num: int, seed: int = 0, batch_size: int = 500,
     for i in range(0, num, batch_size):
         y = labels[i:i + batch_size].to(device) if labels is not None else None
         zi = z[i:i + batch_size].to(device)
-        out.append((G(zi, y) if y is not None else G(zi)).float().cpu())
+        out.append((G(zi, y, **kw) if y is not None else G(zi, **kw)).float().cpu())
     return torch.cat(out)
 
 
@@ -66,7 +72,8 @@ def to_uint8_nhwc(images: torch.Tensor) -> np.ndarray:
 
 
 def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
-                  device: str = "auto", use_ema: bool = True, truncation: float = float("inf")) -> dict[str, Any]:
+                  device: str = "auto", use_ema: bool = True, truncation: float = float("inf"),
+                  psi: float = 1.0) -> dict[str, Any]:
     if num <= 0:
         raise ValueError(f"--num must be positive, got {num}")
     out = Path(out)
@@ -76,7 +83,7 @@ def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
     labels = None
     if getattr(G, "num_classes", 0):
         labels = requested_labels(num, G.num_classes)
-    samples = generate(G, num, seed=seed, labels=labels, truncation=truncation)
+    samples = generate(G, num, seed=seed, labels=labels, truncation=truncation, psi=psi)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
         from gankit.viz import save_samples
@@ -135,4 +142,28 @@ def write_class_morph(source: str | Path, out: str | Path, class_a: int, class_b
     images = torch.cat([class_morph(G, zi, class_a, class_b, steps) for zi in z])
     save_image_grid(images, out, nrow=steps)
     return {"out": out, "rows": rows, "steps": steps, "mode": f"class {class_a} -> {class_b}",
+            "checkpoint": meta["checkpoint"]}
+
+
+def write_style_mixing(source: str | Path, out: str | Path, crossover: int, rows: int = 4, cols: int = 6,
+                       seed: int = 0, device: str = "auto", use_ema: bool = True, psi: float = 1.0) -> dict[str, Any]:
+    """StyleGAN's style-mixing figure (Karras et al. 2019, Fig. 3) as a PNG: column sources on top, row
+    sources on the left, and each cell with the row's styles below ``crossover`` and the column's above."""
+    from gankit.models.stylegan import style_mixing_grid
+    from gankit.viz import save_image_grid
+
+    out = Path(out)
+    if out.suffix != ".png":
+        raise ValueError(f"--out must end in .png, got {out.name!r}")
+    G, _, _, meta = load_generator(source, device=device, use_ema=use_ema)
+    if not callable(getattr(G, "synthesis", None)):
+        raise ValueError(f"style mixing needs a StyleGAN generator; this run's is {type(G).__name__}")
+    gen = torch.Generator().manual_seed(seed)
+    device_ = next(G.parameters()).device
+    z_rows = torch.randn(rows, G.z_dim, generator=gen).to(device_)
+    z_cols = torch.randn(cols, G.z_dim, generator=gen).to(device_)
+    with torch.no_grad():
+        grid = style_mixing_grid(G, z_rows, z_cols, crossover, psi=psi).float().cpu()
+    save_image_grid(grid, out, nrow=cols + 1)
+    return {"out": out, "rows": rows, "steps": cols, "mode": f"style mixing at layer {crossover} of {G.num_ws}",
             "checkpoint": meta["checkpoint"]}

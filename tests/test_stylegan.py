@@ -321,3 +321,31 @@ def test_short_training_run(tmp_path: Any, conv: str) -> None:
     with torch.no_grad():
         assert torch.equal(G(z), t.generate(z))  # the reloaded G draws the same samples
         assert torch.equal(G(z, psi=0.5), G(z, psi=0.5))
+
+
+def test_psi_sampling_and_style_mixing_from_the_command_line(tmp_path: Any) -> None:
+    """`gankit sample --psi` truncates in w space (psi = 0: every sample is the image of w_avg);
+    `gankit latent --mixing L` writes the Fig. 3 grid of (rows + 1) x (cols + 1) cells."""
+    import numpy as np
+    from PIL import Image
+
+    from gankit.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "stylegan-digits", *TINY[:7], "schedule.steps=2", "log.tensorboard=false",
+                 "eval.metrics=[]", "--out", str(run)]) == 0
+    assert main(["sample", str(run), "--num", "6", "--psi", "0", "--out", str(tmp_path / "p0.npz")]) == 0
+    p0 = np.load(tmp_path / "p0.npz")["images"]
+    assert (p0 == p0[:1]).all()  # all collapse onto the average style
+    assert main(["sample", str(run), "--num", "6", "--out", str(tmp_path / "p1.npz")]) == 0
+    assert not (np.load(tmp_path / "p1.npz")["images"] == p0).all()
+    assert main(["latent", str(run), "--mixing", "2", "--rows", "2", "--steps", "3",
+                 "--out", str(tmp_path / "mix.png")]) == 0
+    w, h = Image.open(tmp_path / "mix.png").size
+    assert w > h and abs(w / h - 4 / 3) < 0.05  # 4 columns (blank + 3 sources) by 3 rows
+    assert main(["latent", str(run), "--mixing", "99", "--out", str(tmp_path / "bad.png")]) == 2
+    dc = tmp_path / "dc"
+    assert main(["train", "dcgan-digits", "schedule.steps=1", "generator.width=4", "discriminator.width=4",
+                 "eval.metrics=[]", "log.tensorboard=false", "--out", str(dc)]) == 0
+    assert main(["sample", str(dc), "--psi", "0.5", "--out", str(tmp_path / "x.npz")]) == 2
+    assert main(["latent", str(dc), "--mixing", "1", "--out", str(tmp_path / "x.png")]) == 2
