@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--real", type=Path, help="reference images: a folder or an .npz (uint8 'images')")
     e.add_argument("--fake", type=Path, help="images to score: a folder or an .npz (as `gankit sample` writes)")
     e.add_argument("--metrics", default="fid,kid,is,pr,dc",
-                   help="comma-separated: fid, kid, is, pr, dc, mmd, swd, fid-inf, classes, toy-mixture")
+                   help="comma-separated: fid, kid, is, pr, dc, mmd, swd, fid-inf, classes, agree, toy-mixture")
     e.add_argument("--num", type=int, default=10000, help="generated samples (default 10000, the standard)")
     e.add_argument("--num-real", type=int, help="real samples (default: as --num)")
     e.add_argument("--features", default="inception",
