@@ -184,6 +184,25 @@ def test_autoencoder_energy_is_the_reconstruction_error(energy):
     assert torch.allclose(out.logits, expected, atol=1e-6)
 
 
+def test_linear_decoder_keeps_the_energy_gradient_where_tanh_saturates():
+    """With a tanh output saturated at -1 (a decoder collapsed onto a black background) the energy has
+    no gradient; out_activation=none keeps one."""
+    torch.manual_seed(0)
+    x = -torch.ones(2, 1, 16, 16)
+    x[:, :, 6:10, 6:10] = 1.0  # a little ink on black
+    grads = {}
+    for act in ("tanh", "none"):
+        D = DISCRIMINATORS.build("autoencoder", in_shape=(1, 16, 16), width=8, code_dim=5, out_activation=act)
+        last = [m for m in D.decoder if isinstance(m, torch.nn.ConvTranspose2d)][-1]
+        with torch.no_grad():
+            last.bias.fill_(-20.0)  # drive every output pixel far below -1
+        D(x).logits.sum().backward()
+        grads[act] = last.bias.grad.abs().item()
+    assert grads["tanh"] < 1e-8 < grads["none"]
+    with pytest.raises(ValueError, match="out_activation"):
+        DISCRIMINATORS.build("autoencoder", in_shape=(1, 16, 16), out_activation="relu")
+
+
 def test_pulling_away_term_matches_its_definition():
     from gankit.tricks import PullingAway
 
@@ -220,7 +239,7 @@ def test_equalized_layers_scale_weights_by_he_constant() -> None:
 
     torch.manual_seed(0)
     lin = EqualizedLinear(400, 300, lr_mul=0.01)
-    assert abs(float(lin.weight.std()) * 0.01 - 1.0) < 0.02  # stored N(0, 1/lr_mul^2)
+    assert abs(float(lin.weight.detach().std()) * 0.01 - 1.0) < 0.02  # stored N(0, 1/lr_mul^2)
     x = torch.randn(5, 400)
     ref = F.linear(x, lin.weight * math.sqrt(2) * 0.01 / math.sqrt(400), lin.bias * 0.01)
     torch.testing.assert_close(lin(x), ref)
@@ -230,4 +249,5 @@ def test_equalized_layers_scale_weights_by_he_constant() -> None:
     torch.testing.assert_close(conv(xi), F.conv2d(xi, conv.weight / math.sqrt(72), conv.bias, padding=1))
     # unit-variance input -> output variance ~ gain^2 / 2 * 2 = 1 for gain 1 conv on N(0,1) weights
     big = EqualizedConv2d(64, 64, 3, padding=1, gain=1.0)
-    assert 0.8 < float(big(torch.randn(8, 64, 16, 16))[:, :, 1:-1, 1:-1].var()) < 1.2
+    with torch.no_grad():
+        assert 0.8 < float(big(torch.randn(8, 64, 16, 16))[:, :, 1:-1, 1:-1].var()) < 1.2

@@ -25,12 +25,18 @@ class AutoencoderDiscriminator(nn.Module):
     convs back up; logits = per-sample reconstruction energy (use with ``ebgan`` or ``began``)."""
 
     def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 64, max_channels: int = 512,
-                 code_dim: int = 64, energy: Literal["mse", "l1"] = "mse") -> None:
+                 code_dim: int = 64, energy: Literal["mse", "l1"] = "mse",
+                 out_activation: Literal["tanh", "none"] = "tanh") -> None:
+        """``out_activation``: the decoder's output. ``tanh`` keeps reconstructions in the image range;
+        ``none`` (linear) never saturates, so the energy's gradient cannot vanish when the decoder has
+        collapsed onto the background (mostly black data such as MNIST at 32x32)."""
         super().__init__()
         model = "discriminator 'autoencoder'"
         _check_unconditional(num_classes, model)
         if energy not in ("mse", "l1"):
             raise ValueError(f"{model}: energy={energy!r}; valid choices: mse (EBGAN), l1 (BEGAN)")
+        if out_activation not in ("tanh", "none"):
+            raise ValueError(f"{model}: out_activation={out_activation!r}; valid choices: tanh, none")
         if code_dim < 1:
             raise ValueError(f"{model}: code_dim={code_dim} must be positive")
         c, res = _image_shape(in_shape, "in_shape", model)
@@ -48,7 +54,7 @@ class AutoencoderDiscriminator(nn.Module):
             dec.append(nn.ConvTranspose2d(ch[r], out_ch, 4, 2, 1))
             if 2 * r in ch:
                 dec.append(nn.ReLU())
-        self.decoder = nn.Sequential(*dec, nn.Tanh())  # images live in [-1, 1]
+        self.decoder = nn.Sequential(*dec, nn.Tanh() if out_activation == "tanh" else nn.Identity())
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         """(N, C, R, R) -> DOut(logits = energy (N,), features = code (N, code_dim), recon (N, C, R, R))."""
