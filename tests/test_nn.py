@@ -247,7 +247,7 @@ def test_equalized_layers_scale_weights_by_he_constant() -> None:
     assert conv.scale == pytest.approx(1 / math.sqrt(72))
     xi = torch.randn(2, 8, 6, 6)
     torch.testing.assert_close(conv(xi), F.conv2d(xi, conv.weight / math.sqrt(72), conv.bias, padding=1))
-    # unit-variance input -> output variance ~ gain^2 / 2 * 2 = 1 for gain 1 conv on N(0,1) weights
+    # unit-variance input, N(0, 1) weights scaled by 1/sqrt(fan_in): output variance ~ gain^2 = 1
     big = EqualizedConv2d(64, 64, 3, padding=1, gain=1.0)
     with torch.no_grad():
         assert 0.8 < float(big(torch.randn(8, 64, 16, 16))[:, :, 1:-1, 1:-1].var()) < 1.2
