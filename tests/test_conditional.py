@@ -164,3 +164,20 @@ def test_dcgan_cgan_trains_in_the_conditional_family():
     for _ in range(2):
         terms = t.train_step(want_log=True)
     assert all(torch.isfinite(v) for v in terms.values()) and t.G.num_classes == 10 and t.D.num_classes == 10
+
+
+def test_dcgan_acgan_has_a_class_head_and_no_label_input():
+    """AC-GAN with DCGAN networks (Odena et al. used DCGAN-style nets): the family imposes an auxiliary
+    class head on D, whose input is then the image alone; G still takes the one-hot label."""
+    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=3", "family=acgan",
+                                             "eval.metrics=[]", "generator.width=8", "discriminator.width=8"]),
+                "/nonexistent")
+    assert t.D.concat == 0 and t.D.body[0].weight.shape[1] == 1 and t.D.classifier.out_features == 10
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    out = t.D(x)  # no labels needed to judge
+    torch.testing.assert_close(out.class_logits, t.D.classifier(out.features))
+    for _ in range(2):
+        terms = t.train_step(want_log=True)
+    assert all(torch.isfinite(v) for v in terms.values()) and "d/class" in terms and "g/class" in terms
+    with pytest.raises(ValueError, match="conditioning"):
+        DISCRIMINATORS.build("dcgan", in_shape=(1, 16, 16), num_classes=10, conditioning="projection")

@@ -21,7 +21,7 @@ class ACGAN(Conditional):
     (so -L_S becomes the non-saturating G loss by default) and L_C the cross-entropy of
     ``DOut.class_logits``; ``class_weight`` (the recipe's ``objective``-independent weight, default 1)
     scales L_C. G is conditional as in the cGAN family; D has no projection, only the class head
-    (the ``resnet`` discriminator with ``conditioning=auxiliary``, which this family sets).
+    (the ``resnet`` or ``dcgan`` discriminator with ``conditioning=auxiliary``, which this family sets).
     """
 
     family_name = "acgan"
@@ -31,7 +31,7 @@ class ACGAN(Conditional):
     def _class_loss(self, out: Any, y: torch.Tensor) -> torch.Tensor:
         if out.class_logits is None:
             raise ValueError("family 'acgan' needs a discriminator with a class head (DOut.class_logits): "
-                             "use discriminator.name=resnet")
+                             "use discriminator.name=resnet or dcgan")
         return F.cross_entropy(out.class_logits, y)
 
     def d_terms(self) -> dict[str, torch.Tensor]:

@@ -192,15 +192,20 @@ class DCGANDiscriminator(nn.Module):
         norm: Literal["batch", "layer", "none"] = "batch",
         init: Init = "dcgan",
         minibatch_stddev: int = 0,
+        conditioning: Literal["concat", "auxiliary"] = "concat",
     ) -> None:
         """``minibatch_stddev``: group size of a minibatch-stddev channel on the 4x4 map before the head
-        (Karras et al. 2018; 0 = none)."""
+        (Karras et al. 2018; 0 = none). ``conditioning`` (with num_classes > 0): ``concat``, the label as K
+        constant input maps (Mirza & Osindero 2014), or ``auxiliary``, an unconditional D with a class
+        head on its features for AC-GAN (Odena et al. 2017)."""
         super().__init__()
         model = "discriminator 'dcgan'"
         if minibatch_stddev < 0:
             raise ValueError(f"{model}: minibatch_stddev must be >= 0, got {minibatch_stddev}")
         if num_classes < 0:
             raise ValueError(f"{model}: num_classes={num_classes} must be >= 0")
+        if conditioning not in ("concat", "auxiliary"):
+            raise ValueError(f"{model}: conditioning={conditioning!r}; valid choices: concat, auxiliary")
         _check_init(init, model)
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"{model}: norm={norm!r}; valid choices: batch, layer, none")
@@ -210,7 +215,8 @@ class DCGANDiscriminator(nn.Module):
         self.channels = dcgan_channels(res, width, max_channels)
 
         layers: list[nn.Module] = []
-        in_ch = c + num_classes  # a cGAN's one-hot label arrives as K constant input maps
+        self.concat = num_classes if conditioning == "concat" else 0
+        in_ch = c + self.concat  # a cGAN's one-hot label arrives as K constant input maps
         for i, r in enumerate(sorted(self.channels, reverse=True)):  # output maps R/2, R/4, ..., 4
             out_ch = self.channels[r]
             normed = norm != "none" and i > 0  # never on the input block (guideline 2)
@@ -222,6 +228,7 @@ class DCGANDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.stddev = MinibatchStdDev(minibatch_stddev) if minibatch_stddev else None
         self.head = nn.Conv2d(self.channels[4] + (1 if minibatch_stddev else 0), 1, 4, 1, 0)
+        self.classifier = nn.Linear(self.channels[4] * 16, num_classes) if num_classes and not self.concat else None
         if init == "dcgan":
             self.apply(dcgan_init_)
 
@@ -229,8 +236,9 @@ class DCGANDiscriminator(nn.Module):
         """(N, C, R, R) [, labels (N,)] -> DOut(logits (N,), features (N, ch[4] * 16)). With num_classes > 0
         the one-hot label enters as K constant maps beside the image (Mirza & Osindero 2014)."""
         assert_shape(x, [None, *self.in_shape], "x")
-        if self.num_classes:
+        if self.concat:
             x = torch.cat([x, _label_maps(y, self.num_classes, x, "discriminator 'dcgan'")], dim=1)
         h = self.body(x)  # (N, ch[4], 4, 4)
         logits = self.head(self.stddev(h) if self.stddev is not None else h)
-        return DOut(logits=logits.view(x.shape[0]), features=h.flatten(1))
+        class_logits = self.classifier(h.flatten(1)) if self.classifier is not None else None
+        return DOut(logits=logits.view(x.shape[0]), features=h.flatten(1), class_logits=class_logits)
