@@ -104,6 +104,13 @@ def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
     return {"out": out, "num": num, "weights": meta["weights"], "checkpoint": meta["checkpoint"]}
 
 
+def _png_path(out: str | Path) -> Path:
+    out = Path(out)
+    if out.suffix != ".png":
+        raise ValueError(f"--out must end in .png, got {out.name!r}")
+    return out
+
+
 def write_interpolations(source: str | Path, out: str | Path, rows: int = 8, steps: int = 10,
                          mode: str = "slerp", seed: int = 0, device: str = "auto", use_ema: bool = True
                          ) -> dict[str, Any]:
@@ -111,9 +118,7 @@ def write_interpolations(source: str | Path, out: str | Path, rows: int = 8, ste
     from gankit.latent import interpolation_grid
     from gankit.viz import save_image_grid
 
-    out = Path(out)
-    if out.suffix != ".png":
-        raise ValueError(f"--out must end in .png, got {out.name!r}")
+    out = _png_path(out)
     G, recipe, shapes, meta = load_generator(source, device=device, use_ema=use_ema)
     if shapes.kind != "image":
         raise ValueError("interpolation grids are for image generators; for 2-D data use `gankit sample --out x.png`")
@@ -134,9 +139,7 @@ def write_class_morph(source: str | Path, out: str | Path, class_a: int, class_b
     from gankit.latent import class_morph
     from gankit.viz import save_image_grid
 
-    out = Path(out)
-    if out.suffix != ".png":
-        raise ValueError(f"--out must end in .png, got {out.name!r}")
+    out = _png_path(out)
     G, _, _, meta = load_generator(source, device=device, use_ema=use_ema)
     z = torch.randn(rows, G.z_dim, generator=torch.Generator().manual_seed(seed))
     images = torch.cat([class_morph(G, zi, class_a, class_b, steps) for zi in z])
@@ -152,9 +155,7 @@ def write_style_mixing(source: str | Path, out: str | Path, crossover: int, rows
     from gankit.models.stylegan import style_mixing_grid
     from gankit.viz import save_image_grid
 
-    out = Path(out)
-    if out.suffix != ".png":
-        raise ValueError(f"--out must end in .png, got {out.name!r}")
+    out = _png_path(out)
     G, _, _, meta = load_generator(source, device=device, use_ema=use_ema)
     if not callable(getattr(G, "synthesis", None)):
         raise ValueError(f"style mixing needs a StyleGAN generator; this run's is {type(G).__name__}")

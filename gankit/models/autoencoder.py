@@ -15,8 +15,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, assert_shape
-from gankit.models.dcgan import _check_unconditional, _image_shape, dcgan_channels
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, assert_shape, refuse_labels
+from gankit.models.dcgan import _image_shape, dcgan_channels
 
 
 @DISCRIMINATORS.register("autoencoder", injected=D_INJECTED)
@@ -32,7 +32,7 @@ class AutoencoderDiscriminator(nn.Module):
         collapsed onto the background (mostly black data such as MNIST at 32x32)."""
         super().__init__()
         model = "discriminator 'autoencoder'"
-        _check_unconditional(num_classes, model)
+        refuse_labels(num_classes, model)
         if energy not in ("mse", "l1"):
             raise ValueError(f"{model}: energy={energy!r}; valid choices: mse (EBGAN), l1 (BEGAN)")
         if out_activation not in ("tanh", "none"):

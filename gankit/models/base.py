@@ -41,6 +41,13 @@ def assert_shape(x: torch.Tensor, shape: list[int | None], what: str = "tensor")
         raise ValueError(f"{what} has shape {tuple(x.shape)}, expected {shape}")
 
 
+def refuse_labels(num_classes: int, model: str) -> None:
+    """Unconditional architectures refuse labels rather than silently ignore a conditional recipe's."""
+    if num_classes > 0:
+        raise ValueError(f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
+                         "(for family=conditional use the mlp, dcgan, resnet or biggan networks)")
+
+
 def set_step(step: int, *nets: nn.Module | None) -> None:
     """Tell networks that change with training progress (ProGAN's growth and fade-in) the generator
     step. A network opts in by defining ``set_step(step)``; its state must be a function of the step

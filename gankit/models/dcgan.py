@@ -82,15 +82,6 @@ def _image_shape(shape: tuple[int, ...], what: str, model: str) -> tuple[int, in
     return c, h
 
 
-def _check_unconditional(num_classes: int, model: str) -> None:
-    # Refuse rather than silently ignore the labels.
-    if num_classes > 0:
-        raise ValueError(
-            f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
-            "(for family=conditional use the dcgan, mlp, resnet or biggan networks)"
-        )
-
-
 def _label_maps(y: torch.Tensor | None, num_classes: int, like: torch.Tensor, model: str) -> torch.Tensor:
     """One-hot labels as (N, K, H, W) constant maps shaped like ``like`` (concatenation cGAN)."""
     if y is None:

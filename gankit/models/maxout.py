@@ -15,8 +15,8 @@ import math
 import torch
 from torch import nn
 
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, assert_shape
-from gankit.models.mlp import _check_shape, _check_unconditional
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, assert_shape, refuse_labels
+from gankit.models.mlp import _check_shape
 from gankit.nn.minibatch import MinibatchDiscrimination
 
 
@@ -55,7 +55,7 @@ class MaxoutDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         model = "discriminator 'maxout'"
-        _check_unconditional(num_classes, model)
+        refuse_labels(num_classes, model)
         if hidden < 1 or layers < 1 or pieces < 1:
             raise ValueError(f"{model}: hidden={hidden}, layers={layers} and pieces={pieces} must be >= 1")
         if minibatch_discrimination < 0:

@@ -47,14 +47,6 @@ def _check_shape(shape: tuple[int, ...], what: str, model: str) -> tuple[int, ..
     return shape
 
 
-def _check_unconditional(num_classes: int, model: str) -> None:
-    # Conditioning (cGAN, AC-GAN, projection) arrives in a later issue; fail loudly rather than
-    # silently training an unconditional model on a conditional recipe.
-    if num_classes > 0:
-        raise ValueError(
-            f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
-            "(for family=conditional use the resnet generator and discriminator: conditional BN + projection)"
-        )
 
 
 def _check_hidden(hidden: list[int], model: str) -> list[int]:

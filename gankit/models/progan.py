@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape, refuse_labels
 from gankit.nn.equalized import EqualizedConv2d, EqualizedLinear, PixelNorm
 from gankit.nn.minibatch import MinibatchStdDev
 
@@ -84,9 +84,7 @@ def progan_channels(resolution: int, width: int = 64, max_channels: int = 512) -
 def _check_options(shape: tuple[int, ...], what: str, model: str, num_classes: int, width: int, max_channels: int,
                    start: int, fade_steps: int, stable_steps: int) -> tuple[int, int]:
     """Validate the options G and D share; return (C, R)."""
-    if num_classes > 0:
-        raise ValueError(f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
-                         "(for family=conditional use the resnet generator and discriminator)")
+    refuse_labels(num_classes, model)
     if num_classes < 0:
         raise ValueError(f"{model}: num_classes={num_classes} must be >= 0")
     shape = tuple(int(s) for s in shape)

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape, refuse_labels
 from gankit.nn.equalized import EqualizedConv2d, EqualizedLinear
 from gankit.nn.minibatch import MinibatchStdDev
 from gankit.nn.style import AdaIN, MappingNetwork, ModulatedConv2d, NoiseInjection, NoiseMode
@@ -67,9 +67,7 @@ def _image(shape: tuple[int, ...], what: str, model: str) -> tuple[int, int]:
 
 
 def _check(num_classes: int, width: int, max_channels: int, model: str) -> None:
-    if num_classes > 0:
-        raise ValueError(f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
-                         "(for family=conditional use the resnet generator and discriminator)")
+    refuse_labels(num_classes, model)
     if width < 1 or max_channels < 1:
         raise ValueError(f"{model}: width={width} and max_channels={max_channels} must be >= 1")
 
