@@ -237,7 +237,7 @@ class PullingAway(Trick):
     def g_loss(self, fake_out: DOut, real_out: DOut | None, adversarial: torch.Tensor) -> torch.Tensor:
         if fake_out.features is None:
             raise ValueError("pulling-away needs the discriminator's code (DOut.features): use the "
-                             "autoencoder discriminator")
+                             "autoencoder or began discriminator")
         return adversarial + self.weight * self.term(fake_out.features)
 
 

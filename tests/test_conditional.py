@@ -180,4 +180,53 @@ def test_dcgan_acgan_has_a_class_head_and_no_label_input():
         terms = t.train_step(want_log=True)
     assert all(torch.isfinite(v) for v in terms.values()) and "d/class" in terms and "g/class" in terms
     with pytest.raises(ValueError, match="conditioning"):
-        DISCRIMINATORS.build("dcgan", in_shape=(1, 16, 16), num_classes=10, conditioning="projection")
+        DISCRIMINATORS.build("dcgan", in_shape=(1, 16, 16), num_classes=10, conditioning="hypernetwork")
+    with pytest.raises(ValueError, match="conditioning"):
+        GENERATORS.build("dcgan", out_shape=(1, 16, 16), num_classes=10, conditioning="projection")
+
+
+def test_dcgan_projection_discriminator_adds_the_class_inner_product():
+    """Miyato & Koyama 2018, Eq. 3 on the DCGAN D: logit = psi(phi(x)) + embed(y)^T phi(x), phi the
+    flattened 4x4 features; the input is the image alone."""
+    torch.manual_seed(0)
+    D = DISCRIMINATORS.build("dcgan", in_shape=(1, 16, 16), num_classes=10, width=8,
+                             conditioning="projection").eval()
+    assert D.concat == 0 and D.classifier is None and D.body[0].weight.shape[1] == 1
+    x, y = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 3, 3, 9])
+    out = D(x, y)
+    phi = D.body(x).flatten(1)
+    torch.testing.assert_close(out.features, phi)
+    psi = F.conv2d(D.body(x), D.head.weight, D.head.bias).view(4)
+    torch.testing.assert_close(out.logits, psi + (D.projection.embed.weight[y] * phi).sum(1))
+    assert not torch.allclose(D(x, torch.tensor([1, 1, 1, 1])).logits, out.logits)
+    with pytest.raises(ValueError, match="D\\(x, y\\)"):
+        D(x)
+
+
+def test_dcgan_conditional_batch_norm_generator():
+    """conditioning=batchnorm: z alone enters the first layer and every hidden BatchNorm is a
+    ConditionalBatchNorm2d; with identical class embeddings G ignores y, with different ones it does not."""
+    torch.manual_seed(0)
+    G = GENERATORS.build("dcgan", out_shape=(1, 16, 16), num_classes=10, width=8, z_dim=6,
+                         conditioning="batchnorm")
+    cbns = [m for m in G.net if isinstance(m, ConditionalBatchNorm2d)]
+    assert G.net[0].weight.shape[0] == 6 and len(cbns) == len(G.channels)  # one per hidden layer
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) and m.affine for m in G.modules())
+    z, y0, y1 = torch.randn(4, 6), torch.tensor([0, 1, 2, 3]), torch.tensor([9, 8, 7, 6])
+    torch.testing.assert_close(G(z, y0), G(z, y1))  # every class starts as plain batch norm
+    with torch.no_grad():
+        for m in cbns:
+            m.embed.weight.normal_()
+    assert not torch.allclose(G(z, y0), G(z, y1))
+    # a class's output equals plain BN with that class's affine parameters
+    with torch.no_grad():
+        h = z.view(4, 6, 1, 1)
+        for layer in G.net:
+            if isinstance(layer, ConditionalBatchNorm2d):
+                g, b = layer.embed.weight[y0].chunk(2, dim=1)
+                h = F.batch_norm(h, None, None, training=True) * g[:, :, None, None] + b[:, :, None, None]
+            else:
+                h = layer(h)
+    torch.testing.assert_close(G(z, y0), h)
+    with pytest.raises(ValueError, match="call it with labels"):
+        G(z)

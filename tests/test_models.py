@@ -28,6 +28,7 @@ GEN_CASES: dict[str, list[tuple[int, ...]]] = {
     "biggan": [(1, 16, 16), (3, 32, 32), (3, 48, 48), (3, 64, 64)],  # G only: its D is resnet (projection)
     "progan": [(1, 16, 16), (3, 32, 32), (4, 8, 8)],  # default: built at its final stage
     "stylegan": [(1, 16, 16), (3, 32, 32), (4, 16, 16)],
+    "began": [(1, 16, 16), (3, 32, 32), (1, 8, 8)],
 }
 DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "mlp": [(2,), (1, 16, 16)],
@@ -35,6 +36,7 @@ DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "maxout": [(2,), (1, 16, 16)],
     "resnet": [(1, 16, 16), (3, 32, 32), (3, 48, 48), (3, 64, 64)],
     "autoencoder": [(1, 16, 16), (3, 32, 32)],
+    "began": [(1, 16, 16), (3, 32, 32), (1, 8, 8)],
     "progan": [(1, 16, 16), (3, 32, 32), (4, 8, 8)],
     "stylegan": [(1, 16, 16), (3, 32, 32), (4, 16, 16)],
 }

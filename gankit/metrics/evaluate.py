@@ -97,7 +97,7 @@ class Evaluator:
         for spec, members in groups.items():
             ex = self.extractor(spec)
             n_fake = max(m.num_samples for _, m in members)
-            fake = extract(ex, generate(n_fake), device=self.device,
+            fake = extract(ex, _as_saved(generate(n_fake)), device=self.device,
                            progress=f"generated features ({ex.name})" if self.progress else None)
             n_real = max((m.num_real for _, m in members if m.needs_real), default=0)
             real = self.real_features(ex, n_real) if n_real else None
@@ -118,3 +118,9 @@ class Evaluator:
             # Two metrics giving the same score name (e.g. FID on two extractors) stay apart.
             key = k if k not in results else f"{k}@{features or metric}"
             results[key] = float(v)
+
+
+def _as_saved(x: torch.Tensor) -> torch.Tensor:
+    """Images are scored as a user sees them, clamped to [-1, 1]: a linear-output G (BEGAN's) can leave
+    the image range, which no real image does."""
+    return x.clamp(-1.0, 1.0) if x.ndim == 4 else x

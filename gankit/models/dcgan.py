@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.nn.conditional import one_hot
+from gankit.nn.conditional import ConditionalBatchNorm2d, Projection, one_hot
 from gankit.nn.minibatch import MinibatchStdDev
 from gankit.nn.vbn import VirtualBatchNorm, reference_z, vbn_forward
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
@@ -113,9 +113,12 @@ class DCGANGenerator(nn.Module):
         max_channels: int = 512,
         init: Init = "dcgan",
         virtual_batch_norm: int = 0,
+        conditioning: Literal["concat", "batchnorm"] = "concat",
     ) -> None:
         """``virtual_batch_norm``: size of a fixed reference batch of z; every BatchNorm becomes
-        virtual batch norm (Salimans et al. 2016; 0 = off)."""
+        virtual batch norm (Salimans et al. 2016; 0 = off). ``conditioning`` (with num_classes > 0):
+        ``concat``, the one-hot label beside z (Mirza & Osindero 2014), or ``batchnorm``, class-conditional
+        batch norm in every hidden layer (the G of Miyato & Koyama 2018)."""
         super().__init__()
         model = "generator 'dcgan'"
         if virtual_batch_norm < 0:
@@ -125,6 +128,8 @@ class DCGANGenerator(nn.Module):
             raise ValueError(f"{model}: num_classes={num_classes} must be >= 0, and a class-conditional G cannot "
                              "use virtual_batch_norm (its reference batch has no labels)")
         _check_init(init, model)
+        if conditioning not in ("concat", "batchnorm"):
+            raise ValueError(f"{model}: conditioning={conditioning!r}; valid choices: concat, batchnorm")
         if z_dim <= 0:
             raise ValueError(f"{model}: z_dim={z_dim} must be positive")
         c, res = _image_shape(out_shape, "out_shape", model)
@@ -132,10 +137,13 @@ class DCGANGenerator(nn.Module):
         self.num_classes = num_classes
         self.z_dim = z_dim
         self.channels = dcgan_channels(res, width, max_channels)
+        self.concat = num_classes if conditioning == "concat" else 0
+        if num_classes and not self.concat:
+            norm = lambda ch: ConditionalBatchNorm2d(ch, num_classes)  # noqa: E731
 
         # bias=False before BatchNorm: its mean subtraction cancels a bias anyway.
         layers: list[nn.Module] = [  # a cGAN's one-hot label joins z as K more input channels
-            nn.ConvTranspose2d(z_dim + num_classes, self.channels[4], 4, 1, 0, bias=False),
+            nn.ConvTranspose2d(z_dim + self.concat, self.channels[4], 4, 1, 0, bias=False),
             norm(self.channels[4]),
             nn.ReLU(),
         ]
@@ -152,12 +160,19 @@ class DCGANGenerator(nn.Module):
             self.apply(dcgan_init_)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, z_dim) [, labels (N,)] -> (N, C, R, R) in [-1, 1]. With num_classes > 0 the one-hot label
-        is concatenated to z (Mirza & Osindero 2014); otherwise ``y`` is unused."""
+        """(N, z_dim) [, labels (N,)] -> (N, C, R, R) in [-1, 1]. With num_classes > 0 the label enters
+        by concatenation to z or through the conditional batch norms; otherwise ``y`` is unused."""
         assert_shape(z, [None, self.z_dim], "z")
         z = z.view(z.shape[0], self.z_dim, 1, 1)  # z as a 1x1 map, z_dim channels
-        if self.num_classes:
+        if self.concat:
             z = torch.cat([z, _label_maps(y, self.num_classes, z, "generator 'dcgan'")], dim=1)
+        elif self.num_classes:
+            if y is None:
+                raise ValueError(f"generator 'dcgan' is class-conditional (num_classes={self.num_classes}): "
+                                 "call it with labels y")
+            for layer in self.net:
+                z = layer(z, y) if isinstance(layer, ConditionalBatchNorm2d) else layer(z)
+            return z
         if hasattr(self, "ref_z"):
             return vbn_forward(self.net, self.ref_z, z)
         return self.net(z)
@@ -183,20 +198,22 @@ class DCGANDiscriminator(nn.Module):
         norm: Literal["batch", "layer", "none"] = "batch",
         init: Init = "dcgan",
         minibatch_stddev: int = 0,
-        conditioning: Literal["concat", "auxiliary"] = "concat",
+        conditioning: Literal["concat", "auxiliary", "projection"] = "concat",
     ) -> None:
         """``minibatch_stddev``: group size of a minibatch-stddev channel on the 4x4 map before the head
         (Karras et al. 2018; 0 = none). ``conditioning`` (with num_classes > 0): ``concat``, the label as K
-        constant input maps (Mirza & Osindero 2014), or ``auxiliary``, an unconditional D with a class
-        head on its features for AC-GAN (Odena et al. 2017)."""
+        constant input maps (Mirza & Osindero 2014); ``auxiliary``, an unconditional D with a class
+        head on its features for AC-GAN (Odena et al. 2017); or ``projection``, the logit plus
+        embed(y)^T phi(x) on the flattened 4x4 features (Miyato & Koyama 2018, Eq. 3)."""
         super().__init__()
         model = "discriminator 'dcgan'"
         if minibatch_stddev < 0:
             raise ValueError(f"{model}: minibatch_stddev must be >= 0, got {minibatch_stddev}")
         if num_classes < 0:
             raise ValueError(f"{model}: num_classes={num_classes} must be >= 0")
-        if conditioning not in ("concat", "auxiliary"):
-            raise ValueError(f"{model}: conditioning={conditioning!r}; valid choices: concat, auxiliary")
+        if conditioning not in ("concat", "auxiliary", "projection"):
+            raise ValueError(f"{model}: conditioning={conditioning!r}; valid choices: concat, auxiliary, "
+                             "projection")
         _check_init(init, model)
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"{model}: norm={norm!r}; valid choices: batch, layer, none")
@@ -219,9 +236,12 @@ class DCGANDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.stddev = MinibatchStdDev(minibatch_stddev) if minibatch_stddev else None
         self.head = nn.Conv2d(self.channels[4] + (1 if minibatch_stddev else 0), 1, 4, 1, 0)
-        self.classifier = nn.Linear(self.channels[4] * 16, num_classes) if num_classes and not self.concat else None
+        features = self.channels[4] * 16
+        self.classifier = nn.Linear(features, num_classes) if num_classes and conditioning == "auxiliary" else None
         if init == "dcgan":
             self.apply(dcgan_init_)
+        # after init: the projection keeps its own (Xavier) initialisation
+        self.projection = Projection(features, num_classes) if num_classes and conditioning == "projection" else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         """(N, C, R, R) [, labels (N,)] -> DOut(logits (N,), features (N, ch[4] * 16)). With num_classes > 0
@@ -230,6 +250,11 @@ class DCGANDiscriminator(nn.Module):
         if self.concat:
             x = torch.cat([x, _label_maps(y, self.num_classes, x, "discriminator 'dcgan'")], dim=1)
         h = self.body(x)  # (N, ch[4], 4, 4)
-        logits = self.head(self.stddev(h) if self.stddev is not None else h)
-        class_logits = self.classifier(h.flatten(1)) if self.classifier is not None else None
-        return DOut(logits=logits.view(x.shape[0]), features=h.flatten(1), class_logits=class_logits)
+        logits = self.head(self.stddev(h) if self.stddev is not None else h).view(x.shape[0])
+        phi = h.flatten(1)
+        if self.projection is not None:
+            if y is None:
+                raise ValueError("discriminator 'dcgan' is class-conditional (projection): call D(x, y)")
+            logits = logits + self.projection(phi, y)
+        class_logits = self.classifier(phi) if self.classifier is not None else None
+        return DOut(logits=logits, features=phi, class_logits=class_logits)
