@@ -52,6 +52,17 @@ def test_features_are_extracted_once_per_extractor(digits):
     assert calls == [300]  # one draw, the largest size; the 200-sample metric uses a prefix
 
 
+def test_images_are_scored_clamped_to_the_image_range(digits):
+    """A linear-output G (BEGAN's) is scored on what a user sees, the clamped image."""
+    real, _ = digits.sample_real(300, seed=9)
+    overshoot = real * 3.0  # same sign, far outside [-1, 1]
+    ev = Evaluator(pixel_metrics(), digits, seed=0)
+    clamped, _ = ev.evaluate(lambda n: overshoot[:n].clamp(-1, 1))
+    raw, _ = ev.evaluate(lambda n: overshoot[:n])
+    assert raw == clamped
+    assert clamped["fid"] != ev.evaluate(lambda n: overshoot[:n] * 0.5)[0]["fid"]
+
+
 def test_reference_features_are_cached_by_fingerprint(digits, tmp_path, monkeypatch):
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
     drawn, _ = digits.sample_real(300, seed=3)
