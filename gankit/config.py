@@ -160,14 +160,29 @@ def check_registries(recipe: Recipe) -> Recipe:
         for i, comp in enumerate(items):
             where = f"{field}.{i}" if is_list else field
             opts = {k: v for k, v in comp.items() if k != "name"}
+            split = _split_options(opts) if field == "data" else {}
             try:
                 opts = reg.validate(comp["name"], opts)
             except RegistryError as err:
                 hint = f" (set it with {where}.OPTION=VALUE)" if "is required" in str(err) else ""
                 raise ConfigError(f"{where}: {err}{hint}") from None
-            checked.append({"name": comp["name"], **opts})
+            checked.append({"name": comp["name"], **opts, **split})
         holder[key] = checked if is_list else checked[0]
     return Recipe.model_validate(raw)
+
+
+def _split_options(opts: dict[str, Any]) -> dict[str, int]:
+    """Pop the dataset-independent split options (gankit.data.split) from ``opts`` and check them."""
+    from gankit.data.split import SPLIT_OPTIONS
+
+    split = {}
+    for key in SPLIT_OPTIONS:
+        if key in opts:
+            value = opts.pop(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"data.{key}={value!r} must be a whole number >= 0")
+            split[key] = value
+    return split
 
 
 # -- loading -------------------------------------------------------------------------------------

@@ -26,8 +26,10 @@ def _overrides(name: str, tmp_path: Path) -> list[str]:
         # the same resolution and channels from the built-in digits, so the recipe's networks are unchanged
         res = int(data.get("resolution", 28 if data["name"] == "mnist" else 32))
         channels = 3 if data["name"] in ("npz", "cifar10") else 1
+        # the semi-supervised split, scaled to the 1797 digits
+        split = "".join(f", {k}: {v}" for k, v in (("holdout", 200), ("labels_per_class", 5)) if k in data)
         if channels == 1:
-            out.append(f"data={{name: digits, resolution: {res}}}")
+            out.append(f"data={{name: digits, resolution: {res}{split}}}")
         else:  # colour: a small random RGB set in the npz format, labelled like RetinaMNIST (5 classes)
             rng = np.random.default_rng(0)
             np.savez(tmp_path / "rgb.npz", images=rng.integers(0, 256, (16, res, res, 3), dtype=np.uint8),

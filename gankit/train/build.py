@@ -30,9 +30,43 @@ class Shapes:
 
 
 def build_data(recipe: Recipe) -> Any:
+    """The training data. With ``data.holdout`` the held-out images are kept apart, as the source's
+    ``heldout`` attribute (a test set for the semi-supervised family)."""
     from gankit.data import DATASETS
+    from gankit.data.split import SPLIT_OPTIONS, split_holdout
 
-    return DATASETS.build(recipe.data.name, **recipe.data.options)
+    opts = dict(recipe.data.options)
+    split = {k: opts.pop(k) for k in SPLIT_OPTIONS if k in opts}
+    source = DATASETS.build(recipe.data.name, **opts)
+    if split.get("holdout"):
+        try:
+            source, heldout = split_holdout(source, split["holdout"], recipe.seed)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        source.heldout = heldout
+    return source
+
+
+def build_labelled(recipe: Recipe, source: Any) -> dict[str, Any]:
+    """The semi-supervised family's extra inputs: the labelled subset (``data.labels_per_class``) and the
+    held-out test images (``data.holdout``); nothing for other families, which refuse both options."""
+    from gankit.data.split import labelled_subset
+    from gankit.families import FAMILIES
+
+    per_class = int(recipe.data.options.get("labels_per_class", 0))
+    if not getattr(FAMILIES.get(recipe.family), "semi_supervised", False):
+        if per_class:
+            raise ConfigError(f"data.labels_per_class is for family=semi-supervised; family {recipe.family!r} "
+                              "uses every label the data has (remove the option)")
+        return {}
+    if not per_class:
+        raise ConfigError("family 'semi-supervised' needs data.labels_per_class (e.g. 10: Salimans et al.'s "
+                          "100 MNIST labels)")
+    try:
+        labelled = labelled_subset(source, per_class, recipe.seed)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return {"labelled": labelled, "heldout": getattr(source, "heldout", None)}
 
 
 def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]] = ()  # type: ignore[assignment]
@@ -41,8 +75,10 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
     from gankit.models import DISCRIMINATORS, GENERATORS
 
     family = FAMILIES.get(recipe.family)
-    n_cls = shapes.num_classes if getattr(family, "conditional", False) else 0
-    if getattr(family, "conditional", False) and n_cls < 1:
+    conditional = getattr(family, "conditional", False)
+    n_cls = shapes.num_classes if conditional else 0
+    d_cls = shapes.num_classes if conditional or getattr(family, "classifier_d", False) else 0
+    if (conditional or d_cls) and shapes.num_classes < 1:
         raise ConfigError(f"family {recipe.family!r} needs labelled data; dataset {recipe.data.name!r} has no "
                           "classes (use digits, mnist, or an image folder with one subfolder per class)")
     G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls, **recipe.generator.options)
@@ -55,7 +91,7 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
             raise ConfigError(f"discriminator.{key}={d_opts[key]!r} contradicts family {recipe.family!r}, "
                               f"which needs {value!r}; remove it from the recipe")
         d_opts[key] = value
-    D = DISCRIMINATORS.build(recipe.discriminator.name, in_shape=d_shape, num_classes=n_cls, **d_opts)
+    D = DISCRIMINATORS.build(recipe.discriminator.name, in_shape=d_shape, num_classes=d_cls, **d_opts)
     _check_growth(G, D)
     return G, D
 

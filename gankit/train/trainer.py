@@ -16,7 +16,7 @@ import gankit
 from gankit.config import Recipe
 from gankit.train import checkpoint as ck
 from gankit.train.build import (
-    Shapes, build_data, build_encoder, build_metrics, build_networks, build_objective, build_penalties,
+    Shapes, build_data, build_encoder, build_labelled, build_metrics, build_networks, build_objective, build_penalties,
     build_tricks, check_family, make_optimizer,
     resolve_device,
 )
@@ -63,7 +63,7 @@ class Trainer:
         self.stream = self.source.stream(sched.batch_size, recipe.seed)
         self.family = FAMILIES.get(recipe.family)(
             self.G, self.D, self.objective, self.penalties, self.stream.next, self.device, self.tricks,
-            **({"encoder": self.E} if self.E is not None else {}),
+            **({"encoder": self.E} if self.E is not None else {}), **build_labelled(recipe, self.source),
         )
         self.phases = self.family.phases(self.opt_g, self.opt_d, sched.n_critic)
         self.ema = None
@@ -200,6 +200,12 @@ class Trainer:
             return self.generate(torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(self.recipe.seed + 2)))
 
         self.last_eval, self.last_protocol = self.evaluator.evaluate(generate)
+        family_scores = getattr(self.family, "scores", None)
+        if family_scores is not None:  # scores of the networks themselves (semi-supervised test error)
+            scores, protocol = family_scores()
+            self.last_eval.update(scores)
+            if scores:
+                self.last_protocol[protocol["metric"]] = protocol
         return self.last_eval
 
     def _evaluate_and_log(self, log: RunLog) -> None:
@@ -272,7 +278,7 @@ class Trainer:
             signal.signal(signal.SIGINT, old_handler)
         self._check_finite()
         finished = self.step >= total
-        if finished and self.metrics:
+        if finished and (self.metrics or getattr(self.source, "heldout", None) is not None):
             self._evaluate_and_log(log)
         self.save_samples()
         if self.last_checkpoint is None or self.last_checkpoint.name != f"{ck.PREFIX}{self.step:07d}":
