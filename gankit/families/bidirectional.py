@@ -12,8 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from gankit.data.base import to_float
 from gankit.families.base import FAMILIES
 from gankit.families.unconditional import Unconditional
+from gankit.metrics.probe import linear_probe
 from gankit.tricks import LOGISTIC
 from gankit.train.phases import Phase
 
@@ -32,11 +34,37 @@ class _Paired(Unconditional):
     # assume G alone plays against D(x), which is not this game.
     unsupported_tricks = ("feature-matching", "unrolled")
 
-    def __init__(self, *args: Any, encoder: nn.Module | None = None, **kw: Any) -> None:
+    probe = True  # with data.holdout, evaluations report a linear probe of E's features
+
+    def __init__(self, *args: Any, encoder: nn.Module | None = None, heldout: Any = None,
+                 probe_train: Any = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         if encoder is None:
             raise ValueError(f"family {self.family_name!r} needs an encoder: add encoder={{name: mlp-encoder}}")
         self.E = encoder
+        self.heldout, self.probe_train = heldout, probe_train
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+        """E's features of uint8 images (eval mode), on the CPU."""
+        was = self.E.training
+        self.E.eval()
+        try:
+            return torch.cat([self.E(to_float(images[i:i + batch]).to(self.device)).float().cpu()
+                              for i in range(0, len(images), batch)])
+        finally:
+            self.E.train(was)
+
+    def scores(self, max_train: int = 10_000) -> tuple[dict[str, float], dict[str, Any]]:
+        """``probe_accuracy``: a linear probe (gankit.metrics.probe) fitted on E(x) of up to ``max_train``
+        labelled training images, scored on the held-out images (``data.holdout``)."""
+        if self.heldout is None or self.probe_train is None:
+            return {}, {}
+        train = self.probe_train
+        n = min(len(train), max_train)
+        acc = linear_probe(self.encode(train.images[:n]), train.labels[:n],
+                           self.encode(self.heldout.images), self.heldout.labels)
+        return {"probe_accuracy": acc}, {"metric": "linear-probe", "num_train": n, "num_test": len(self.heldout)}
 
     @classmethod
     def d_in_shape(cls, shape: tuple[int, ...], z_dim: int) -> tuple[int, ...]:

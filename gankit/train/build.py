@@ -47,26 +47,31 @@ def build_data(recipe: Recipe) -> Any:
     return source
 
 
-def build_labelled(recipe: Recipe, source: Any) -> dict[str, Any]:
-    """The semi-supervised family's extra inputs: the labelled subset (``data.labels_per_class``) and the
-    held-out test images (``data.holdout``); nothing for other families, which refuse both options."""
+def build_family_inputs(recipe: Recipe, source: Any) -> dict[str, Any]:
+    """What some families take beyond the networks and the batch stream: the semi-supervised family's
+    labelled subset (``data.labels_per_class``) and held-out test images (``data.holdout``); the
+    bidirectional families' held-out images and labelled training set for a linear probe of E."""
     from gankit.data.split import labelled_subset
     from gankit.families import FAMILIES
 
+    family = FAMILIES.get(recipe.family)
     per_class = int(recipe.data.options.get("labels_per_class", 0))
-    if not getattr(FAMILIES.get(recipe.family), "semi_supervised", False):
-        if per_class:
-            raise ConfigError(f"data.labels_per_class is for family=semi-supervised; family {recipe.family!r} "
-                              "uses every label the data has (remove the option)")
-        return {}
-    if not per_class:
-        raise ConfigError("family 'semi-supervised' needs data.labels_per_class (e.g. 10: Salimans et al.'s "
-                          "100 MNIST labels)")
-    try:
-        labelled = labelled_subset(source, per_class, recipe.seed)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    return {"labelled": labelled, "heldout": getattr(source, "heldout", None)}
+    heldout = getattr(source, "heldout", None)
+    if getattr(family, "semi_supervised", False):
+        if not per_class:
+            raise ConfigError("family 'semi-supervised' needs data.labels_per_class (e.g. 10: Salimans et al.'s "
+                              "100 MNIST labels)")
+        try:
+            labelled = labelled_subset(source, per_class, recipe.seed)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        return {"labelled": labelled, "heldout": heldout}
+    if per_class:
+        raise ConfigError(f"data.labels_per_class is for family=semi-supervised; family {recipe.family!r} "
+                          "uses every label the data has (remove the option)")
+    if getattr(family, "probe", False) and heldout is not None and heldout.labels is not None:
+        return {"heldout": heldout, "probe_train": source}
+    return {}
 
 
 def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]] = ()  # type: ignore[assignment]

@@ -16,7 +16,7 @@ import gankit
 from gankit.config import Recipe
 from gankit.train import checkpoint as ck
 from gankit.train.build import (
-    Shapes, build_data, build_encoder, build_labelled, build_metrics, build_networks, build_objective, build_penalties,
+    Shapes, build_data, build_encoder, build_family_inputs, build_metrics, build_networks, build_objective, build_penalties,
     build_tricks, check_family, make_optimizer,
     resolve_device,
 )
@@ -63,7 +63,7 @@ class Trainer:
         self.stream = self.source.stream(sched.batch_size, recipe.seed)
         self.family = FAMILIES.get(recipe.family)(
             self.G, self.D, self.objective, self.penalties, self.stream.next, self.device, self.tricks,
-            **({"encoder": self.E} if self.E is not None else {}), **build_labelled(recipe, self.source),
+            **({"encoder": self.E} if self.E is not None else {}), **build_family_inputs(recipe, self.source),
         )
         self.phases = self.family.phases(self.opt_g, self.opt_d, sched.n_critic)
         self.ema = None
