@@ -349,3 +349,43 @@ def test_drift_is_eps_times_mean_squared_real_logit() -> None:
     assert D.weight.grad is not None and D.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="drift eps"):
         PENALTIES.build("drift", eps=-1)
+
+
+def test_refresh_spectral_norm_restores_the_singular_vectors_after_averaging() -> None:
+    """An EMA averages SN's u and v buffers with the weights: they end up shorter than unit length and
+    the eval-mode sigma = u^T W v is underestimated. refresh_spectral_norm re-estimates them from W."""
+    from gankit.penalties import refresh_spectral_norm
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.ConvTranspose2d(5, 3, 4))
+    PENALTIES.build("spectral-norm").on_build(net)
+    lin, conv = net[0], net[2]
+    with torch.no_grad():  # what averaging two different estimates does to u and v
+        for m in (lin, conv):
+            sn = m.parametrizations.weight[0]
+            sn._u.mul_(0.7).add_(0.3 * torch.randn_like(sn._u) / sn._u.numel() ** 0.5)
+            sn._v.mul_(0.6)
+    net.eval()
+    stale = torch.linalg.matrix_norm(lin.weight, 2)  # W / sigma_estimate with the stale vectors
+    assert stale > 1.3
+    assert refresh_spectral_norm(net, iterations=50) == 2
+    assert torch.linalg.matrix_norm(lin.weight, 2).item() == pytest.approx(1.0, abs=1e-3)
+    # a transposed conv is normalised along dim 1, its output channels
+    assert torch.linalg.matrix_norm(conv.weight.movedim(1, 0).flatten(1), 2).item() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_ema_of_a_spectrally_normalised_generator_keeps_unit_vectors() -> None:
+    from gankit.config import load_recipe
+    from gankit.train.trainer import Trainer
+
+    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=6", "eval.metrics=[]",
+                                             "eval.best=null", "ema={enabled: true, decay: 0.5, start: 0}",
+                                             "penalties=[{name: spectral-norm, target: G}]"]), "/nonexistent")
+    for _ in range(6):
+        t.train_step(want_log=False)
+    G = t.ema.module.eval()
+    for m in G.modules():
+        if hasattr(m, "parametrizations"):
+            sn = m.parametrizations.weight[0]
+            assert sn._u.norm().item() == pytest.approx(1.0, abs=1e-5)
+            assert sn._v.norm().item() == pytest.approx(1.0, abs=1e-5)

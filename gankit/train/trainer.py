@@ -14,6 +14,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import gankit
 from gankit.config import Recipe
+from gankit.penalties import refresh_spectral_norm
 from gankit.train import checkpoint as ck
 from gankit.train.build import (
     Shapes, build_data, build_encoder, build_family_inputs, build_metrics, build_networks, build_objective, build_penalties,
@@ -69,6 +70,7 @@ class Trainer:
         self.ema = None
         if recipe.ema.enabled:
             self.ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema.decay), use_buffers=True)
+        self._ema_spectral_norm = self.ema is not None and refresh_spectral_norm(self.G, iterations=0) > 0
         self.metrics = build_metrics(recipe)
         if hasattr(self.source, "centers") and "toy-mixture" not in [n for n, _ in self.metrics]:
             from gankit.metrics import METRICS
@@ -244,6 +246,8 @@ class Trainer:
             terms.update({f"{phase.name.lower()}/{k}": v for k, v in out.items()})
         if self.ema is not None and self.step >= self.recipe.ema.start:
             self.ema.update_parameters(self.G)
+            if self._ema_spectral_norm:  # averaged u, v are off the averaged weights' singular vectors
+                refresh_spectral_norm(self.ema.module)
         self.step += 1
         return terms
 
