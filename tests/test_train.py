@@ -143,3 +143,18 @@ def test_checkpoint_state_loads_with_weights_only(tmp_path):
     assert state["step"] == 2 and set(state["optim"]) == {"g", "d"}
     _, meta = ck.load_weights(ckpt)
     assert json.loads(meta["recipe"])["objective"]["name"] == "hinge"
+
+
+def test_before_ema_start_samples_and_checkpoints_come_from_g():
+    """Until averaging begins the EMA is the untrained initial copy: grids, evaluations and checkpoints
+    must use G itself, and the EMA afterwards."""
+    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=4", "eval.metrics=[]",
+                                             "eval.best=null", "ema={enabled: true, decay: 0.9, start: 2}"]),
+                "/nonexistent")
+    for _ in range(2):
+        t.train_step(want_log=False)
+    assert t.sampling_generator() is t.G
+    assert not any(k.startswith("G_ema.") for k in t.checkpoint_tensors())
+    t.train_step(want_log=False)
+    assert t.sampling_generator() is t.ema.module
+    assert any(k.startswith("G_ema.") for k in t.checkpoint_tensors())

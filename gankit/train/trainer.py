@@ -94,12 +94,17 @@ class Trainer:
     def _grid_count(self) -> int:
         return self.recipe.log.grid_size if self.shapes.kind == "image" else 1000 * self.recipe.log.grid_size // 64
 
+    def _ema_started(self) -> bool:
+        return self.ema is not None and int(self.ema.n_averaged) > 0
+
     def sampling_generator(self) -> torch.nn.Module:
-        return self.ema.module if self.ema is not None else self.G
+        """The EMA of G once averaging has begun (``ema.start``); G itself before, when the average is
+        still the untrained initial copy."""
+        return self.ema.module if self._ema_started() else self.G
 
     def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
         t = {**ck.join_prefix("G", self.G.state_dict()), **ck.join_prefix("D", self.D.state_dict())}
-        if self.ema is not None:
+        if self._ema_started():  # before, the average is the initial G: sampling a checkpoint uses G
             t.update(ck.join_prefix("G_ema", self.ema.module.state_dict()))
         if self.E is not None:
             t.update(ck.join_prefix("E", self.E.state_dict()))
