@@ -172,10 +172,12 @@ def _print_scores(title: str, results: dict[str, float], protocols: dict[str, di
     for col in ("metric", "score", "value", "protocol"):
         table.add_column(col, justify="right" if col == "value" else "left")
     for metric, proto in protocols.items():
-        keys = [k for k in results if k.split("@")[0] in _scores_of(metric)] or list(results)
+        names = proto.get("scores") or _scores_of(metric)  # family scores name their own
+        keys = [k for k in results if k.split("@")[0] in names] or list(results)
         desc = ", ".join(
             f"{k}={v}" for k, v in proto.items()
-            if k in ("extractor", "num_fake", "num_real", "subset_size", "k", "splits", "resize")
+            if k in ("extractor", "num_fake", "num_real", "subset_size", "k", "splits", "resize", "num_train",
+                     "num_test", "labelled")
         )
         sha = proto.get("weights_sha256")
         if sha:
@@ -190,6 +192,8 @@ def _print_scores(title: str, results: dict[str, float], protocols: dict[str, di
 def _scores_of(metric: str) -> tuple[str, ...]:
     from gankit.metrics import METRICS
 
+    if metric not in METRICS.names():  # a family's own score (semi-supervised test error, linear probe)
+        return ()
     return tuple(getattr(METRICS.get(metric), "scores", ()))
 
 

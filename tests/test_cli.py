@@ -85,3 +85,14 @@ def test_readme_quick_start_matches_ci():
     assert "gankit train" in block[0] and "venv" in block[0]
     assert "pytest" in block[1]
     assert block[1] in (repo / ".ci" / "run").read_text(), ".ci/run must run the README's test command verbatim"
+
+
+def test_train_prints_the_family_scores(tmp_path, capsys):
+    """The semi-supervised family's test_error is not a registered metric, and the summary shows it."""
+    run = tmp_path / "run"
+    args = ["train", "ssgan-mnist", "data={name: digits, resolution: 16, holdout: 200, labels_per_class: 3}",
+            "schedule.steps=3", "generator.width=8", "discriminator.width=8", "schedule.batch_size=16",
+            "log.tensorboard=false", "--out", str(run)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "test_error" in out and "num_test=200" in out

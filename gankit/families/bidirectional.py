@@ -64,7 +64,8 @@ class _Paired(Unconditional):
         n = min(len(train), max_train)
         acc = linear_probe(self.encode(train.images[:n]), train.labels[:n],
                            self.encode(self.heldout.images), self.heldout.labels)
-        return {"probe_accuracy": acc}, {"metric": "linear-probe", "num_train": n, "num_test": len(self.heldout)}
+        return {"probe_accuracy": acc}, {"metric": "linear-probe", "scores": ["probe_accuracy"], "num_train": n,
+                                              "num_test": len(self.heldout)}
 
     @classmethod
     def d_in_shape(cls, shape: tuple[int, ...], z_dim: int) -> tuple[int, ...]:

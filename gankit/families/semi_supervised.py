@@ -125,4 +125,5 @@ class SemiSupervised(Unconditional):
         finally:
             self.D.train(was)
         return ({"test_error": wrong / len(labels)},
-                {"metric": "test-error", "num_test": len(labels), "labelled": len(self.labelled_y)})
+                {"metric": "test-error", "scores": ["test_error"], "num_test": len(labels),
+                 "labelled": len(self.labelled_y)})
