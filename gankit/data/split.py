@@ -39,7 +39,8 @@ def labelled_subset(source: object, per_class: int, seed: int) -> tuple[torch.Te
     """``per_class`` images of every class with their labels, as float images in [-1, 1] and int64
     labels; a seeded choice, so the same recipe always labels the same images."""
     if not isinstance(source, InMemoryImages) or source.labels is None or source.num_classes < 1:
-        raise ValueError(f"data.labels_per_class needs a finite labelled image dataset; {getattr(source, 'name', source)!r} is not one")
+        name = getattr(source, "name", source)
+        raise ValueError(f"data.labels_per_class needs a finite labelled image dataset; {name!r} is not one")
     perm = torch.randperm(len(source), generator=make_generator(seed, _LABELLED))
     chosen = []
     for k in range(source.num_classes):

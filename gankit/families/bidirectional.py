@@ -29,10 +29,10 @@ class _Paired(Unconditional):
     """Shared plumbing: the encoder, the joint D input shape, and which tricks make sense."""
 
     needs_encoder = True
-    objectives: tuple[str, ...] = ()
     # Tricks that act on D's inputs or losses compose; those that replace G's critic or G's loss
     # assume G alone plays against D(x), which is not this game.
     unsupported_tricks = ("feature-matching", "unrolled")
+    tricks_reason = "they assume G alone plays against D(x); use them with family=unconditional"
 
     probe = True  # with data.holdout, evaluations report a linear probe of E's features
 
@@ -70,16 +70,6 @@ class _Paired(Unconditional):
     @classmethod
     def d_in_shape(cls, shape: tuple[int, ...], z_dim: int) -> tuple[int, ...]:
         return (math.prod(shape) + z_dim,)
-
-    @classmethod
-    def check(cls, objective: str, tricks: list[str]) -> None:
-        if cls.objectives and objective not in cls.objectives:
-            raise ValueError(f"family {cls.family_name!r} works with objectives {', '.join(cls.objectives)}; "
-                             f"got {objective!r}")
-        bad = [t for t in tricks if t in cls.unsupported_tricks]
-        if bad:
-            raise ValueError(f"family {cls.family_name!r} does not compose with trick(s) {', '.join(bad)}: "
-                             "they assume G alone plays against D(x); use them with family=unconditional")
 
     def _real_xz(self) -> tuple[torch.Tensor, torch.Tensor]:
         x = self._real()

@@ -27,20 +27,14 @@ class Conditional(Unconditional):
     d_options: dict[str, Any] = {}  # options the family imposes on the discriminator (AC-GAN's class head)
     # PacGAN would pack samples of different classes; the unrolled look-ahead calls D without labels.
     unsupported_tricks = ("pacgan", "unrolled", "feature-matching")
+    tricks_reason = ("pacgan would pack samples of different classes; unrolling and feature matching call D "
+                     "without labels")
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.num_classes = int(getattr(self.G, "num_classes", 0))
         if self.num_classes < 1:
             raise ValueError("family 'conditional' needs a labelled dataset (num_classes > 0)")
-
-    @classmethod
-    def check(cls, objective: str, tricks: list[str]) -> None:
-        bad = [t for t in tricks if t in cls.unsupported_tricks]
-        if bad:
-            raise ValueError(f"family {cls.family_name!r} does not compose with trick(s) {', '.join(bad)}: pacgan "
-                             "would pack samples of different classes; unrolling and feature matching call D "
-                             "without labels")
 
     def _labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.next_batch()

@@ -22,8 +22,7 @@ from gankit.data.base import to_float
 from gankit.families.base import FAMILIES
 from gankit.families.unconditional import Unconditional
 from gankit.models.base import DOut
-
-LOGISTIC = ("minimax", "non-saturating", "maximum-likelihood")
+from gankit.tricks import LOGISTIC
 
 
 @FAMILIES.register("semi-supervised")
@@ -39,6 +38,9 @@ class SemiSupervised(Unconditional):
     semi_supervised = True
     d_options = {"conditioning": "auxiliary"}
     unsupported_tricks = ("pacgan", "unrolled")
+    tricks_reason = "pacgan would classify packed samples, unrolling looks ahead on the GAN loss alone"
+    objectives = LOGISTIC
+    objectives_reason = "D(x) = Z/(Z+1) is a probability, which only the logistic objectives model"
 
     def __init__(self, *args: Any, labelled: tuple[torch.Tensor, torch.Tensor] | None = None,
                  heldout: Any = None, **kw: Any) -> None:
@@ -52,16 +54,6 @@ class SemiSupervised(Unconditional):
                              "act on DOut.logits, while this D's realness is logsumexp of its class logits")
         self.labelled_x, self.labelled_y = labelled[0].to(self.device), labelled[1].to(self.device)
         self.heldout = heldout
-
-    @classmethod
-    def check(cls, objective: str, tricks: list[str]) -> None:
-        if objective not in LOGISTIC:
-            raise ValueError(f"family 'semi-supervised' needs a logistic objective ({', '.join(LOGISTIC)}): "
-                             f"D(x) = Z/(Z+1) is a probability, which objective {objective!r} does not model")
-        bad = [t for t in tricks if t in cls.unsupported_tricks]
-        if bad:
-            raise ValueError(f"family 'semi-supervised' does not compose with trick(s) {', '.join(bad)}: pacgan "
-                             "would classify packed samples, unrolling looks ahead on the GAN loss alone")
 
     @staticmethod
     def realness(out: DOut) -> torch.Tensor:

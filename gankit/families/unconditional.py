@@ -53,9 +53,24 @@ class Unconditional:
         """What D judges: the data itself here; (x, z) pairs in the bidirectional families."""
         return shape
 
+    # What a family refuses, checked before anything is built (``check``): the objectives it works
+    # with (empty: any) and the tricks it cannot compose with, each with the reason.
+    objectives: tuple[str, ...] = ()
+    objectives_reason = ""
+    unsupported_tricks: tuple[str, ...] = ()
+    tricks_reason = ""
+
     @classmethod
     def check(cls, objective: str, tricks: list[str]) -> None:
         """Refuse objectives or tricks that make no sense in this family, with the reason."""
+        if cls.objectives and objective not in cls.objectives:
+            why = f": {cls.objectives_reason}" if cls.objectives_reason else ""
+            raise ValueError(f"family {cls.family_name!r} works with objectives {', '.join(cls.objectives)}; "
+                             f"got {objective!r}{why}")
+        bad = [t for t in tricks if t in cls.unsupported_tricks]
+        if bad:
+            raise ValueError(f"family {cls.family_name!r} does not compose with trick(s) {', '.join(bad)}: "
+                             f"{cls.tricks_reason}")
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.G.z_dim, device=self.device)

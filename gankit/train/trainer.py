@@ -17,9 +17,8 @@ from gankit.config import Recipe
 from gankit.penalties import refresh_spectral_norm
 from gankit.train import checkpoint as ck
 from gankit.train.build import (
-    Shapes, build_data, build_encoder, build_family_inputs, build_metrics, build_networks, build_objective, build_penalties,
-    build_tricks, check_family, make_optimizer,
-    resolve_device,
+    Shapes, build_data, build_encoder, build_family_inputs, build_metrics, build_networks, build_objective,
+    build_penalties, build_tricks, check_family, make_optimizer, resolve_device,
 )
 from gankit.metrics.classes import requested_labels
 from gankit.models.base import set_step
