@@ -19,8 +19,24 @@ from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, assert_shape, r
 from gankit.models.dcgan import _image_shape, dcgan_channels
 
 
+class EnergyAutoencoder(nn.Module):
+    """What every autoencoder discriminator shares: logits = the per-sample mean reconstruction energy.
+    Subclasses build ``encoder``, ``decoder`` and set ``in_shape`` and ``energy`` ("mse" or "l1")."""
+
+    in_shape: tuple[int, int, int]
+    energy: str
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
+        """(N, C, R, R) -> DOut(logits = energy (N,), features = code (N, code_dim), recon (N, C, R, R))."""
+        assert_shape(x, [None, *self.in_shape], "x")
+        code = self.encoder(x)
+        recon = self.decoder(code)
+        err = (recon - x).square() if self.energy == "mse" else (recon - x).abs()
+        return DOut(logits=err.flatten(1).mean(1), features=code, recon=recon)
+
+
 @DISCRIMINATORS.register("autoencoder", injected=D_INJECTED)
-class AutoencoderDiscriminator(nn.Module):
+class AutoencoderDiscriminator(EnergyAutoencoder):
     """Convolutional autoencoder D: stride-2 convs down to 4x4, a ``code_dim`` bottleneck, transposed
     convs back up; logits = per-sample reconstruction energy (use with ``ebgan`` or ``began``)."""
 
@@ -55,11 +71,3 @@ class AutoencoderDiscriminator(nn.Module):
             if 2 * r in ch:
                 dec.append(nn.ReLU())
         self.decoder = nn.Sequential(*dec, nn.Tanh() if out_activation == "tanh" else nn.Identity())
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
-        """(N, C, R, R) -> DOut(logits = energy (N,), features = code (N, code_dim), recon (N, C, R, R))."""
-        assert_shape(x, [None, *self.in_shape], "x")
-        code = self.encoder(x)
-        recon = self.decoder(code)
-        err = (recon - x).square() if self.energy == "mse" else (recon - x).abs()
-        return DOut(logits=err.flatten(1).mean(1), features=code, recon=recon)

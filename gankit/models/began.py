@@ -20,7 +20,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape, refuse_labels
+from gankit.models.autoencoder import EnergyAutoencoder
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, G_INJECTED, GENERATORS, assert_shape, refuse_labels
 
 START = 8  # the decoder's first map is 8x8 (Fig. 1)
 
@@ -83,7 +84,7 @@ class BEGANGenerator(nn.Module):
 
 
 @DISCRIMINATORS.register("began", injected=D_INJECTED)
-class BEGANDiscriminator(nn.Module):
+class BEGANDiscriminator(EnergyAutoencoder):
     """BEGAN autoencoder D: conv3x3 -> [conv3x3, ELU, conv3x3, ELU, stride-2 conv3x3 with (k+1)n
     channels] ... -> Linear h -> decoder. logits = per-sample reconstruction energy (mean over pixels):
     |x - D(x)| for ``energy=l1`` (BEGAN, eta = 1), (x - D(x))^2 for ``mse`` (EBGAN)."""
@@ -110,11 +111,3 @@ class BEGANDiscriminator(nn.Module):
             ch, r = k * width, r // 2
         self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(ch * START * START, code_dim))
         self.decoder = Decoder(code_dim, c, res, width)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
-        """(N, C, R, R) -> DOut(logits = energy (N,), features = code h (N, code_dim), recon)."""
-        assert_shape(x, [None, *self.in_shape], "x")
-        code = self.encoder(x)
-        recon = self.decoder(code)
-        err = (recon - x).abs() if self.energy == "l1" else (recon - x).square()
-        return DOut(logits=err.flatten(1).mean(1), features=code, recon=recon)
