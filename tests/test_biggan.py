@@ -86,7 +86,7 @@ def test_morph_grid_from_the_command_line(tmp_path):
     run = tmp_path / "run"
     assert main(["train", "biggan-mnist", "data={name: digits, resolution: 16}", "generator.width=4",
                  "discriminator.width=8", "generator.z_dim=30", "generator.shared_dim=4", "generator.attention=0",
-                 "discriminator.attention=0", "schedule.steps=2", "schedule.batch_size=8", "eval.metrics=[]",
+                 "schedule.steps=2", "schedule.batch_size=8", "eval.metrics=[]",
                  "eval.best=null", "log.tensorboard=false", "--out", str(run)]) == 0
     assert main(["latent", str(run), "--morph", "1,7", "--rows", "2", "--steps", "6", "--out", str(tmp_path / "m.png")]) == 0
     w, h = Image.open(tmp_path / "m.png").size
@@ -96,12 +96,13 @@ def test_morph_grid_from_the_command_line(tmp_path):
 
 
 def test_biggan_recipe_trains_on_digits_with_sn_orthogonal_ema():
+    """The recipe: BigGAN G with SN and orthogonal regularisation, the DCGAN-sized projection D, EMA."""
     r = load_recipe("biggan-mnist", ["data={name: digits, resolution: 16}", "generator.width=8", "discriminator.width=8",
                                      "generator.z_dim=30", "generator.shared_dim=8", "generator.attention=8",
-                                     "discriminator.attention=8", "schedule.steps=3", "schedule.batch_size=16",
+                                     "schedule.steps=3", "schedule.batch_size=16",
                                      "eval.metrics=[]", "eval.best=null", "log.tensorboard=false", "ema.start=0"])
     t = Trainer(r, "/nonexistent")
-    assert t.D.projection is not None and hasattr(t.G.linear, "parametrizations")  # SN in G and D
+    assert t.D.projection is not None and hasattr(t.G.linear, "parametrizations")  # projection D, SN in G
     before = [p.detach().clone() for p in t.G.parameters()]
     for _ in range(3):
         terms = t.train_step(want_log=True)
