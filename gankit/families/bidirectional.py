@@ -12,8 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gankit.data.base import to_float
-from gankit.families.base import FAMILIES
+from gankit.families.base import FAMILIES, eval_batches
 from gankit.families.unconditional import Unconditional
 from gankit.metrics.probe import linear_probe
 from gankit.tricks import LOGISTIC
@@ -44,16 +43,9 @@ class _Paired(Unconditional):
         self.E = encoder
         self.heldout, self.probe_train = heldout, probe_train
 
-    @torch.no_grad()
     def encode(self, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
         """E's features of uint8 images (eval mode), on the CPU."""
-        was = self.E.training
-        self.E.eval()
-        try:
-            return torch.cat([self.E(to_float(images[i:i + batch]).to(self.device)).float().cpu()
-                              for i in range(0, len(images), batch)])
-        finally:
-            self.E.train(was)
+        return eval_batches(self.E, images, self.device, lambda z: z.float(), batch)
 
     def scores(self, max_train: int = 10_000) -> tuple[dict[str, float], dict[str, Any]]:
         """``probe_accuracy``: a linear probe (gankit.metrics.probe) fitted on E(x) of up to ``max_train``

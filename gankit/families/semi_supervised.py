@@ -18,8 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gankit.data.base import to_float
-from gankit.families.base import FAMILIES
+from gankit.families.base import FAMILIES, eval_batches
 from gankit.families.unconditional import Unconditional
 from gankit.models.base import DOut
 from gankit.tricks import LOGISTIC
@@ -72,50 +71,22 @@ class SemiSupervised(Unconditional):
         return self.labelled_x.index_select(0, idx), self.labelled_y.index_select(0, idx)
 
     def d_terms(self) -> dict[str, torch.Tensor]:
-        real = self._real()  # labels of the unlabelled stream are dropped by _real
-        with torch.no_grad():
-            fake = self.G(self.noise(real.shape[0]))
-        real_in, fake_in = self._d_inputs(real, fake)
-        xl, yl = self._labelled_batch(real.shape[0])
-        r, f = self.realness(self.D(real_in)), self.realness(self.D(fake_in))
+        """The unconditional D terms on log Z (``realness``), plus cross-entropy on a labelled batch; the
+        unlabelled stream's labels are dropped by ``_real``."""
+        terms = super().d_terms()
+        xl, yl = self._labelled_batch(self.batch_size)
         labelled = self.D(xl).class_logits
-        unsup = self.adversarial_d_loss(r, f)
         sup = F.cross_entropy(labelled, yl)
-        terms = {"adv": unsup, "supervised": sup, "real": r.mean(), "fake": f.mean(),
-                 "labelled_acc": (labelled.argmax(1) == yl).float().mean()}
-        return self.finish_d_terms(real_in, fake_in, None, r, f, terms, unsup + sup)
+        terms.update(supervised=sup, labelled_acc=(labelled.argmax(1) == yl).float().mean(), loss=terms["loss"] + sup)
+        return terms
 
-    def g_terms(self) -> dict[str, torch.Tensor]:
-        n = self.batch_size or 64
-        fake = self.G(self.noise(n))
-        real = self._real() if any(t.needs_real_in_g_step for _, t in self.tricks) else None
-        real_in, fake_in = self._d_inputs(real, fake)
-        out = self.D(fake_in)
-        loss = self.objective.g_loss(self.realness(out))
-        terms = {"adv": loss}
-        for name, t in self.tricks:
-            replaced = t.g_loss(out, self.D(real_in) if real_in is not None else None, loss)
-            if replaced is not None:
-                terms[f"trick/{name}"] = replaced
-                loss = replaced
-        return self.finish_g_terms(fake, None, terms, loss)
-
-    @torch.no_grad()
     def scores(self, batch: int = 500) -> tuple[dict[str, float], dict[str, Any]]:
         """``test_error``: the fraction of held-out images D's classifier gets wrong (eval mode)."""
         if self.heldout is None:
             return {}, {}
-        was = self.D.training
-        self.D.eval()
-        try:
-            images, labels = self.heldout.images, self.heldout.labels
-            wrong = 0
-            for i in range(0, len(labels), batch):
-                x = to_float(images[i:i + batch]).to(self.device)
-                pred = self.D(x).class_logits.argmax(1).cpu()
-                wrong += int((pred != labels[i:i + batch]).sum())
-        finally:
-            self.D.train(was)
+        labels = self.heldout.labels
+        pred = eval_batches(self.D, self.heldout.images, self.device, lambda out: out.class_logits.argmax(1), batch)
+        wrong = int((pred != labels).sum())
         return ({"test_error": wrong / len(labels)},
                 {"metric": "test-error", "scores": ["test_error"], "num_test": len(labels),
                  "labelled": len(self.labelled_y)})

@@ -72,6 +72,11 @@ class Unconditional:
             raise ValueError(f"family {cls.family_name!r} does not compose with trick(s) {', '.join(bad)}: "
                              f"{cls.tricks_reason}")
 
+    @staticmethod
+    def realness(out: Any) -> torch.Tensor:
+        """The logit the objective judges in D's output (the semi-supervised family derives it)."""
+        return out.logits
+
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.G.z_dim, device=self.device)
 
@@ -115,7 +120,7 @@ class Unconditional:
         real, fake = self._d_inputs(real, fake)
         D = self.D if y is None else (lambda x: self.D(x, y))
         # Separate passes for real and fake: with batch norm in D, mixing them would leak statistics.
-        r, f = D(real).logits, D(fake).logits
+        r, f = self.realness(D(real)), self.realness(D(fake))
         loss = self.adversarial_d_loss(r, f)
         terms = {"adv": loss, "real": r.mean(), "fake": f.mean()}
         return self.finish_d_terms(real, fake, y, r, f, terms, loss)
@@ -142,7 +147,7 @@ class Unconditional:
         for _, t in self.tricks:  # unrolled GAN: G plays against D after k look-ahead updates
             critic = t.g_critic(self, fake) or critic
         out = critic(fake_in)
-        loss = self.objective.g_loss(out.logits)
+        loss = self.objective.g_loss(self.realness(out))
         terms = {"adv": loss}
         for name, t in self.tricks:
             replaced = t.g_loss(out, critic(real_in) if real_in is not None else None, loss)

@@ -7,8 +7,8 @@ What makes it BigGAN rather than the SN-GAN ResNet generator it grows from (gank
   * **hierarchical latents**: z is split into len(blocks) + 1 equal chunks; the first goes to the
     initial linear layer and chunk i, concatenated with the shared embedding, conditions block i;
   * **conditional batch norm from [shared(y), z_i]** by linear projection (LinearConditionalBatchNorm2d).
-The discriminator is the projection ResNet D (``resnet`` with num_classes > 0, optionally with
-attention); spectral norm in G and D, orthogonal regularisation (``orthogonal`` penalty), EMA of G and
+The discriminator is a projection D: the paper's ResNet (``resnet`` with num_classes > 0, optionally
+with attention), or the DCGAN-sized one (``dcgan`` with conditioning=projection) of the CPU recipe; spectral norm in G and D, orthogonal regularisation (``orthogonal`` penalty), EMA of G and
 the truncation trick (``gankit sample --truncation``) are recipe options, see biggan-mnist.yaml.
 Width tables are resnet's ``G_TABLE``: R = 32 with width 64 gives the paper's CIFAR-10 model (256 ch).
 """

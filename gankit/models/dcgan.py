@@ -241,7 +241,8 @@ class DCGANDiscriminator(nn.Module):
         if init == "dcgan":
             self.apply(dcgan_init_)
         # after init: the projection keeps its own (Xavier) initialisation
-        self.projection = Projection(features, num_classes) if num_classes and conditioning == "projection" else None
+        self.projection = (Projection(features, num_classes, model) if num_classes and conditioning == "projection"
+                           else None)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         """(N, C, R, R) [, labels (N,)] -> DOut(logits (N,), features (N, ch[4] * 16)). With num_classes > 0
@@ -253,8 +254,6 @@ class DCGANDiscriminator(nn.Module):
         logits = self.head(self.stddev(h) if self.stddev is not None else h).view(x.shape[0])
         phi = h.flatten(1)
         if self.projection is not None:
-            if y is None:
-                raise ValueError("discriminator 'dcgan' is class-conditional (projection): call D(x, y)")
             logits = logits + self.projection(phi, y)
         class_logits = self.classifier(phi) if self.classifier is not None else None
         return DOut(logits=logits, features=phi, class_logits=class_logits)

@@ -137,7 +137,7 @@ class ResNetDiscriminator(nn.Module):
                 blocks.append(SelfAttention(ch))
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(ch, 1)
-        self.projection = Projection(ch, num_classes) if num_classes and conditioning == "projection" else None
+        self.projection = Projection(ch, num_classes, model) if num_classes and conditioning == "projection" else None
         self.classifier = nn.Linear(ch, num_classes) if num_classes and conditioning == "auxiliary" else None
         _init(self, init)
 
@@ -147,8 +147,6 @@ class ResNetDiscriminator(nn.Module):
         h = torch.relu(self.blocks(x)).sum(dim=(2, 3))
         logits = self.head(h).squeeze(1)
         if self.projection is not None:
-            if y is None:
-                raise ValueError("discriminator 'resnet' is class-conditional (projection): call D(x, y)")
             logits = logits + self.projection(h, y)
         class_logits = self.classifier(h) if self.classifier is not None else None
         return DOut(logits=logits, features=h, class_logits=class_logits)

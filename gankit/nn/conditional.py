@@ -48,12 +48,15 @@ class Projection(nn.Module):
     """The projection discriminator's class term (Miyato & Koyama 2018, Eq. 3):
     f(x, y) = psi(phi(x)) + y^T V phi(x), i.e. the inner product of a class embedding with D's features."""
 
-    def __init__(self, num_features: int, num_classes: int) -> None:
+    def __init__(self, num_features: int, num_classes: int, owner: str = "discriminator") -> None:
         super().__init__()
+        self.owner = owner  # names the network in the error for missing labels
         self.embed = nn.Embedding(num_classes, num_features)
         nn.init.xavier_uniform_(self.embed.weight)  # as the authors' code (chainer-gan-lib)
 
-    def forward(self, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if y is None:
+            raise ValueError(f"{self.owner} is class-conditional (projection): call D(x, y)")
         return (self.embed(y) * features).sum(dim=1)
 
 
