@@ -95,7 +95,10 @@ def _print_summary(result: dict[str, Any]) -> None:
     console.print(f"run directory: {result['run_dir']}")
     console.print(f"samples:       {result['samples']}")
     console.print(f"checkpoint:    {result['checkpoint']}")
-    console.print(f"next: gankit sample {result['run_dir']} --num 64 --out samples.png")
+    if result.get("translates"):
+        console.print("the samples grid shows input | output | target, two triples a row")
+    else:
+        console.print(f"next: gankit sample {result['run_dir']} --num 64 --out samples.png")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -182,8 +185,11 @@ def _print_scores(title: str, results: dict[str, float], protocols: dict[str, di
         sha = proto.get("weights_sha256")
         if sha:
             desc += f", weights {sha[:12]}"
-        ref = proto.get("reference", {})
-        desc += f", ref {ref.get('dataset', '?')}" + (f" {ref['fingerprint'][:8]}" if "fingerprint" in ref else "")
+        ref = proto.get("reference")
+        if ref:
+            desc += f", ref {ref.get('dataset', '?')}" + (f" {ref['fingerprint'][:8]}" if "fingerprint" in ref else "")
+        if proto.get("baseline"):
+            desc += f", baseline: {proto['baseline']}"
         for i, k in enumerate(keys):
             table.add_row(metric if i == 0 else "", k, f"{results[k]:.6g}", desc if i == 0 else "")
     console.print(table)

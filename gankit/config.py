@@ -33,6 +33,12 @@ class Component(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str
 
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, v: Any) -> Any:
+        """A bare name (``family: pix2pix``, ``objective=hinge``) is the piece with its defaults."""
+        return {"name": v} if isinstance(v, str) else v
+
     @property
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -92,7 +98,7 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 class Recipe(_Strict):
     name: str = "custom"
     description: str = ""
-    family: str = "unconditional"
+    family: Component = Component(name="unconditional")  # a name, or {name, options} (pix2pix's l1_weight)
     seed: int = 0
     device: str = "auto"
     data: Component
@@ -147,12 +153,6 @@ def check_registries(recipe: Recipe) -> Recipe:
         head, _, tail = field.partition(".")
         holder = raw[head] if tail else raw
         key = tail or head
-        if field == "family":
-            try:
-                reg.entry(raw["family"])
-            except RegistryError as err:
-                raise ConfigError(f"family: {err}") from None
-            continue
         if holder[key] is None:  # an optional component left out (encoder)
             continue
         items = holder[key] if is_list else [holder[key]]

@@ -19,7 +19,7 @@ def load_encoder(source: str | Path, device: str = "auto") -> tuple[torch.nn.Mod
     """(E in eval mode, recipe, shapes, metadata) from a run directory or checkpoint folder."""
     tensors, meta, recipe, shapes = read_checkpoint(source)
     if recipe.encoder is None:
-        raise ConfigError(f"{meta['checkpoint']} comes from family {recipe.family!r}, which has no encoder; "
+        raise ConfigError(f"{meta['checkpoint']} comes from family {recipe.family.name!r}, which has no encoder; "
                           "train with family=bigan or family=veegan to get one")
     E = build_encoder(recipe, shapes, build_generator(recipe, shapes).z_dim)
     assert E is not None

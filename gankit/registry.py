@@ -38,8 +38,9 @@ class Registry:
     ``REG[name]`` builds the entry with its defaults; ``REG.get(name)`` returns the factory itself.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, injected: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.injected = injected  # what the framework supplies to every entry of this kind
         self._entries: dict[str, Entry] = {}
 
     def register(
@@ -52,7 +53,7 @@ class Registry:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             desc = description if description is not None else _first_doc_line(factory)
-            self._entries[name] = Entry(name, factory, desc, tuple(injected))
+            self._entries[name] = Entry(name, factory, desc, tuple(self.injected) + tuple(injected))
             return factory
 
         return deco

@@ -23,7 +23,9 @@ def read_checkpoint(source: str | Path) -> tuple[dict[str, torch.Tensor], dict[s
     tensors, meta = ck.load_weights(ckpt)
     recipe = validate_recipe(ck.recipe_from_metadata(meta))
     s = json.loads(meta["shapes"])
-    return tensors, {**meta, "checkpoint": str(ckpt)}, recipe, Shapes(s["kind"], tuple(s["shape"]), int(s["num_classes"]))
+    in_shape = tuple(s["in_shape"]) if s.get("in_shape") else None
+    return (tensors, {**meta, "checkpoint": str(ckpt)}, recipe,
+            Shapes(s["kind"], tuple(s["shape"]), int(s["num_classes"]), in_shape))
 
 
 def load_generator(
@@ -49,6 +51,9 @@ def generate(G: torch.nn.Module, num: int, seed: int = 0, batch_size: int = 500,
     Karras et al. 2019, Sec. 3.1 / App. B)."""
     from gankit.latent import truncated_normal
 
+    if not getattr(G, "z_dim", 0):
+        raise ValueError(f"{type(G).__name__} translates images (an image-to-image family) and draws nothing from "
+                         "noise; its run's samples/ grids show input | output | target on held-out images")
     if psi != 1.0 and not callable(getattr(G, "truncate", None)):
         raise ValueError(f"--psi truncates StyleGAN's w space; {type(G).__name__} has none (use --truncation "
                          "for z-space truncation)")

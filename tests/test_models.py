@@ -39,6 +39,12 @@ DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "began": [(1, 16, 16), (3, 32, 32), (1, 8, 8)],
     "progan": [(1, 16, 16), (3, 32, 32), (4, 8, 8)],
     "stylegan": [(1, 16, 16), (3, 32, 32), (4, 16, 16)],
+    "patchgan": [(3, 64, 64), (6, 64, 64)],  # logits: one per 70x70 patch
+}
+PATCH_DISCRIMINATORS = {"patchgan"}  # logits (N, h, w) rather than (N,)
+# Image-to-image generators (the translation families): name -> (in_shape, out_shape) pairs.
+IMAGE_GEN_CASES: dict[str, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {
+    "unet": [((1, 32, 32), (3, 32, 32)), ((4, 16, 16), (3, 16, 16)), ((1, 28, 28), (1, 28, 28))],
 }
 # Non-default options that change the graph, run through the same contract tests.
 GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
@@ -66,6 +72,9 @@ DISC_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("resnet", (3, 32, 32), {"width": 8, "attention": 16}),
     ("progan", (3, 32, 32), {"width": 8, "max_channels": 32, "start": 8, "mbstd_group": 2}),
     ("stylegan", (1, 16, 16), {"width": 8, "mbstd_group": 2}),
+    ("patchgan", (2, 32, 32), {"receptive_field": 16, "width": 8}),
+    ("patchgan", (2, 32, 32), {"receptive_field": 1, "norm": "instance"}),
+    ("patchgan", (4, 16, 16), {"receptive_field": "full", "norm": "none", "width": 8}),
 ]
 
 
@@ -111,7 +120,7 @@ def _assert_all_grads(module: nn.Module) -> None:
 
 # -- registry coverage --------------------------------------------------------------------------
 def test_every_model_has_cases() -> None:
-    assert set(GENERATORS.names()) <= set(GEN_CASES), "add the new generator to GEN_CASES"
+    assert set(GENERATORS.names()) <= set(GEN_CASES) | set(IMAGE_GEN_CASES), "add the new generator to GEN_CASES"
     assert set(DISCRIMINATORS.names()) <= set(DISC_CASES), "add the new discriminator to DISC_CASES"
     assert {"mlp", "dcgan"} <= set(GENERATORS.names()) & set(DISCRIMINATORS.names())
 
@@ -142,6 +151,29 @@ def test_generator_contract(
         assert torch.equal(G(z), G2(z))
 
 
+@pytest.mark.parametrize("name,in_shape,out_shape", [
+    pytest.param(n, i, o, id=f"{n}-{'x'.join(map(str, i))}-{k}") for n, rows in IMAGE_GEN_CASES.items()
+    for k, (i, o) in enumerate(rows)])
+def test_image_to_image_generator_contract(name: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+                                            tmp_path: Any) -> None:
+    G = GENERATORS.build(name, in_shape=in_shape, out_shape=out_shape, num_classes=0)
+    x = _data(in_shape)
+    out = G(x)
+    assert out.shape == (N, *out_shape) and torch.isfinite(out).all() and out.abs().max() <= 1.0
+    assert G.z_dim == 0  # the trainer draws no noise for it
+    G.zero_grad()
+    (out * torch.randn_like(out)).sum().backward()
+    _assert_all_grads(G)
+    G.eval()
+    save_file(G.state_dict(), tmp_path / "g.safetensors")
+    G2 = GENERATORS.build(name, in_shape=in_shape, out_shape=out_shape, num_classes=0).eval()
+    G2.load_state_dict(load_file(tmp_path / "g.safetensors"))
+    with torch.no_grad():
+        assert torch.equal(G(x), G2(x))
+    with pytest.raises(ValueError, match="input image has shape"):
+        G(torch.zeros(N, in_shape[0] + 1, *in_shape[1:]))
+
+
 @pytest.mark.parametrize("name,shape,kw", D_PARAMS)
 def test_discriminator_contract(
     name: str, shape: tuple[int, ...], kw: dict[str, Any], tmp_path: Any
@@ -150,12 +182,12 @@ def test_discriminator_contract(
     x = _data(shape)
     out = D(x)
     assert isinstance(out, DOut)
-    assert out.logits.shape == (N,)
+    assert out.logits.shape[0] == N and (out.logits.ndim == 1 or name in PATCH_DISCRIMINATORS)
     assert out.features is not None and out.features.ndim == 2 and out.features.shape[0] == N
     assert torch.isfinite(out.logits).all() and torch.isfinite(out.features).all()
 
     D.zero_grad()
-    (out.logits * torch.randn(N)).sum().backward()
+    (out.logits * torch.randn_like(out.logits)).sum().backward()
     _assert_all_grads(D)
 
     D.eval()

@@ -190,6 +190,11 @@ class InMemoryImages(DataSource):
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def subset(self, idx: torch.Tensor, name: str) -> InMemoryImages:
+        """The items at ``idx`` as a new set of the same kind (paired sets stay paired)."""
+        labels = self.labels.index_select(0, idx) if self.labels is not None else None
+        return InMemoryImages(name, self.images.index_select(0, idx), labels, self.num_classes)
+
     def fingerprint(self) -> str:
         """SHA-256 of the pixels, labels and shape: any change to the data gives a new fingerprint,
         so statistics and classifiers cached under it are never reused for other data."""

@@ -26,13 +26,8 @@ def split_holdout(source: object, holdout: int, seed: int) -> tuple[InMemoryImag
         raise ValueError(f"data.holdout={holdout} must be between 1 and {n - 1} (the dataset has {n} images)")
     perm = torch.randperm(n, generator=make_generator(seed, _HOLDOUT))
     train, test = perm[holdout:].sort().values, perm[:holdout].sort().values
-
-    def part(idx: torch.Tensor, suffix: str) -> InMemoryImages:
-        labels = source.labels.index_select(0, idx) if source.labels is not None else None
-        return InMemoryImages(f"{source.name}{suffix}", source.images.index_select(0, idx), labels,
-                              source.num_classes)
-
-    return part(train, f"[-{holdout} held out]"), part(test, f"[{holdout} held out]")
+    return (source.subset(train, f"{source.name}[-{holdout} held out]"),
+            source.subset(test, f"{source.name}[{holdout} held out]"))
 
 
 def labelled_subset(source: object, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

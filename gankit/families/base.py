@@ -10,7 +10,11 @@ from torch import nn
 from gankit.data.base import to_float
 from gankit.registry import Registry
 
-FAMILIES = Registry("family")
+# The built pieces and data the trainer hands every family; a family's own keyword arguments beyond
+# these are its recipe options (``family: {name: pix2pix, l1_weight: 100}``).
+FAMILY_INJECTED = ("G", "D", "objective", "penalties", "next_batch", "device", "tricks", "encoder",
+                   "labelled", "heldout", "probe_train")
+FAMILIES = Registry("family", injected=FAMILY_INJECTED)
 
 
 @torch.no_grad()

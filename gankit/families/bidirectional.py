@@ -47,7 +47,7 @@ class _Paired(Unconditional):
         """E's features of uint8 images (eval mode), on the CPU."""
         return eval_batches(self.E, images, self.device, lambda z: z.float(), batch)
 
-    def scores(self, max_train: int = 10_000) -> tuple[dict[str, float], dict[str, Any]]:
+    def scores(self, G: nn.Module | None = None, max_train: int = 10_000) -> tuple[dict[str, float], dict[str, Any]]:
         """``probe_accuracy``: a linear probe (gankit.metrics.probe) fitted on E(x) of up to ``max_train``
         labelled training images, scored on the held-out images (``data.holdout``)."""
         if self.heldout is None or self.probe_train is None:
@@ -60,7 +60,8 @@ class _Paired(Unconditional):
                                               "num_test": len(self.heldout)}
 
     @classmethod
-    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int) -> tuple[int, ...]:
+    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int, in_shape: tuple[int, ...] | None = None
+                   ) -> tuple[int, ...]:
         return (math.prod(shape) + z_dim,)
 
     def _real_xz(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -80,7 +80,7 @@ class SemiSupervised(Unconditional):
         terms.update(supervised=sup, labelled_acc=(labelled.argmax(1) == yl).float().mean(), loss=terms["loss"] + sup)
         return terms
 
-    def scores(self, batch: int = 500) -> tuple[dict[str, float], dict[str, Any]]:
+    def scores(self, G: nn.Module | None = None, batch: int = 500) -> tuple[dict[str, float], dict[str, Any]]:
         """``test_error``: the fraction of held-out images D's classifier gets wrong (eval mode)."""
         if self.heldout is None:
             return {}, {}

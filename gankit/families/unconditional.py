@@ -49,8 +49,10 @@ class Unconditional:
         self.opt_d: torch.optim.Optimizer | None = None
 
     @classmethod
-    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int) -> tuple[int, ...]:
-        """What D judges: the data itself here; (x, z) pairs in the bidirectional families."""
+    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int, in_shape: tuple[int, ...] | None = None
+                   ) -> tuple[int, ...]:
+        """What D judges: the data itself here; (x, z) pairs in the bidirectional families; (input,
+        output) pairs in pix2pix (``in_shape``: what G reads, for the image-to-image families)."""
         return shape
 
     # What a family refuses, checked before anything is built (``check``): the objectives it works

@@ -27,6 +27,7 @@ class Shapes:
     kind: str  # "image" or "points"
     shape: tuple[int, ...]
     num_classes: int
+    in_shape: tuple[int, ...] | None = None  # paired data: the input images' shape (pix2pix's A)
 
 
 def build_data(recipe: Recipe) -> Any:
@@ -54,7 +55,7 @@ def build_family_inputs(recipe: Recipe, source: Any) -> dict[str, Any]:
     from gankit.data.split import labelled_subset
     from gankit.families import FAMILIES
 
-    family = FAMILIES.get(recipe.family)
+    family = FAMILIES.get(recipe.family.name)
     per_class = int(recipe.data.options.get("labels_per_class", 0))
     heldout = getattr(source, "heldout", None)
     if getattr(family, "semi_supervised", False):
@@ -66,8 +67,10 @@ def build_family_inputs(recipe: Recipe, source: Any) -> dict[str, Any]:
         except ValueError as err:
             raise ConfigError(str(err)) from None
         return {"labelled": labelled, "heldout": heldout}
+    if getattr(family, "translates", False):
+        return {"heldout": heldout} if heldout is not None else {}
     if per_class:
-        raise ConfigError(f"data.labels_per_class is for family=semi-supervised; family {recipe.family!r} "
+        raise ConfigError(f"data.labels_per_class is for family=semi-supervised; family {recipe.family.name!r} "
                           "uses every label the data has (remove the option)")
     if getattr(family, "probe", False) and heldout is not None and heldout.labels is not None:
         return {"heldout": heldout, "probe_train": source}
@@ -79,26 +82,50 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
     from gankit.families import FAMILIES
     from gankit.models import DISCRIMINATORS, GENERATORS
 
-    family = FAMILIES.get(recipe.family)
+    family = FAMILIES.get(recipe.family.name)
     conditional = getattr(family, "conditional", False)
     n_cls = shapes.num_classes if conditional else 0
     d_cls = shapes.num_classes if conditional or getattr(family, "classifier_d", False) else 0
     if (conditional or d_cls) and shapes.num_classes < 1:
-        raise ConfigError(f"family {recipe.family!r} needs labelled data; dataset {recipe.data.name!r} has no "
+        raise ConfigError(f"family {recipe.family.name!r} needs labelled data; dataset {recipe.data.name!r} has no "
                           "classes (use digits, mnist, or an image folder with one subfolder per class)")
-    G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls, **recipe.generator.options)
-    d_shape = family.d_in_shape(shapes.shape, G.z_dim)  # BiGAN / VEEGAN: D sees (x, z) pairs
+    g_in = _translation_input(recipe, family, shapes)
+    G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls, **recipe.generator.options,
+                         **({"in_shape": g_in} if g_in is not None else {}))
+    d_shape = family.d_in_shape(shapes.shape, G.z_dim, g_in)  # BiGAN / VEEGAN: (x, z) pairs; pix2pix: (a, b)
     for _, t in tricks:  # e.g. PacGAN: D sees m samples stacked along channels
         d_shape = t.d_in_shape(d_shape)
     d_opts = dict(recipe.discriminator.options)
     for key, value in getattr(family, "d_options", {}).items():  # e.g. AC-GAN's class head
         if key in recipe.discriminator.options and recipe.discriminator.options[key] != value:
-            raise ConfigError(f"discriminator.{key}={d_opts[key]!r} contradicts family {recipe.family!r}, "
+            raise ConfigError(f"discriminator.{key}={d_opts[key]!r} contradicts family {recipe.family.name!r}, "
                               f"which needs {value!r}; remove it from the recipe")
         d_opts[key] = value
     D = DISCRIMINATORS.build(recipe.discriminator.name, in_shape=d_shape, num_classes=d_cls, **d_opts)
     _check_growth(G, D)
     return G, D
+
+
+def _translation_input(recipe: Recipe, family: Any, shapes: Shapes) -> tuple[int, ...] | None:
+    """The input shape of an image-to-image G (None for z -> x families); checks that G and the
+    family agree on which kind of G this is."""
+    from gankit.models import GENERATORS
+
+    image_to_image = "in_shape" in GENERATORS.entry(recipe.generator.name).injected
+    if not getattr(family, "translates", False):
+        if image_to_image:
+            raise ConfigError(f"generator {recipe.generator.name!r} maps images to images; use it with family "
+                              "pix2pix, inpainting or srgan, or pick a noise -> image generator for "
+                              f"family {recipe.family.name!r}")
+        return None
+    if not image_to_image:
+        choices = ", ".join(n for n in GENERATORS.names() if "in_shape" in GENERATORS.entry(n).injected)
+        raise ConfigError(f"family {recipe.family.name!r} needs an image-to-image generator ({choices}); "
+                          f"{recipe.generator.name!r} maps noise to images")
+    try:
+        return tuple(family.g_in_shape(shapes.shape, shapes.in_shape, recipe.family.options))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 GROWTH_KEYS = ("start", "fade_steps", "stable_steps")
@@ -121,14 +148,14 @@ def build_encoder(recipe: Recipe, shapes: Shapes, z_dim: int) -> nn.Module | Non
     from gankit.families import FAMILIES
     from gankit.models import ENCODERS
 
-    family = FAMILIES.get(recipe.family)
+    family = FAMILIES.get(recipe.family.name)
     if recipe.encoder is None:
         if family.needs_encoder:
-            raise ConfigError(f"family {recipe.family!r} needs an encoder x -> z: add "
+            raise ConfigError(f"family {recipe.family.name!r} needs an encoder x -> z: add "
                               "encoder={name: mlp-encoder} (see `gankit list encoders`)")
         return None
     if not family.needs_encoder:
-        raise ConfigError(f"encoder: family {recipe.family!r} has no encoder; remove it, or use "
+        raise ConfigError(f"encoder: family {recipe.family.name!r} has no encoder; remove it, or use "
                           "family=bigan / family=veegan")
     return ENCODERS.build(recipe.encoder.name, in_shape=shapes.shape, z_dim=z_dim, **recipe.encoder.options)
 
@@ -137,10 +164,14 @@ def check_family(recipe: Recipe) -> None:
     """Refuse objective / trick choices the family cannot use, before anything is built."""
     from gankit.families import FAMILIES
 
+    family = FAMILIES.get(recipe.family.name)
     try:
-        FAMILIES.get(recipe.family).check(recipe.objective.name, [t.name for t in recipe.tricks])
+        family.check(recipe.objective.name, [t.name for t in recipe.tricks])
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if getattr(family, "translates", False) and recipe.eval.metrics:
+        raise ConfigError(f"eval.metrics: family {recipe.family.name!r} scores its outputs against their targets "
+                          "itself (L1, PSNR, SSIM on data.holdout images); remove eval.metrics and set data.holdout")
 
 
 def build_tricks(recipe: Recipe) -> list[tuple[str, Any]]:

@@ -27,6 +27,7 @@ from gankit.train.best import BestTracker
 from gankit.train.logger import RunLog, make_progress
 from gankit.train.phases import run_phase
 from gankit.viz import save_samples
+from gankit.viz.grid import save_image_grid
 
 
 class NonFiniteLoss(RuntimeError):
@@ -42,7 +43,9 @@ class Trainer:
         self.device = resolve_device(recipe.device)
         torch.manual_seed(recipe.seed)
         self.source = build_data(recipe)
-        self.shapes = Shapes(self.source.kind, tuple(self.source.shape), int(self.source.num_classes))
+        in_shape = getattr(self.source, "in_shape", None)
+        self.shapes = Shapes(self.source.kind, tuple(self.source.shape), int(self.source.num_classes),
+                             tuple(in_shape) if in_shape is not None else None)
         check_family(recipe)
         self.tricks = build_tricks(recipe)
         self.G, self.D = build_networks(recipe, self.shapes, self.tricks)
@@ -61,9 +64,10 @@ class Trainer:
         self.opt_g = make_optimizer(recipe.optim.g, g_params)
         self.opt_d = make_optimizer(recipe.optim.d, self.D.parameters())
         self.stream = self.source.stream(sched.batch_size, recipe.seed)
-        self.family = FAMILIES.get(recipe.family)(
+        self.family = FAMILIES.get(recipe.family.name)(
             self.G, self.D, self.objective, self.penalties, self.stream.next, self.device, self.tricks,
             **({"encoder": self.E} if self.E is not None else {}), **build_family_inputs(recipe, self.source),
+            **recipe.family.options,
         )
         self.phases = self.family.phases(self.opt_g, self.opt_d, sched.n_critic)
         self.ema = None
@@ -133,7 +137,8 @@ class Trainer:
             "step": str(self.step),
             "recipe": json.dumps(self.recipe.model_dump(mode="json")),
             "shapes": json.dumps({"kind": self.shapes.kind, "shape": list(self.shapes.shape),
-                                  "num_classes": self.shapes.num_classes}),
+                                  "num_classes": self.shapes.num_classes,
+                                  **({"in_shape": list(self.shapes.in_shape)} if self.shapes.in_shape else {})}),
         }
 
     def save_checkpoint(self) -> Path:
@@ -190,12 +195,16 @@ class Trainer:
             G.train(was_training)
 
     def save_samples(self) -> Path:
+        path = self.run_dir / "samples" / f"step-{self.step:06d}.png"
+        if getattr(self.family, "translates", False):  # input | output | target triples
+            images, per_row = self.family.sample_grid(self.sampling_generator())
+            self.last_samples = save_image_grid(images, path, nrow=per_row)
+            return self.last_samples
         fake = self.generate(self.fixed_z)
         real = centers = None
         if self.shapes.kind == "points":
             real, _ = self.source.sample_real(len(fake), seed=self.recipe.seed)
             centers = getattr(self.source, "centers", None)
-        path = self.run_dir / "samples" / f"step-{self.step:06d}.png"
         self.last_samples = save_samples(fake, path, real=real, centers=centers,
                                          title=f"{self.recipe.name} - step {self.step}")
         return self.last_samples
@@ -207,8 +216,8 @@ class Trainer:
 
         self.last_eval, self.last_protocol = self.evaluator.evaluate(generate)
         family_scores = getattr(self.family, "scores", None)
-        if family_scores is not None:  # scores of the networks themselves (semi-supervised test error)
-            scores, protocol = family_scores()
+        if family_scores is not None:  # scores of the networks themselves (test error, probe, PSNR)
+            scores, protocol = family_scores(self.sampling_generator())
             self.last_eval.update(scores)
             if scores:
                 self.last_protocol[protocol["metric"]] = protocol
@@ -294,6 +303,7 @@ class Trainer:
         log.flush()
         return {
             "step": self.step, "finished": finished, "eval": dict(self.last_eval),
+            "translates": bool(getattr(self.family, "translates", False)),
             "protocol": dict(self.last_protocol),
             "samples": self.last_samples, "checkpoint": self.last_checkpoint,
             "seconds": time.perf_counter() - t0,

@@ -1,0 +1,273 @@
+"""Image-to-image families: G maps an input image to an output image, no latent z.
+
+They share one shape (``Translation``): a data batch becomes (input, target); D judges what the
+family says it judges (pix2pix: the (input, output) pair; the context encoder and SRGAN: the output
+alone); G minimises a weighted adversarial term plus a reconstruction term; with ``data.holdout``
+every evaluation scores the outputs on the held-out images against their targets (L1, PSNR, SSIM:
+gankit.metrics.fidelity) beside the same scores of a no-learning baseline (the input itself, a
+mean-filled hole, bicubic upsampling), and sample grids show input | output | target.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.data.base import make_generator, to_float
+from gankit.families.base import FAMILIES
+from gankit.families.unconditional import Unconditional
+from gankit.metrics.fidelity import psnr, ssim
+
+_SCORE_MASKS = 5  # stream word: the held-out masks are the same at every evaluation
+
+
+class Translation(Unconditional):
+    """What the image-to-image families share; subclasses define ``example``, ``judged``, ``recon``
+    and ``baseline``."""
+
+    translates = True  # G(input image) -> image; the trainer asks the family for grids and scores
+    # Tricks that replace G's critic or loss, or reshape what D sees, assume the z -> x game.
+    unsupported_tricks = ("feature-matching", "unrolled", "pacgan", "pulling-away")
+    tricks_reason = "they assume G maps noise to samples; use them with family=unconditional"
+    adv_weight = 1.0
+
+    def __init__(self, *args: Any, heldout: Any = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.heldout = heldout
+        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._grid: torch.Tensor | None = None
+
+    # -- what a subclass says ---------------------------------------------------------------------
+    @classmethod
+    def g_in_shape(cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
+                   ) -> tuple[int, ...]:
+        """The input image shape G reads, given the data's target ``shape`` (and paired data's ``in_shape``)."""
+        return shape
+
+    def example(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input, target) from a batch of data (random masks drawn from ``generator`` when given)."""
+        raise NotImplementedError
+
+    def output(self, inp: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The image G's raw output stands for (the context encoder pastes its fill into the hole)."""
+        return out
+
+    def judged(self, inp: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """What D sees for an output (or target) ``out`` of input ``inp``."""
+        return out
+
+    def recon(self, inp: torch.Tensor, out: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """G's weighted reconstruction term(s)."""
+        raise NotImplementedError
+
+    def baseline(self, inp: torch.Tensor) -> torch.Tensor:
+        """The no-learning answer the scores are compared with."""
+        raise NotImplementedError
+
+    def display(self, inp: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The input drawn beside outputs like ``like``: channels matched, size matched (nearest)."""
+        x = inp[:, : like.shape[1]] if inp.shape[1] >= like.shape[1] else inp[:, :1].expand(-1, like.shape[1], -1, -1)
+        if x.shape[2:] != like.shape[2:]:
+            x = F.interpolate(x, size=like.shape[2:], mode="nearest")
+        return x
+
+    # -- the game ---------------------------------------------------------------------------------
+    def _pair(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self._real()
+        if self._grid is None:
+            self._grid = x[:16].detach().cpu()
+        return self.example(x)
+
+    def d_terms(self) -> dict[str, torch.Tensor]:
+        inp, target = self._pair()
+        self._last = (inp, target)  # G trains on the batch D just saw, as in the authors' code
+        with torch.no_grad():
+            out = self.output(inp, self.G(inp))
+        return self.d_loss_terms(self.judged(inp, target), self.judged(inp, out))
+
+    def g_terms(self) -> dict[str, torch.Tensor]:
+        inp, target = self._last if self._last is not None else self._pair()
+        self._last = None
+        out = self.output(inp, self.G(inp))
+        _, fake_in = self._d_inputs(None, self.judged(inp, out))
+        adv = self.adv_weight * self.objective.g_loss(self.realness(self.D(fake_in)))
+        terms = {"adv": adv, **self.recon(inp, out, target)}
+        return self.finish_g_terms(out, None, terms, sum(terms.values()))
+
+    # -- pictures and scores ----------------------------------------------------------------------
+    @torch.no_grad()
+    def _translate(self, G: nn.Module, images: torch.Tensor, batch: int = 250
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(input, output, target) for uint8 data ``images``, G in eval mode, on the CPU."""
+        was = G.training
+        G.eval()
+        gen = make_generator(0, _SCORE_MASKS)
+        parts: list[tuple[torch.Tensor, ...]] = []
+        try:
+            for xb in images.split(batch):
+                inp, target = self.example(to_float(xb).to(self.device), gen)
+                out = self.output(inp, G(inp)).clamp(-1, 1)
+                parts.append((inp.cpu(), out.float().cpu(), target.cpu()))
+        finally:
+            G.train(was)
+        return tuple(torch.cat(p) for p in zip(*parts))  # type: ignore[return-value]
+
+    def sample_grid(self, G: nn.Module, n: int = 16) -> tuple[torch.Tensor, int]:
+        """Rows of (input, output, target) triples, two per row, on held-out images when there are
+        some (else on the first training batch); returns (images, images per row)."""
+        if self.heldout is not None:
+            images = self.heldout.images[:n]
+        elif self._grid is not None:
+            images = ((self._grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        else:
+            images = self.next_batch()[0][:n]
+            images = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        inp, out, target = self._translate(G, images)
+        triples = torch.stack([self.display(inp, target), out, target], dim=1)  # (n, 3, C, H, W)
+        return triples.flatten(0, 1), 6
+
+    def fidelity(self, out: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        return {"l1": (out - target).abs().mean().item(), "psnr": psnr(out, target).mean().item(),
+                "ssim": ssim(out, target).mean().item()}
+
+    def scores(self, G: nn.Module | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+        """L1 (mean absolute error on the [-1, 1] scale), PSNR (dB) and SSIM of G's outputs on the
+        held-out images, and the same for the baseline (``baseline_*``)."""
+        if self.heldout is None:
+            return {}, {}
+        inp, out, target = self._translate(G if G is not None else self.G, self.heldout.images)
+        base = self.baseline(inp).clamp(-1, 1)
+        found = {**self.fidelity(out, target), **{f"baseline_{k}": v for k, v in self.fidelity(base, target).items()}}
+        return found, {"metric": "fidelity", "scores": sorted(found), "num_test": len(self.heldout),
+                       "baseline": self.baseline_name, "data_range": 2.0, "ssim_window": "gaussian 11x11, sigma 1.5"}
+
+    baseline_name = ""
+
+
+@FAMILIES.register("pix2pix")
+class Pix2Pix(Translation):
+    """pix2pix (Isola et al. 2017): G* = arg min_G max_D L_cGAN(G, D) + lambda L_L1(G) (Eq. 4), with
+
+        L_cGAN(G, D) = E_{x,y}[log D(x, y)] + E_x[log(1 - D(x, G(x)))]   (Eq. 1, no z: dropout is the noise)
+        L_L1(G)      = E_{x,y}[||y - G(x)||_1]                             (Eq. 3)
+
+    D judges (input, output) pairs stacked on channels, patch by patch (PatchGAN); lambda = 100.
+    The objective is any of gankit's (the paper's non-saturating form by default); D's loss is not
+    halved as in the authors' code (Adam is nearly invariant to the scale). Needs paired data
+    (``pairs`` or ``paired-folder``). Baseline: the input itself (channels broadcast).
+    """
+
+    family_name = "pix2pix"
+    baseline_name = "identity (the input as the output)"
+
+    def __init__(self, *args: Any, l1_weight: float = 100.0, heldout: Any = None, **kw: Any) -> None:
+        super().__init__(*args, heldout=heldout, **kw)
+        if l1_weight < 0:
+            raise ValueError(f"family pix2pix: l1_weight={l1_weight} must be >= 0")
+        self.l1_weight = l1_weight
+        self.channels_a = int(self.G.in_shape[0])
+
+    @classmethod
+    def g_in_shape(cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
+                   ) -> tuple[int, ...]:
+        if in_shape is None:
+            raise ValueError("family pix2pix needs paired data: data.name=pairs (built-in tasks) or "
+                             "data.name=paired-folder (your own A|B pairs)")
+        return in_shape
+
+    @classmethod
+    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int, in_shape: tuple[int, ...] | None = None
+                   ) -> tuple[int, ...]:
+        a = in_shape or shape
+        return (a[0] + shape[0], *shape[1:])  # D sees (input, output) stacked on channels
+
+    def example(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[:, : self.channels_a], x[:, self.channels_a :]
+
+    def judged(self, inp: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return torch.cat([inp, out], dim=1)
+
+    def recon(self, inp: torch.Tensor, out: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"l1": self.l1_weight * (out - target).abs().mean()}
+
+    def baseline(self, inp: torch.Tensor) -> torch.Tensor:
+        c = self.G.out_shape[0]
+        return inp[:, :c] if inp.shape[1] >= c else inp[:, :1].expand(-1, c, -1, -1)
+
+
+def hole_masks(n: int, shape: tuple[int, ...], kind: str, size: float, device: torch.device,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """(n, 1, H, W) masks, 1 in the hole: a centred square of side ``size`` * H (``centre``, as in
+    Pathak et al.'s centre-region experiments) or one at a random position per image (``random``)."""
+    _, h, w = shape
+    sh, sw = max(1, round(size * h)), max(1, round(size * w))
+    m = torch.zeros(n, 1, h, w, device=device)
+    if kind == "centre":
+        top, left = torch.full((n,), (h - sh) // 2), torch.full((n,), (w - sw) // 2)
+    else:
+        top = torch.randint(0, h - sh + 1, (n,), generator=generator)
+        left = torch.randint(0, w - sw + 1, (n,), generator=generator)
+    rows = torch.arange(h)[None, :, None]
+    cols = torch.arange(w)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < (top + sh)[:, None, None])
+              & (cols >= left[:, None, None]) & (cols < (left + sw)[:, None, None]))
+    m[:, 0] = inside.to(device=device, dtype=m.dtype)
+    return m
+
+
+@FAMILIES.register("inpainting")
+class Inpainting(Translation):
+    """Context encoder (Pathak et al. 2016, Sec. 3.2): L = lambda_rec L_rec + lambda_adv L_adv with
+
+        L_rec = ||M (x) (x - F((1 - M) (x) x))||_2^2                                  (Eq. 1)
+        L_adv = max_D E_x[log D(x) + log(1 - D(F((1 - M) (x) x)))]                     (Eq. 2)
+
+    and lambda_rec = 0.999, lambda_adv = 0.001 (Sec. 3.2). G reads the image with the hole filled
+    with 0 (mid grey) plus the mask as one more channel (so random holes are visible to it); its
+    output is pasted into the hole. L_rec is the mean over hole pixels. Deviation: D judges the whole
+    completed image rather than the hole region alone. Baseline: the hole filled with the mean of the
+    visible pixels (per image and channel).
+    """
+
+    family_name = "inpainting"
+    baseline_name = "the hole filled with the mean of the visible pixels"
+
+    def __init__(self, *args: Any, mask: Literal["centre", "random"] = "centre", mask_size: float = 0.5,
+                 rec_weight: float = 0.999, adv_weight: float = 0.001, heldout: Any = None, **kw: Any) -> None:
+        super().__init__(*args, heldout=heldout, **kw)
+        if not 0 < mask_size < 1:
+            raise ValueError(f"family inpainting: mask_size={mask_size} must be in (0, 1) (the hole's side / the image's)")
+        if rec_weight < 0 or adv_weight < 0:
+            raise ValueError("family inpainting: rec_weight and adv_weight must be >= 0")
+        self.mask, self.mask_size = mask, mask_size
+        self.rec_weight, self.adv_weight = rec_weight, adv_weight
+        self.image_shape = tuple(self.G.out_shape)
+
+    @classmethod
+    def g_in_shape(cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
+                   ) -> tuple[int, ...]:
+        if len(shape) != 3:
+            raise ValueError("family inpainting fills holes in images; the data is not images")
+        return (shape[0] + 1, *shape[1:])  # the holed image and the mask
+
+    def example(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        m = hole_masks(x.shape[0], self.image_shape, self.mask, self.mask_size, x.device, generator)
+        return torch.cat([x * (1 - m), m], dim=1), x
+
+    def output(self, inp: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        m = inp[:, -1:]
+        return inp[:, :-1] * (1 - m) + out * m
+
+    def recon(self, inp: torch.Tensor, out: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        m = inp[:, -1:]
+        sq = ((out - target) * m).square().sum() / (m.sum() * out.shape[1]).clamp_min(1)
+        return {"rec": self.rec_weight * sq}
+
+    def baseline(self, inp: torch.Tensor) -> torch.Tensor:
+        x, m = inp[:, :-1], inp[:, -1:]
+        visible = (1 - m).sum(dim=(2, 3), keepdim=True).clamp_min(1)
+        mean = (x * (1 - m)).sum(dim=(2, 3), keepdim=True) / visible
+        return x * (1 - m) + mean * m
