@@ -40,11 +40,13 @@ DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "progan": [(1, 16, 16), (3, 32, 32), (4, 8, 8)],
     "stylegan": [(1, 16, 16), (3, 32, 32), (4, 16, 16)],
     "patchgan": [(3, 64, 64), (6, 64, 64)],  # logits: one per 70x70 patch
+    "srgan": [(3, 32, 32), (1, 16, 16)],
 }
 PATCH_DISCRIMINATORS = {"patchgan"}  # logits (N, h, w) rather than (N,)
 # Image-to-image generators (the translation families): name -> (in_shape, out_shape) pairs.
 IMAGE_GEN_CASES: dict[str, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {
     "unet": [((1, 32, 32), (3, 32, 32)), ((4, 16, 16), (3, 16, 16)), ((1, 28, 28), (1, 28, 28))],
+    "srresnet": [((3, 8, 8), (3, 32, 32)), ((1, 16, 16), (1, 32, 32))],
 }
 # Non-default options that change the graph, run through the same contract tests.
 GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
