@@ -52,13 +52,15 @@ def test_vgg_layers_and_weights(tmp_path):
     from safetensors.torch import save_file
     from torchvision.models import vgg19
 
-    assert vgg19_cut("5_4") == 36 and vgg19_cut("2_2") == 9 and vgg19_cut("1_1") == 2
-    with pytest.raises(ValueError, match="no layer '3_5'"):
-        vgg19_cut("3_5")
+    assert vgg19_cut("relu5_4") == 36 and vgg19_cut("relu2_2") == 9 and vgg19_cut("relu1_1") == 2
+    with pytest.raises(ValueError, match="no layer 'relu3_5'"):
+        vgg19_cut("relu3_5")
+    with pytest.raises(ValueError, match="must be 'relu"):
+        vgg19_cut("5_4")
     torch.manual_seed(0)
     ref = vgg19().features[:9].eval()
     save_file({f"features.{k}": v for k, v in ref.state_dict().items()}, tmp_path / "vgg.safetensors")
-    phi = VGGFeatures(tmp_path / "vgg.safetensors", "2_2", rescale=2.0)
+    phi = VGGFeatures(tmp_path / "vgg.safetensors", "relu2_2", rescale=2.0)
     x = torch.rand(2, 3, 16, 16) * 2 - 1
     mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
@@ -67,7 +69,7 @@ def test_vgg_layers_and_weights(tmp_path):
     assert not any(p.requires_grad for p in phi.parameters())
     with pytest.raises(ValueError, match="lacks features.0.bias"):
         save_file({"other": torch.zeros(1)}, tmp_path / "bad.safetensors")
-        VGGFeatures(tmp_path / "bad.safetensors", "2_2")
+        VGGFeatures(tmp_path / "bad.safetensors", "relu2_2")
 
 
 def test_weights_files_never_run_code(tmp_path):
@@ -119,7 +121,7 @@ def test_vgg_content_loss_with_weights(tmp_path):
         shapes = {f"features.{k}": v.shape for k, v in vgg19().features[:9].state_dict().items()}
     save_file({k: torch.randn(s) * 0.05 for k, s in shapes.items()}, tmp_path / "vgg.safetensors")
     r = load_recipe("srgan-photos", SR_FAST + ["family.content=vgg", f"family.vgg_weights={tmp_path / 'vgg.safetensors'}",
-                                               "family.vgg_layer=2_2"])
+                                               "family.vgg_layer=relu2_2"])
     t = Trainer(r, tmp_path / "run")
     assert t.family.content == "vgg"
     before = [p.detach().clone() for p in t.family.vgg.parameters()]

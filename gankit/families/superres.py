@@ -30,8 +30,8 @@ class SRGAN(Translation):
         l_Gen     = sum_n -log D(G(I^LR))                                       (Eq. 6)
 
     I^LR is the target downsampled by ``scale`` (bicubic). ``content``: ``mse`` (SRGAN-MSE), ``vgg``
-    (SRGAN-VGG54 with ``vgg_weights``, a torchvision vgg19 state dict file; ``vgg_layer`` 5_4 or e.g.
-    2_2; features / 12.75), or ``d-features`` (MSE on the discriminator's own last conv maps). Offline
+    (SRGAN-VGG54 with ``vgg_weights``, a torchvision vgg19 state dict file; ``vgg_layer`` relu5_4 or e.g.
+    relu2_2; features / 12.75), or ``d-features`` (MSE on the discriminator's own last conv maps). Offline
     with no VGG weights, ``vgg`` falls back to ``d-features`` and says so (a warning, and the scores'
     protocol names the content loss used). Baseline: bicubic upsampling of I^LR.
     """
@@ -40,7 +40,7 @@ class SRGAN(Translation):
     baseline_name = "bicubic upsampling"
 
     def __init__(self, *args: Any, scale: Literal[2, 4, 8] = 4, content: Literal["mse", "vgg", "d-features"] = "mse",
-                 vgg_weights: str | None = None, vgg_layer: str = "5_4", content_weight: float = 1.0,
+                 vgg_weights: str | None = None, vgg_layer: str = "relu5_4", content_weight: float = 1.0,
                  adv_weight: float = 1e-3, heldout: Any = None, **kw: Any) -> None:
         super().__init__(*args, heldout=heldout, **kw)
         if adv_weight < 0 or content_weight < 0:

@@ -16,13 +16,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def vgg19_cut(layer: str) -> int:
     """How many modules of torchvision's ``vgg19().features`` give phi_{i,j} (Ledig et al.: the j-th
-    convolution's activation before the i-th max pooling); ``layer`` is "i_j", e.g. "5_4" or "2_2"."""
+    convolution's activation before the i-th max pooling); ``layer`` is "relu{i}_{j}", e.g. "relu5_4"."""
+    import re
+
     from torchvision.models import vgg19
 
-    try:
-        block, conv = (int(v) for v in layer.split("_"))
-    except ValueError:
-        raise ValueError(f"vgg_layer={layer!r} must be 'i_j' (block i, convolution j), e.g. 5_4 or 2_2") from None
+    m = re.fullmatch(r"relu(\d)_(\d)", str(layer))
+    if m is None:
+        raise ValueError(f"vgg_layer={layer!r} must be 'relu{{i}}_{{j}}' (block i, convolution j), e.g. relu5_4 or relu2_2")
+    block, conv = int(m[1]), int(m[2])
     with torch.device("meta"):  # the layer list only: no 143M-parameter initialisation
         features = vgg19().features
     i, j = 1, 0
@@ -58,7 +60,7 @@ class VGGFeatures(nn.Module):
     """phi_{i,j} of VGG-19 on images in [-1, 1] (grey images repeated to RGB), frozen, eval mode,
     divided by ``rescale`` (SRGAN's 1/12.75, which brings the VGG loss to the MSE loss's scale)."""
 
-    def __init__(self, weights: str | Path, layer: str = "5_4", rescale: float = 12.75) -> None:
+    def __init__(self, weights: str | Path, layer: str = "relu5_4", rescale: float = 12.75) -> None:
         super().__init__()
         from torchvision.models import vgg19
 
