@@ -18,7 +18,10 @@ _HOLDOUT, _LABELLED = 2, 3  # stream words, apart from base._STREAM and base._EV
 
 
 def split_holdout(source: object, holdout: int, seed: int) -> tuple[InMemoryImages, InMemoryImages]:
-    """(training part, held-out part) of a finite image set, by a permutation seeded with ``seed``."""
+    """(training part, held-out part) of a finite image set, by a permutation seeded with ``seed``
+    (an unpaired set splits each of its sides)."""
+    if callable(getattr(source, "split_holdout", None)):
+        return source.split_holdout(holdout, seed)
     if not isinstance(source, InMemoryImages):
         raise ValueError(f"data.holdout needs a finite image dataset; {getattr(source, 'name', source)!r} is not one")
     n = len(source)

@@ -4,6 +4,6 @@ A family turns built pieces into a list of training phases (gankit.train.phases.
 """
 
 from gankit.families.base import FAMILIES
-from gankit.families import acgan, bidirectional, conditional, semi_supervised, superres, translation, unconditional  # noqa: F401  (registers)
+from gankit.families import acgan, bidirectional, conditional, cyclegan, semi_supervised, superres, translation, unconditional  # noqa: F401  (registers)
 
 __all__ = ["FAMILIES"]

@@ -33,7 +33,9 @@ class SRGAN(Translation):
     (SRGAN-VGG54 with ``vgg_weights``, a torchvision vgg19 state dict file; ``vgg_layer`` relu5_4 or e.g.
     relu2_2; features / 12.75), or ``d-features`` (MSE on the discriminator's own last conv maps). Offline
     with no VGG weights, ``vgg`` falls back to ``d-features`` and says so (a warning, and the scores'
-    protocol names the content loss used). Baseline: bicubic upsampling of I^LR.
+    protocol names the content loss used). ``pretrain_steps``: G first trains on the content loss
+    alone, D idle (the paper initialises SRGAN with a trained SRResNet). Baseline: bicubic
+    upsampling of I^LR.
     """
 
     family_name = "srgan"
@@ -41,11 +43,14 @@ class SRGAN(Translation):
 
     def __init__(self, *args: Any, scale: Literal[2, 4, 8] = 4, content: Literal["mse", "vgg", "d-features"] = "mse",
                  vgg_weights: str | None = None, vgg_layer: str = "relu5_4", content_weight: float = 1.0,
-                 adv_weight: float = 1e-3, heldout: Any = None, **kw: Any) -> None:
+                 adv_weight: float = 1e-3, pretrain_steps: int = 0, heldout: Any = None, **kw: Any) -> None:
         super().__init__(*args, heldout=heldout, **kw)
         if adv_weight < 0 or content_weight < 0:
             raise ValueError("family srgan: adv_weight and content_weight must be >= 0")
+        if pretrain_steps < 0:
+            raise ValueError(f"family srgan: pretrain_steps={pretrain_steps} must be >= 0")
         self.scale, self.adv_weight, self.content_weight = int(scale), adv_weight, content_weight
+        self.pretrain_steps = pretrain_steps
         self.vgg = None
         if content == "vgg" and not vgg_weights:
             warnings.warn("family srgan: content=vgg needs family.vgg_weights=/path/to/vgg19.pth (torchvision's "
@@ -83,3 +88,16 @@ class SRGAN(Translation):
 
     def baseline(self, inp: torch.Tensor) -> torch.Tensor:
         return bicubic_upsample(inp, self.scale)
+
+    def g_terms(self) -> dict[str, torch.Tensor]:
+        if self.step >= self.pretrain_steps:
+            return super().g_terms()
+        inp, target = self._pair()  # SRResNet pre-training: the content loss alone, D idle
+        out = self.G(inp)
+        terms = self.recon(inp, out, target)
+        return self.finish_g_terms(out, None, terms, sum(terms.values()))
+
+    def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, n_critic: int) -> list[Any]:
+        d_phase, g_phase = super().phases(opt_g, opt_d, n_critic)
+        d_phase.start = self.pretrain_steps
+        return [d_phase, g_phase]

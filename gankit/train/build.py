@@ -68,7 +68,10 @@ def build_family_inputs(recipe: Recipe, source: Any) -> dict[str, Any]:
             raise ConfigError(str(err)) from None
         return {"labelled": labelled, "heldout": heldout}
     if getattr(family, "translates", False):
-        return {"heldout": heldout} if heldout is not None else {}
+        inputs = {"heldout": heldout} if heldout is not None else {}
+        if getattr(family, "two_way", False):  # CycleGAN's class-agreement classifiers train on the training sides
+            inputs["probe_train"] = source
+        return inputs
     if per_class:
         raise ConfigError(f"data.labels_per_class is for family=semi-supervised; family {recipe.family.name!r} "
                           "uses every label the data has (remove the option)")
@@ -90,6 +93,8 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
         raise ConfigError(f"family {recipe.family.name!r} needs labelled data; dataset {recipe.data.name!r} has no "
                           "classes (use digits, mnist, or an image folder with one subfolder per class)")
     g_in = _translation_input(recipe, family, shapes)
+    if getattr(family, "two_way", False):
+        return _two_way_networks(recipe, shapes, g_in)
     G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls, **recipe.generator.options,
                          **({"in_shape": g_in} if g_in is not None else {}))
     d_shape = family.d_in_shape(shapes.shape, G.z_dim, g_in)  # BiGAN / VEEGAN: (x, z) pairs; pix2pix: (a, b)
@@ -115,7 +120,7 @@ def _translation_input(recipe: Recipe, family: Any, shapes: Shapes) -> tuple[int
     if not getattr(family, "translates", False):
         if image_to_image:
             raise ConfigError(f"generator {recipe.generator.name!r} maps images to images; use it with family "
-                              "pix2pix, inpainting or srgan, or pick a noise -> image generator for "
+                              "pix2pix, inpainting, srgan or cyclegan, or pick a noise -> image generator for "
                               f"family {recipe.family.name!r}")
         return None
     if not image_to_image:
@@ -126,6 +131,21 @@ def _translation_input(recipe: Recipe, family: Any, shapes: Shapes) -> tuple[int
         return tuple(family.g_in_shape(shapes.shape, shapes.in_shape, recipe.family.options))
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def _two_way_networks(recipe: Recipe, shapes: Shapes, a_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+    """CycleGAN's pair of generators (A -> B, B -> A) and pair of discriminators (on B, on A), each
+    pair built from the one recipe entry and trained by one optimiser."""
+    from gankit.models import DISCRIMINATORS, GENERATORS
+    from gankit.models.cyclegan import TwoWay
+
+    b_shape = tuple(shapes.shape)
+    g, d = recipe.generator, recipe.discriminator
+    G = TwoWay(GENERATORS.build(g.name, in_shape=a_shape, out_shape=b_shape, num_classes=0, **g.options),
+               GENERATORS.build(g.name, in_shape=b_shape, out_shape=a_shape, num_classes=0, **g.options), ("ab", "ba"))
+    D = TwoWay(DISCRIMINATORS.build(d.name, in_shape=b_shape, num_classes=0, **d.options),
+               DISCRIMINATORS.build(d.name, in_shape=a_shape, num_classes=0, **d.options), ("b", "a"))
+    return G, D
 
 
 GROWTH_KEYS = ("start", "fade_steps", "stable_steps")

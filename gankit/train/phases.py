@@ -24,6 +24,7 @@ class Phase:
     frozen: tuple[nn.Module, ...] = ()  # networks that must not accumulate gradients here
     repeats: int = 1  # e.g. n_critic discriminator updates per generator update
     interval: int = 1  # run on generator steps where step % interval == 0
+    start: int = 0  # and step >= start (SRGAN's D waits while G pre-trains on the content loss)
     post_step: tuple[Callable[[], None], ...] = field(default_factory=tuple)  # e.g. weight clipping
 
 

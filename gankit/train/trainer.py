@@ -13,7 +13,7 @@ from rich.console import Console
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import gankit
-from gankit.config import Recipe
+from gankit.config import ConfigError, Recipe
 from gankit.penalties import refresh_spectral_norm
 from gankit.train import checkpoint as ck
 from gankit.train.build import (
@@ -64,11 +64,14 @@ class Trainer:
         self.opt_g = make_optimizer(recipe.optim.g, g_params)
         self.opt_d = make_optimizer(recipe.optim.d, self.D.parameters())
         self.stream = self.source.stream(sched.batch_size, recipe.seed)
-        self.family = FAMILIES.get(recipe.family.name)(
-            self.G, self.D, self.objective, self.penalties, self.stream.next, self.device, self.tricks,
-            **({"encoder": self.E} if self.E is not None else {}), **build_family_inputs(recipe, self.source),
-            **recipe.family.options,
-        )
+        try:
+            self.family = FAMILIES.get(recipe.family.name)(
+                self.G, self.D, self.objective, self.penalties, self.stream.next, self.device, self.tricks,
+                **({"encoder": self.E} if self.E is not None else {}), **build_family_inputs(recipe, self.source),
+                **recipe.family.options,
+            )
+        except ValueError as err:  # a family option or piece that does not fit: the recipe's to fix
+            raise ConfigError(str(err)) from None
         self.phases = self.family.phases(self.opt_g, self.opt_d, sched.n_critic)
         self.ema = None
         if recipe.ema.enabled:
@@ -126,6 +129,8 @@ class Trainer:
             "best": self.best.state_dict(),
             "tricks": {name: t.state_dict() for name, t in self.tricks},
         }
+        if callable(getattr(self.family, "state_dict", None)):  # CycleGAN's histories of fakes
+            state["family"] = self.family.state_dict()
         if self.ema is not None:
             state["ema_n_averaged"] = self.ema.n_averaged.detach().cpu()
         return state
@@ -168,6 +173,8 @@ class Trainer:
         self.best.load_state_dict(state.get("best", {}))
         for name, t in self.tricks:
             t.load_state_dict(state.get("tricks", {}).get(name, {}))
+        if callable(getattr(self.family, "load_state_dict", None)):
+            self.family.load_state_dict(state.get("family", {}))
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -251,7 +258,7 @@ class Trainer:
         self.family.step = self.step
         self.set_network_step()
         for phase in self.phases:
-            if self.step % phase.interval:
+            if self.step % phase.interval or self.step < phase.start:
                 continue
             for _ in range(phase.repeats):
                 out = run_phase(phase, want_grad_norm=want_log)
