@@ -103,7 +103,7 @@ class Recipe(_Strict):
     device: str = "auto"
     data: Component
     generator: Component
-    discriminator: Component
+    discriminator: Component | None = None  # every family but the standalone autoencoder needs one
     encoder: Component | None = None  # x -> z, for the bidirectional families (bigan, veegan)
     objective: Component = Component(name="non-saturating")
     penalties: list[Component] = []

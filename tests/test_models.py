@@ -47,6 +47,8 @@ PATCH_DISCRIMINATORS = {"patchgan"}  # logits (N, h, w) rather than (N,)
 IMAGE_GEN_CASES: dict[str, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {
     "unet": [((1, 32, 32), (3, 32, 32)), ((4, 16, 16), (3, 16, 16)), ((1, 28, 28), (1, 28, 28))],
     "srresnet": [((3, 8, 8), (3, 32, 32)), ((1, 16, 16), (1, 32, 32))],
+    "cyclegan": [((1, 16, 16), (3, 16, 16)), ((3, 32, 32), (3, 32, 32))],
+    "autoencoder": [((1, 16, 16), (1, 16, 16)), ((3, 32, 32), (3, 32, 32))],
 }
 # Non-default options that change the graph, run through the same contract tests.
 GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [

@@ -128,3 +128,15 @@ def test_vgg_content_loss_with_weights(tmp_path):
     terms = t.train_step(want_log=True)
     assert terms["g/content_vgg"] > 0 and torch.isfinite(terms["g/loss"])
     assert all(torch.equal(a, b) for a, b in zip(before, t.family.vgg.parameters()))  # VGG stays fixed
+
+
+def test_bicubic_skip_starts_as_bicubic_and_learns_a_residual():
+    G = GENERATORS.build("srresnet", in_shape=(3, 8, 8), out_shape=(3, 32, 32), num_classes=0, blocks=1, width=4,
+                         skip="bicubic").eval()
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(G(x), bicubic_upsample(x, 4), atol=1e-6)  # the zero-initialised last conv
+    G.train()
+    out = G(x)
+    (out - torch.zeros_like(out)).square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.up[-1].parameters())

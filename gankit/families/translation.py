@@ -20,6 +20,7 @@ from gankit.data.base import make_generator, to_float
 from gankit.families.base import FAMILIES
 from gankit.families.unconditional import Unconditional
 from gankit.metrics.fidelity import psnr, ssim
+from gankit.train.phases import Phase
 
 _SCORE_MASKS = 5  # stream word: the held-out masks are the same at every evaluation
 
@@ -271,3 +272,91 @@ class Inpainting(Translation):
         visible = (1 - m).sum(dim=(2, 3), keepdim=True).clamp_min(1)
         mean = (x * (1 - m)).sum(dim=(2, 3), keepdim=True) / visible
         return x * (1 - m) + mean * m
+
+
+@FAMILIES.register("autoencoder")
+class AutoencoderFamily(Translation):
+    """An autoencoder trained alone (no discriminator): x -> corrupt -> encode -> decode -> x_hat,
+    minimising the reconstruction error of the *clean* x plus an optional sparsity penalty:
+
+        L = ||x - g(f(c(x)))||^2 + lambda |f(c(x))|_1
+
+    ``corruption``: ``none`` (a plain autoencoder), ``mask`` (each pixel set to black, -1, with
+    probability ``noise``: Vincent et al. 2008's masking noise) or ``gaussian`` (x + N(0, noise^2),
+    Vincent et al. 2010); ``sparsity`` lambda > 0 gives a sparse autoencoder (the L1 code penalty of
+    sparse coding and predictive sparse decomposition, Kavukcuoglu et al. 2009); mean-squared error.
+    These are also the building blocks of the EBGAN/BEGAN discriminators. Baseline: the corrupted
+    input itself. Grids show corrupted | reconstruction | clean.
+    """
+
+    family_name = "autoencoder"
+    adversarial = False
+    baseline_name = "the corrupted input"
+    unsupported_tricks = ()  # every trick is refused (check): there is no adversarial game
+
+    @classmethod
+    def check(cls, objective: str, tricks: list[str]) -> None:
+        if tricks:
+            raise ValueError(f"family 'autoencoder' trains no GAN, so trick(s) {', '.join(tricks)} do not apply; "
+                             "remove them")
+
+    def __init__(self, *args: Any, corruption: Literal["none", "mask", "gaussian"] = "mask", noise: float = 0.25,
+                 sparsity: float = 0.0, heldout: Any = None, **kw: Any) -> None:
+        super().__init__(*args, heldout=heldout, **kw)
+        if corruption == "mask" and not 0 <= noise < 1:
+            raise ValueError(f"family autoencoder: masking noise={noise} is a probability in [0, 1)")
+        if noise < 0 or sparsity < 0:
+            raise ValueError("family autoencoder: noise and sparsity must be >= 0")
+        if not callable(getattr(self.G, "encode", None)):
+            raise ValueError("family autoencoder needs generator=autoencoder (a network with an encode step)")
+        self.corruption, self.noise, self.sparsity = corruption, noise, sparsity
+
+    @classmethod
+    def g_in_shape(cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
+                   ) -> tuple[int, ...]:
+        return shape
+
+    def example(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.corruption == "none" or self.noise == 0:
+            return x, x
+        if generator is not None:  # held-out scoring: the same corruption at every evaluation
+            u = torch.rand(x.shape, generator=generator).to(x.device)
+            e = torch.randn(x.shape, generator=generator).to(x.device)
+        else:
+            u, e = torch.rand_like(x), torch.randn_like(x)
+        if self.corruption == "mask":
+            return torch.where(u < self.noise, torch.full_like(x, -1.0), x), x
+        return x + self.noise * e, x
+
+    def g_terms(self) -> dict[str, torch.Tensor]:
+        inp, target = self._pair()
+        code = self.G.encode(inp)
+        out = self.G.decoder(code)
+        terms = {"recon": (out - target).square().mean()}
+        if self.sparsity:
+            terms["sparsity"] = self.sparsity * code.abs().mean()
+        return self.finish_g_terms(out, None, terms, sum(terms.values()))
+
+    def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer | None, n_critic: int) -> list[Phase]:
+        return [Phase("G", self.G, opt_g, self.g_terms)]
+
+    def baseline(self, inp: torch.Tensor) -> torch.Tensor:
+        return inp
+
+    def scores(self, G: nn.Module | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+        """The held-out reconstruction scores, plus ``code_l1`` (mean |code|) and ``code_zero`` (the
+        fraction of code units below 1e-3 in magnitude: the sparsity a sparse autoencoder buys)."""
+        found, proto = super().scores(G)
+        if not found:
+            return found, proto
+        net = G if G is not None else self.G
+        was = net.training
+        net.eval()
+        try:
+            with torch.no_grad():
+                codes = torch.cat([net.encode(to_float(xb).to(self.device)).cpu() for xb in self.heldout.images.split(500)])
+        finally:
+            net.train(was)
+        found.update({"code_l1": codes.abs().mean().item(), "code_zero": (codes.abs() < 1e-3).float().mean().item()})
+        proto["scores"] = sorted(found)
+        return found, proto

@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, assert_shape, refuse_labels
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, GENERATORS, DOut, assert_shape, refuse_labels
 from gankit.models.dcgan import _image_shape, dcgan_channels
 
 
@@ -71,3 +71,32 @@ class AutoencoderDiscriminator(EnergyAutoencoder):
             if 2 * r in ch:
                 dec.append(nn.ReLU())
         self.decoder = nn.Sequential(*dec, nn.Tanh() if out_activation == "tanh" else nn.Identity())
+
+
+@GENERATORS.register("autoencoder", injected=("in_shape", "out_shape", "num_classes"))
+class Autoencoder(AutoencoderDiscriminator):
+    """The same convolutional autoencoder as a model trained on its own (family ``autoencoder``):
+    image -> ``code_dim`` code -> image. ``code_activation``: ``none`` (a linear code, as the EBGAN
+    discriminator's), ``relu`` (non-negative, for a sparse code with an L1 penalty) or ``sigmoid``."""
+
+    z_dim = 0
+
+    def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], num_classes: int = 0, width: int = 32,
+                 max_channels: int = 256, code_dim: int = 32,
+                 code_activation: Literal["none", "relu", "sigmoid"] = "none") -> None:
+        if tuple(in_shape) != tuple(out_shape):
+            raise ValueError(f"generator 'autoencoder' reconstructs its input; in_shape {tuple(in_shape)} and "
+                             f"out_shape {tuple(out_shape)} differ")
+        super().__init__(in_shape, num_classes, width, max_channels, code_dim)
+        self.out_shape = self.in_shape
+        acts = {"none": nn.Identity(), "relu": nn.ReLU(), "sigmoid": nn.Sigmoid()}
+        if code_activation not in acts:
+            raise ValueError(f"generator 'autoencoder': code_activation={code_activation!r}; valid: none, relu, sigmoid")
+        self.encoder.append(acts[code_activation])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        assert_shape(x, [None, *self.in_shape], "input image")
+        return self.encoder(x)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        return self.decoder(self.encode(x))

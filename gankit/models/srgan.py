@@ -3,7 +3,9 @@
 ``srresnet`` G: Conv 9x9 (64) + PReLU; B residual blocks (Conv 3x3, BN, PReLU, Conv 3x3, BN, + skip);
 Conv 3x3, BN, + the long skip from the first layer; log2(scale) sub-pixel upsampling blocks
 (Conv 3x3 to 256 channels, PixelShuffle x2: Shi et al. 2016, PReLU); Conv 9x9 to the image, then tanh
-(gankit images are in [-1, 1]).
+(gankit images are in [-1, 1]). ``skip: bicubic`` (not in SRGAN: the global residual learning of
+VDSR, Kim et al. 2016) adds the network's output, without tanh, to the bicubic upsampling of the
+input, its last convolution starting at zero so G starts as bicubic: far fewer steps to beat it.
 
 ``srgan`` D: Conv 3x3 (64) + LeakyReLU 0.2, then seven Conv 3x3 + BN + LeakyReLU blocks alternating
 stride 2 and 1 with 64, 128, 128, 256, 256, 512, 512 channels, Dense 1024, LeakyReLU, Dense 1.
@@ -12,8 +14,10 @@ stride 2 and 1 with 64, 128, 128, 256, 256, 512, 512 channels, Dense 1024, Leaky
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, GENERATORS, DOut, assert_shape
@@ -37,7 +41,7 @@ class SRResNet(nn.Module):
     z_dim = 0
 
     def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], num_classes: int = 0,
-                 blocks: int = 16, width: int = 64) -> None:
+                 blocks: int = 16, width: int = 64, skip: Literal["none", "bicubic"] = "none") -> None:
         super().__init__()
         model = "generator 'srresnet'"
         c, h, w = _image(in_shape, "in_shape", model)
@@ -57,12 +61,22 @@ class SRResNet(nn.Module):
         up: list[nn.Module] = []
         for _ in range(int(math.log2(scale))):
             up += [nn.Conv2d(width, 4 * width, 3, 1, 1), nn.PixelShuffle(2), nn.PReLU(width)]
-        self.up = nn.Sequential(*up, nn.Conv2d(width, c, 9, 1, 4), nn.Tanh())
+        self.skip = skip
+        last = nn.Conv2d(width, c, 9, 1, 4)
+        if skip == "bicubic":
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        self.up = nn.Sequential(*up, last, *([nn.Tanh()] if skip == "none" else []))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         assert_shape(x, [None, *self.in_shape], "input image")
         h = self.head(x)
-        return self.up(h + self.body(h))
+        out = self.up(h + self.body(h))
+        if self.skip == "bicubic":
+            out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            if not self.training:  # images leave G in [-1, 1]; training losses see the raw sum
+                out = out.clamp(-1, 1)
+        return out
 
 
 @DISCRIMINATORS.register("srgan", injected=D_INJECTED)

@@ -81,11 +81,17 @@ def build_family_inputs(recipe: Recipe, source: Any) -> dict[str, Any]:
 
 
 def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]] = ()  # type: ignore[assignment]
-                   ) -> tuple[nn.Module, nn.Module]:
+                   ) -> tuple[nn.Module, nn.Module | None]:
     from gankit.families import FAMILIES
     from gankit.models import DISCRIMINATORS, GENERATORS
 
     family = FAMILIES.get(recipe.family.name)
+    adversarial = getattr(family, "adversarial", True)
+    if adversarial and recipe.discriminator is None:
+        raise ConfigError(f"family {recipe.family.name!r} needs a discriminator: add discriminator={{name: ...}} "
+                          "(see `gankit list discriminators`)")
+    if not adversarial and recipe.discriminator is not None:
+        raise ConfigError(f"family {recipe.family.name!r} trains no discriminator; remove `discriminator` from the recipe")
     conditional = getattr(family, "conditional", False)
     n_cls = shapes.num_classes if conditional else 0
     d_cls = shapes.num_classes if conditional or getattr(family, "classifier_d", False) else 0
@@ -97,6 +103,8 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
         return _two_way_networks(recipe, shapes, g_in)
     G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls, **recipe.generator.options,
                          **({"in_shape": g_in} if g_in is not None else {}))
+    if not adversarial:  # a standalone autoencoder: G alone
+        return G, None
     d_shape = family.d_in_shape(shapes.shape, G.z_dim, g_in)  # BiGAN / VEEGAN: (x, z) pairs; pix2pix: (a, b)
     for _, t in tricks:  # e.g. PacGAN: D sees m samples stacked along channels
         d_shape = t.d_in_shape(d_shape)

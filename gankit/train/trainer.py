@@ -52,9 +52,12 @@ class Trainer:
         self.E = build_encoder(recipe, self.shapes, self.G.z_dim)
         self.penalties = build_penalties(recipe)
         for _, pen in self.penalties:
+            if pen.target == "D" and self.D is None:
+                raise ConfigError(f"family {recipe.family.name!r} has no discriminator for a D penalty; remove it")
             pen.on_build(self.G if pen.target == "G" else self.D)
         self.G.to(self.device)
-        self.D.to(self.device)
+        if self.D is not None:
+            self.D.to(self.device)
         g_params = list(self.G.parameters())
         if self.E is not None:
             self.E.to(self.device)
@@ -62,7 +65,7 @@ class Trainer:
         self.objective = build_objective(recipe).to(self.device)
         sched = recipe.schedule
         self.opt_g = make_optimizer(recipe.optim.g, g_params)
-        self.opt_d = make_optimizer(recipe.optim.d, self.D.parameters())
+        self.opt_d = make_optimizer(recipe.optim.d, self.D.parameters()) if self.D is not None else None
         self.stream = self.source.stream(sched.batch_size, recipe.seed)
         try:
             self.family = FAMILIES.get(recipe.family.name)(
@@ -109,7 +112,9 @@ class Trainer:
         return self.ema.module if self._ema_started() else self.G
 
     def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
-        t = {**ck.join_prefix("G", self.G.state_dict()), **ck.join_prefix("D", self.D.state_dict())}
+        t = ck.join_prefix("G", self.G.state_dict())
+        if self.D is not None:
+            t.update(ck.join_prefix("D", self.D.state_dict()))
         if self._ema_started():  # before, the average is the initial G: sampling a checkpoint uses G
             t.update(ck.join_prefix("G_ema", self.ema.module.state_dict()))
         if self.E is not None:
@@ -122,7 +127,7 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state_all()
         state = {
             "step": self.step,
-            "optim": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
+            "optim": {"g": self.opt_g.state_dict(), **({"d": self.opt_d.state_dict()} if self.opt_d else {})},
             "rng": rng,
             "stream": self.stream.state_dict(),
             "objective": self.objective.state_dict(),
@@ -158,7 +163,8 @@ class Trainer:
         tensors, _ = ck.load_weights(ckpt)
         state = ck.load_state(ckpt)
         self.G.load_state_dict(ck.split_prefix(tensors, "G"))
-        self.D.load_state_dict(ck.split_prefix(tensors, "D"))
+        if self.D is not None:
+            self.D.load_state_dict(ck.split_prefix(tensors, "D"))
         if self.E is not None:
             self.E.load_state_dict(ck.split_prefix(tensors, "E"))
         if self.ema is not None:
@@ -167,7 +173,8 @@ class Trainer:
                 self.ema.module.load_state_dict(ema_sd)
                 self.ema.n_averaged.copy_(state.get("ema_n_averaged", torch.tensor(0)))
         self.opt_g.load_state_dict(state["optim"]["g"])
-        self.opt_d.load_state_dict(state["optim"]["d"])
+        if self.opt_d is not None:
+            self.opt_d.load_state_dict(state["optim"]["d"])
         self.stream.load_state_dict(state["stream"])
         self.objective.load_state_dict(state["objective"])
         self.best.load_state_dict(state.get("best", {}))
