@@ -35,7 +35,7 @@ def _overrides(name: str, tmp_path: Path) -> list[str]:
             np.savez(tmp_path / "rgb.npz", images=rng.integers(0, 256, (16, res, res, 3), dtype=np.uint8),
                      labels=np.arange(16) % 5)
             out.append(f"data={{name: npz, path: {tmp_path / 'rgb.npz'}}}")
-    if data["name"] == "pairs" and data.get("base") == "mnist":  # the same task on the built-in digits
+    if data["name"] in ("pairs", "unpaired") and data.get("base") == "mnist":  # the same task on the built-in digits
         out += ["data.base=digits", "data.path=null", "data.split=train", "data.holdout=200"]
     return out
 
@@ -54,7 +54,8 @@ def test_every_image_recipe_trains_a_few_steps(name: str, tmp_path: Path) -> Non
     assert any(not torch.equal(a, b) for a, b in zip(before, t.G.parameters())), f"{name}: G did not change"
     if getattr(t.family, "translates", False):  # (input, output, target) triples of held-out images
         images, _ = t.family.sample_grid(t.G, n=4)
-        assert images.shape == (12, *t.shapes.shape) and images.abs().max() <= 1.0
+        per_example = 6 if getattr(t.family, "two_way", False) else 3  # CycleGAN: both ways and both cycles
+        assert images.shape == (4 * per_example, *t.shapes.shape) and images.abs().max() <= 1.0
         return
     images = t.generate(torch.randn(4, t.G.z_dim))
     assert images.shape == (4, *t.shapes.shape) and images.abs().max() <= 1.0

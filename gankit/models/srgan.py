@@ -6,6 +6,8 @@ Conv 3x3, BN, + the long skip from the first layer; log2(scale) sub-pixel upsamp
 (gankit images are in [-1, 1]). ``skip: bicubic`` (not in SRGAN: the global residual learning of
 VDSR, Kim et al. 2016) adds the network's output, without tanh, to the bicubic upsampling of the
 input, its last convolution starting at zero so G starts as bicubic: far fewer steps to beat it.
+``norm: none`` drops the batch norm from the residual blocks, as EDSR (Lim et al. 2017) found better
+for super-resolution: eval-mode running statistics shift every output pixel a little.
 
 ``srgan`` D: Conv 3x3 (64) + LeakyReLU 0.2, then seven Conv 3x3 + BN + LeakyReLU blocks alternating
 stride 2 and 1 with 64, 128, 128, 256, 256, 512, 512 channels, Dense 1024, LeakyReLU, Dense 1.
@@ -22,13 +24,14 @@ from torch import nn
 
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, GENERATORS, DOut, assert_shape
 from gankit.models.unet import TRANSLATION_G_INJECTED, _image
+from gankit.nn.norm import check_norm, norm2d
 
 
 class _Residual(nn.Module):
-    def __init__(self, ch: int) -> None:
+    def __init__(self, ch: int, norm: str) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch), nn.PReLU(ch),
-                                  nn.Conv2d(ch, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch))
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), norm2d(norm, ch), nn.PReLU(ch),
+                                  nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), norm2d(norm, ch))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -41,7 +44,8 @@ class SRResNet(nn.Module):
     z_dim = 0
 
     def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], num_classes: int = 0,
-                 blocks: int = 16, width: int = 64, skip: Literal["none", "bicubic"] = "none") -> None:
+                 blocks: int = 16, width: int = 64, skip: Literal["none", "bicubic"] = "none",
+                 norm: Literal["batch", "none"] = "batch") -> None:
         super().__init__()
         model = "generator 'srresnet'"
         c, h, w = _image(in_shape, "in_shape", model)
@@ -56,8 +60,9 @@ class SRResNet(nn.Module):
             raise ValueError(f"{model}: blocks and width must be >= 1, got {blocks}, {width}")
         self.in_shape, self.out_shape, self.scale, self.num_classes = (c, h, w), (c, H, W), scale, 0
         self.head = nn.Sequential(nn.Conv2d(c, width, 9, 1, 4), nn.PReLU(width))
-        self.body = nn.Sequential(*[_Residual(width) for _ in range(blocks)],
-                                  nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width))
+        check_norm(norm, model)
+        self.body = nn.Sequential(*[_Residual(width, norm) for _ in range(blocks)],
+                                  nn.Conv2d(width, width, 3, 1, 1, bias=norm == "none"), norm2d(norm, width))
         up: list[nn.Module] = []
         for _ in range(int(math.log2(scale))):
             up += [nn.Conv2d(width, 4 * width, 3, 1, 1), nn.PixelShuffle(2), nn.PReLU(width)]
