@@ -20,7 +20,9 @@ def _as_channels(x: torch.Tensor, c: int) -> torch.Tensor:
 
 @FAMILIES.register("cyclegan")
 class CycleGAN(Unconditional):
-    """CycleGAN (Zhu et al. 2017): G: A -> B and F: B -> A with discriminators D_B and D_A,
+    """CycleGAN (Zhu et al. 2017): unpaired translation, two Gs and two Ds tied by cycle consistency.
+
+    G: A -> B and F: B -> A with discriminators D_B and D_A,
 
         L(G, F, D_A, D_B) = L_GAN(G, D_B, A, B) + L_GAN(F, D_A, B, A) + lambda L_cyc(G, F)       (Eq. 3)
         L_cyc(G, F) = E_a[||F(G(a)) - a||_1] + E_b[||G(F(b)) - b||_1]                           (Eq. 2)

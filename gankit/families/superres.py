@@ -23,7 +23,9 @@ def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
 
 @FAMILIES.register("srgan")
 class SRGAN(Translation):
-    """SRGAN (Ledig et al. 2017): the perceptual loss l^SR = l^SR_X + 10^-3 l^SR_Gen (Eq. 3), with
+    """SRGAN (Ledig et al. 2017): x2 / x4 / x8 super-resolution, content loss + 1e-3 adversarial loss.
+
+    The perceptual loss l^SR = l^SR_X + 10^-3 l^SR_Gen (Eq. 3), with
 
         l_MSE     = 1/(r^2 W H) sum (I^HR - G(I^LR))^2                         (Eq. 4)
         l_VGG/i,j = 1/(W_ij H_ij) sum (phi_ij(I^HR) - phi_ij(G(I^LR)))^2        (Eq. 5)

@@ -34,6 +34,7 @@ class Translation(Unconditional):
     unsupported_tricks = ("feature-matching", "unrolled", "pacgan", "pulling-away")
     tricks_reason = "they assume G maps noise to samples; use them with family=unconditional"
     adv_weight = 1.0
+    baseline_name = ""  # what ``baseline`` computes, for the scores' protocol
 
     def __init__(self, *args: Any, heldout: Any = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -145,12 +146,12 @@ class Translation(Unconditional):
         return found, {"metric": "fidelity", "scores": sorted(found), "num_test": len(self.heldout),
                        "baseline": self.baseline_name, "data_range": 2.0, "ssim_window": "gaussian 11x11, sigma 1.5"}
 
-    baseline_name = ""
-
 
 @FAMILIES.register("pix2pix")
 class Pix2Pix(Translation):
-    """pix2pix (Isola et al. 2017): G* = arg min_G max_D L_cGAN(G, D) + lambda L_L1(G) (Eq. 4), with
+    """pix2pix (Isola et al. 2017): paired translation, a conditional PatchGAN D plus lambda L1.
+
+    G* = arg min_G max_D L_cGAN(G, D) + lambda L_L1(G) (Eq. 4), with
 
         L_cGAN(G, D) = E_{x,y}[log D(x, y)] + E_x[log(1 - D(x, G(x)))]   (Eq. 1, no z: dropout is the noise)
         L_L1(G)      = E_{x,y}[||y - G(x)||_1]                             (Eq. 3)
@@ -221,7 +222,9 @@ def hole_masks(n: int, shape: tuple[int, ...], kind: str, size: float, device: t
 
 @FAMILIES.register("inpainting")
 class Inpainting(Translation):
-    """Context encoder (Pathak et al. 2016, Sec. 3.2): L = lambda_rec L_rec + lambda_adv L_adv with
+    """Context encoder (Pathak et al. 2016): fills a masked hole; masked L2 plus adversarial loss.
+
+    L = lambda_rec L_rec + lambda_adv L_adv (Sec. 3.2) with
 
         L_rec = ||M (x) (x - F((1 - M) (x) x))||_2^2                                  (Eq. 1)
         L_adv = max_D E_x[log D(x) + log(1 - D(F((1 - M) (x) x)))]                     (Eq. 2)
@@ -276,8 +279,9 @@ class Inpainting(Translation):
 
 @FAMILIES.register("autoencoder")
 class AutoencoderFamily(Translation):
-    """An autoencoder trained alone (no discriminator): x -> corrupt -> encode -> decode -> x_hat,
-    minimising the reconstruction error of the *clean* x plus an optional sparsity penalty:
+    """An autoencoder trained alone (no discriminator): plain, denoising or sparse.
+
+    x -> corrupt -> encode -> decode -> x_hat, minimising the reconstruction error of the *clean* x plus an optional sparsity penalty:
 
         L = ||x - g(f(c(x)))||^2 + lambda |f(c(x))|_1
 

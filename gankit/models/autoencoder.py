@@ -75,7 +75,8 @@ class AutoencoderDiscriminator(EnergyAutoencoder):
 
 @GENERATORS.register("autoencoder", injected=("in_shape", "out_shape", "num_classes"))
 class Autoencoder(AutoencoderDiscriminator):
-    """The same convolutional autoencoder as a model trained on its own (family ``autoencoder``):
+    """The convolutional autoencoder as a model trained on its own (family ``autoencoder``).
+
     image -> ``code_dim`` code -> image. ``code_activation``: ``none`` (a linear code, as the EBGAN
     discriminator's), ``relu`` (non-negative, for a sparse code with an L1 penalty) or ``sigmoid``."""
 

@@ -29,8 +29,9 @@ class _ResBlock(nn.Module):
 
 @GENERATORS.register("cyclegan", injected=TRANSLATION_G_INJECTED)
 class CycleGANGenerator(nn.Module):
-    """Johnson et al.'s residual translation network: two stride-2 downsamplings, residual blocks,
-    two stride-2 transposed convolutions; image (C_in, H, W) -> image (C_out, H, W)."""
+    """CycleGAN's generator: Johnson et al.'s residual translation network, image -> image.
+
+    Two stride-2 downsamplings, residual blocks, two stride-2 transposed convolutions; image (C_in, H, W) -> image (C_out, H, W)."""
 
     z_dim = 0
 

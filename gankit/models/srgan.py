@@ -86,8 +86,9 @@ class SRResNet(nn.Module):
 
 @DISCRIMINATORS.register("srgan", injected=D_INJECTED)
 class SRGANDiscriminator(nn.Module):
-    """SRGAN D: eight 3x3 convolutions (four of stride 2), Dense 1024, Dense 1; ``features`` are the
-    last convolution's maps, flattened (the content loss's fallback when no VGG weights are given)."""
+    """SRGAN's discriminator: eight 3x3 convolutions (four of stride 2), Dense 1024, Dense 1.
+
+    ``features`` are the last convolution's maps, flattened (the content loss's fallback when no VGG weights are given)."""
 
     def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 64, dense: int = 1024) -> None:
         super().__init__()
