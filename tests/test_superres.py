@@ -102,7 +102,9 @@ def test_scale_must_divide_the_patches(tmp_path):
 
 @pytest.mark.slow
 def test_srgan_learns_to_upsample(tmp_path):
-    r = load_recipe("srgan-photos", SR_FAST + ["schedule.steps=120", "eval.every=0", "log.sample_every=120"])
+    # From scratch (no bicubic skip, which would start G at the baseline), GAN from the first step.
+    r = load_recipe("srgan-photos", SR_FAST + ["schedule.steps=120", "eval.every=0", "log.sample_every=120",
+                                               "generator.skip=none", "family.pretrain_steps=0"])
     t = Trainer(r, tmp_path / "probe")
     before, _ = t.family.scores(t.G)
     with warnings.catch_warnings():
@@ -140,3 +142,17 @@ def test_bicubic_skip_starts_as_bicubic_and_learns_a_residual():
     out = G(x)
     (out - torch.zeros_like(out)).square().mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.up[-1].parameters())
+
+
+def test_pretraining_leaves_d_idle(tmp_path):
+    t = Trainer(load_recipe("srgan-photos", SR_FAST + ["family.pretrain_steps=3"]), tmp_path / "run")
+    d0 = [p.detach().clone() for p in t.D.parameters()]
+    g0 = [p.detach().clone() for p in t.G.parameters()]
+    for _ in range(3):
+        terms = t.train_step(want_log=True)
+    assert not any(k.startswith("d/") for k in terms) and "g/adv" not in terms
+    assert all(torch.equal(a, b) for a, b in zip(d0, t.D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, t.G.parameters()))
+    terms = t.train_step(want_log=True)  # step 3: the GAN phase begins
+    assert "d/loss" in terms and "g/adv" in terms
+    assert any(not torch.equal(a, b) for a, b in zip(d0, t.D.parameters()))
