@@ -223,10 +223,18 @@ def test_inpainting_learns_to_fill_holes(tmp_path):
     assert torch.allclose(out[m.expand_as(out) > 0], torch.tensor(0.123))
 
 
-def test_pix2pix_resume_is_bit_identical(tmp_path):
-    extra = P2P_FAST + ["log.checkpoint_every=3", "eval.every=0"]
-    start_run(load_recipe("pix2pix-digits", extra + ["schedule.steps=6"]), out=tmp_path / "full")
-    start_run(load_recipe("pix2pix-digits", extra + ["schedule.steps=3"]), out=tmp_path / "half")
+@pytest.mark.parametrize("name,extra", [
+    ("pix2pix-digits", P2P_FAST),
+    ("dae-mnist", ["data={name: digits, resolution: 16, holdout: 100}", "generator.width=8", "generator.max_channels=16",
+                   "schedule.batch_size=16", "log.tensorboard=false"]),  # no discriminator
+    ("cyclegan-mnist", ["data.base=digits", "data.path=null", "data.split=train", "data.holdout=50", "generator.width=8",
+                        "generator.blocks=1", "discriminator.width=8", "schedule.batch_size=4", "family.history=2",
+                        "log.tensorboard=false"]),  # two Gs, two Ds and the histories of fakes
+])
+def test_image_to_image_resume_is_bit_identical(tmp_path, name, extra):
+    extra = extra + ["log.checkpoint_every=3", "eval.every=0"]
+    start_run(load_recipe(name, extra + ["schedule.steps=6"]), out=tmp_path / "full")
+    start_run(load_recipe(name, extra + ["schedule.steps=3"]), out=tmp_path / "half")
     resume_run(tmp_path / "half", ["schedule.steps=6"])
     a, b = (ck.load_weights(ck.find_checkpoint(tmp_path / n))[0] for n in ("full", "half"))
     assert a.keys() == b.keys()

@@ -229,7 +229,7 @@ def test_unrolled_adam_look_ahead_matches_real_adam_steps_and_leaves_d_alone():
     fake = fam.G(z).detach()
     for _ in range(3):
         opt2.zero_grad()
-        (F_loss := fam.objective.d_loss(D2(real).logits, D2(fake).logits)).backward()
+        fam.objective.d_loss(D2(real).logits, D2(fake).logits).backward()
         opt2.step()
     x = torch.randn(32, 2)
     assert torch.allclose(critic(x).logits, D2(x).logits, atol=1e-5)

@@ -179,6 +179,18 @@ def square_holes(images: torch.Tensor, size: int, seed: int, fill: int = 127) ->
     return out
 
 
+def digit_source(base: str, path: str | None, split: str, resolution: int) -> InMemoryImages:
+    """The labelled digits the built-in translation tasks are made from: sklearn's (built in) or
+    MNIST's (``path``)."""
+    if base == "mnist":
+        if path is None:
+            raise ValueError("data.base=mnist needs data.path (the MNIST IDX folder), or use data.base=digits")
+        return DATASETS.build("mnist", path=path, split=split, resolution=resolution)
+    if path is not None:
+        raise ValueError("data.path is for data.base=mnist; the digits are built in (remove data.path)")
+    return DATASETS.build("digits", resolution=resolution)
+
+
 @DATASETS.register("pairs")
 def pairs(
     task: Literal["edges", "colour", "mask"],
@@ -191,14 +203,7 @@ def pairs(
     """Built-in paired tasks on digits (built in) or MNIST (``path``): ``edges`` (Sobel edge map ->
     digit), ``colour`` (grey -> the digit in its class's colour: G must recognise the digit to colour
     it) and ``mask`` (a half-side grey square hole -> the whole digit)."""
-    if base == "mnist":
-        if path is None:
-            raise ValueError("data.base=mnist needs data.path (the MNIST IDX folder), or use data.base=digits")
-        source = DATASETS.build("mnist", path=path, split=split, resolution=resolution)
-    else:
-        if path is not None:
-            raise ValueError("data.path is for data.base=mnist; the digits are built in (remove data.path)")
-        source = DATASETS.build("digits", resolution=resolution)
+    source = digit_source(base, path, split, resolution)
     b, labels = source.images, source.labels
     if task == "edges":
         a = edge_map(b)

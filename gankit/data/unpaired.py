@@ -110,14 +110,9 @@ def unpaired(task: Literal["invert", "rotate"], base: Literal["digits", "mnist"]
              split: Literal["train", "test"] = "train", resolution: int = 32, seed: int = 0) -> UnpairedImages:
     """Built-in unpaired tasks: digits (or MNIST, ``path``) as A, the other half of them inverted
     (``invert``) or turned 90 degrees anticlockwise (``rotate``) as B."""
-    if base == "mnist":
-        if path is None:
-            raise ValueError("data.base=mnist needs data.path (the MNIST IDX folder), or use data.base=digits")
-        source = DATASETS.build("mnist", path=path, split=split, resolution=resolution)
-    else:
-        if path is not None:
-            raise ValueError("data.path is for data.base=mnist; the digits are built in (remove data.path)")
-        source = DATASETS.build("digits", resolution=resolution)
+    from gankit.data.paired import digit_source
+
+    source = digit_source(base, path, split, resolution)
     perm = torch.randperm(len(source), generator=make_generator(seed, _HALVES))
     half = len(source) // 2
     a, b = source.subset(perm[:half].sort().values, "A"), source.subset(perm[half:].sort().values, "B")

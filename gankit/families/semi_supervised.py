@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from gankit.families.base import FAMILIES, eval_batches
 from gankit.families.unconditional import Unconditional
