@@ -97,6 +97,7 @@ def _print_summary(result: dict[str, Any]) -> None:
     console.print(f"checkpoint:    {result['checkpoint']}")
     if result.get("translates"):
         console.print("the samples grid shows input | output | target, two triples a row")
+        console.print(f"next: gankit translate {result['run_dir']} --input my-images/ --out translated/")
     else:
         console.print(f"next: gankit sample {result['run_dir']} --num 64 --out samples.png")
 
@@ -127,6 +128,16 @@ def cmd_latent(args: argparse.Namespace) -> int:
         res = write_interpolations(args.source, args.out, rows=args.rows, steps=args.steps, mode=args.mode,
                                    seed=args.seed, device=args.device, use_ema=not args.no_ema)
     console.print(f"wrote {res['rows']} {res['mode']} interpolations of {res['steps']} steps to {res['out']}")
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from gankit.translating import translate_images
+
+    res = translate_images(args.source, args.input, args.out, direction=args.direction, device=args.device,
+                           use_ema=not args.no_ema)
+    console.print(f"translated {res['num']} images ({res['size']}, {res['weights']} weights of {res['checkpoint']}) "
+                  f"into {res['out']}")
     return 0
 
 
@@ -289,6 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
     e.add_argument("--out", type=Path, help="also write the scores and their protocol to this JSON file")
     e.set_defaults(fn=cmd_eval)
+
+    t = sub.add_parser("translate", help="apply a trained image-to-image run (pix2pix, srgan, cyclegan, inpainting, "
+                       "autoencoder) to your images")
+    t.add_argument("source", help="run directory or checkpoint folder")
+    t.add_argument("--input", required=True, type=Path, help="an image or a folder of images")
+    t.add_argument("--out", required=True, type=Path, help="folder for the outputs (PNG, the inputs' names)")
+    t.add_argument("--direction", default="ab", help="cyclegan: ab (A -> B, default) or ba (B -> A)")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
+    t.set_defaults(fn=cmd_translate)
 
     f = sub.add_parser("fetch", help="download what gankit never downloads by itself (the FID Inception weights)")
     f.add_argument("what", choices=["inception"])

@@ -248,3 +248,29 @@ def test_sampling_a_translation_run_explains(tmp_path):
     start_run(load_recipe("pix2pix-digits", P2P_FAST + ["schedule.steps=1", "eval.every=0"]), out=tmp_path / "run")
     with pytest.raises(ValueError, match="translates images"):
         write_samples(tmp_path / "run", tmp_path / "s.png", num=4)
+
+
+def test_translate_command_applies_a_trained_run(tmp_path):
+    from gankit.cli import main
+
+    start_run(load_recipe("pix2pix-digits", P2P_FAST + ["schedule.steps=2", "eval.every=0"]), out=tmp_path / "run")
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((40, 50), 60 * i, dtype=np.uint8)).save(tmp_path / "in" / f"img{i}.png")
+    assert main(["translate", str(tmp_path / "run"), "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 0
+    outs = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert outs == ["img0.png", "img1.png", "img2.png"] and Image.open(tmp_path / "o" / "img0.png").size == (32, 32)
+    # The written image is G's output for the resized input.
+    from gankit.translating import translate_images
+
+    t = Trainer(load_recipe("pix2pix-digits", P2P_FAST + ["schedule.steps=2"]), tmp_path / "x")
+    t.load_checkpoint(ck.find_checkpoint(tmp_path / "run"))
+    t.G.eval()
+    with torch.no_grad():
+        want = t.G(torch.full((1, 1, 32, 32), 60 / 127.5 - 1))
+    got = torch.from_numpy(np.asarray(Image.open(tmp_path / "o" / "img1.png"), dtype=np.float32)) / 127.5 - 1
+    assert (got - want[0, 0]).abs().max() < 1.5 / 127.5
+    start_run(load_recipe("dcgan-digits", ["generator.width=8", "discriminator.width=8", "schedule.steps=1",
+                                           "schedule.batch_size=8", "log.tensorboard=false"]), out=tmp_path / "z")
+    with pytest.raises(ValueError, match="draws from noise"):
+        translate_images(tmp_path / "z", tmp_path / "in", tmp_path / "o2")
