@@ -68,6 +68,7 @@ GEN_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
 DISC_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("mlp", (2,), {"dropout": 0.5, "activation": "tanh"}),
     ("mlp", (2,), {"hidden": [], "activation": "relu"}),
+    ("mlp", (1, 16, 16), {"noise": [0.3, 0.5], "weight_norm": True, "hidden": [32, 16]}),
     ("dcgan", (3, 32, 32), {"norm": "layer", "width": 16}),
     ("dcgan", (3, 16, 16), {"norm": "none", "init": "default"}),
     ("dcgan", (3, 8, 8), {"max_channels": 32}),

@@ -105,3 +105,26 @@ def test_bad_semi_supervised_configurations_are_refused():
         Trainer(load_recipe("dcgan-digits", ["data.labels_per_class=5", "log.tensorboard=false"]), "/nonexistent")
     with pytest.raises(ConfigError, match="holdout"):
         trainer(data="data={name: digits, resolution: 16, holdout: 5000, labels_per_class: 5}")
+
+
+def test_salimans_mlp_discriminator_options():
+    """The MLP D of Salimans et al.'s MNIST experiments: Gaussian noise in training only, weight norm
+    (scale-invariant in v), and a K-way class head for the K+1-class game."""
+    from gankit.models import DISCRIMINATORS
+
+    torch.manual_seed(0)
+    D = DISCRIMINATORS.build("mlp", in_shape=(1, 8, 8), num_classes=10, hidden=[16, 8], conditioning="auxiliary",
+                             noise=[0.3, 0.5], weight_norm=True)
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    out = D(x)
+    assert out.class_logits.shape == (4, 10) and out.features.shape == (4, 8)
+    assert not torch.equal(D(x).class_logits, out.class_logits)  # noise while training
+    D.eval()
+    a = D(x).class_logits
+    assert torch.equal(a, D(x).class_logits)  # none in eval
+    v = D.blocks[0][0].parametrizations.weight.original1
+    with torch.no_grad():
+        v.mul_(3.0)  # w = g v / ||v||: scaling v changes nothing
+    torch.testing.assert_close(D(x).class_logits, a)
+    with pytest.raises(ValueError, match="noise"):
+        DISCRIMINATORS.build("mlp", in_shape=(2,), noise=[0.1, 0.2, 0.3])

@@ -17,6 +17,7 @@ from torch import nn
 
 from gankit.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from gankit.nn.conditional import one_hot
+from gankit.nn.noise import GaussianNoise
 from gankit.nn.vbn import VirtualBatchNorm, reference_z, vbn_forward
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
 
@@ -144,10 +145,17 @@ class MLPDiscriminator(nn.Module):
         dropout: float = 0.0,
         minibatch_discrimination: int = 0,
         minibatch_stddev: int = 0,
+        conditioning: Literal["concat", "auxiliary"] = "concat",
+        noise: list[float] = [],  # noqa: B006  (never mutated; list for YAML)
+        weight_norm: bool = False,
     ) -> None:
         """``minibatch_discrimination``: number of kernels B of a minibatch-discrimination layer before the
         head (Salimans et al. 2016; 0 = none); ``minibatch_stddev``: group size of a minibatch-stddev
-        feature before the head (Karras et al. 2018; 0 = none)."""
+        feature before the head (Karras et al. 2018; 0 = none). With num_classes > 0, ``conditioning``
+        ``concat`` feeds the one-hot label beside x (cGAN), ``auxiliary`` adds a K-way class head on the
+        features (AC-GAN, the semi-supervised K+1-class D). ``noise`` [input std, hidden std]: Gaussian
+        noise in training (Salimans et al.'s MNIST D: [0.3, 0.5]); ``weight_norm``: every linear layer
+        w = g v / ||v|| (Salimans & Kingma 2016)."""
         super().__init__()
         if num_classes < 0:
             raise ValueError(f"discriminator 'mlp': num_classes={num_classes} must be >= 0")
@@ -155,16 +163,25 @@ class MLPDiscriminator(nn.Module):
             raise ValueError("discriminator 'mlp': minibatch_discrimination and minibatch_stddev must be >= 0")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"discriminator 'mlp': dropout={dropout} must be in [0, 1)")
+        if len(noise) > 2 or any(v < 0 for v in noise):
+            raise ValueError(f"discriminator 'mlp': noise={noise} must be [input std] or [input std, hidden std], >= 0")
+        if conditioning not in ("concat", "auxiliary"):
+            raise ValueError(f"discriminator 'mlp': conditioning={conditioning!r}; valid choices: concat, auxiliary")
         self.in_shape = _check_shape(in_shape, "in_shape", "discriminator 'mlp'")
         self.num_classes = num_classes
         self.hidden = _check_hidden(hidden, "discriminator 'mlp'")
 
+        self.concat = num_classes if conditioning == "concat" else 0
+        wn = nn.utils.parametrizations.weight_norm if weight_norm else (lambda m: m)
+        in_std, hidden_std = (list(noise) + [0.0, 0.0])[:2]
+        self.input_noise = GaussianNoise(in_std)
         self.blocks = nn.ModuleList()
-        width = math.prod(self.in_shape) + num_classes  # cGAN: the one-hot y beside the flattened x
+        width = math.prod(self.in_shape) + self.concat  # cGAN: the one-hot y beside the flattened x
         for h in self.hidden:
-            self.blocks.append(nn.Sequential(nn.Linear(width, h), make_activation(activation)))
+            self.blocks.append(nn.Sequential(wn(nn.Linear(width, h)), make_activation(activation)))
             width = h
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.hidden_noise = GaussianNoise(hidden_std)
         batch_layers: list[nn.Module] = []
         if minibatch_stddev:
             batch_layers.append(MinibatchStdDev(minibatch_stddev))
@@ -174,18 +191,22 @@ class MLPDiscriminator(nn.Module):
             batch_layers.append(mbd)
             width = mbd.out_features
         self.batch_layers = nn.Sequential(*batch_layers)
-        self.head = nn.Linear(width, 1)
+        self.head = wn(nn.Linear(width, 1))
+        self.classifier = wn(nn.Linear(width, num_classes)) if num_classes and conditioning == "auxiliary" else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         """(N, *in_shape) -> DOut(logits (N,), features (N, hidden[-1])); ``y`` when class-conditional."""
         assert_shape(x, [None, *self.in_shape], "x")
-        h = features = x.flatten(1)  # with hidden=[] the features are the input itself
-        if self.num_classes:
+        h = features = self.input_noise(x.flatten(1))  # with hidden=[] the features are the input itself
+        if self.concat:
             if y is None:
                 raise ValueError("discriminator 'mlp' is class-conditional: call D(x, y)")
             h = features = torch.cat([h, one_hot(y, self.num_classes, h)], dim=1)
         for block in self.blocks:
             features = block(h)
-            # Dropout follows each hidden layer (the head's input included), never the raw input.
-            h = self.dropout(features)
-        return DOut(logits=self.head(self.batch_layers(h)).squeeze(1), features=features)
+            # Noise and dropout follow each hidden layer (the head's input included) and are left out of
+            # the features, so feature matching compares the signal.
+            h = self.dropout(self.hidden_noise(features))
+        h = self.batch_layers(h)
+        class_logits = self.classifier(h) if self.classifier is not None else None
+        return DOut(logits=self.head(h).squeeze(1), features=features, class_logits=class_logits)
