@@ -17,7 +17,8 @@ from gankit.train.run import start_run
 from gankit.train.trainer import Trainer
 
 SR_FAST = ["generator.blocks=2", "generator.width=8", "discriminator.width=8", "discriminator.dense=16",
-           "schedule.batch_size=8", "log.tensorboard=false", "data.max_patches=200", "data.holdout=32"]
+           "schedule.batch_size=8", "log.tensorboard=false", "data.max_patches=200", "data.holdout=32",
+           "data.stride=0"]
 
 
 def test_cut_patches_tiles_without_overlap():
@@ -156,3 +157,21 @@ def test_pretraining_leaves_d_idle(tmp_path):
     terms = t.train_step(want_log=True)  # step 3: the GAN phase begins
     assert "d/loss" in terms and "g/adv" in terms
     assert any(not torch.equal(a, b) for a, b in zip(d0, t.D.parameters()))
+
+
+def test_held_out_patches_share_no_pixel_with_training_patches():
+    from gankit.data.split import split_holdout
+
+    s = DATASETS.build("patches", size=32, stride=8, max_patches=0)
+    train, test = split_holdout(s, 20, seed=0)
+    assert len(test) == 20 and (test.coords[:, 1:] % 32 == 0).all()
+    for photo, top, left in test.coords.tolist():
+        same = train.coords[train.coords[:, 0] == photo]
+        clash = ((same[:, 1] - top).abs() < 32) & ((same[:, 2] - left).abs() < 32)
+        assert not clash.any()
+    # Only the overlapping neighbours go: each held-out patch removes at most 7 x 7 positions.
+    assert len(s) - 20 * 49 <= len(train) < len(s) - 20
+    i = int(train.coords[:, 0].eq(0).nonzero()[0])  # the stored pixels are the photo's at the coordinates
+    photo0 = DATASETS.build("patches", size=32, stride=8).images  # same order
+    k = int(((s.coords == train.coords[i]).all(1)).nonzero()[0])
+    assert torch.equal(train.images[i], photo0[k])
