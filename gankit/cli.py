@@ -95,8 +95,8 @@ def _print_summary(result: dict[str, Any]) -> None:
     console.print(f"run directory: {result['run_dir']}")
     console.print(f"samples:       {result['samples']}")
     console.print(f"checkpoint:    {result['checkpoint']}")
-    if result.get("translates"):
-        console.print("the samples grid shows input | output | target, two triples a row")
+    if result.get("grid_legend"):
+        console.print(f"the samples grid shows {result['grid_legend']}")
         console.print(f"next: gankit translate {result['run_dir']} --input my-images/ --out translated/")
     else:
         console.print(f"next: gankit sample {result['run_dir']} --num 64 --out samples.png")

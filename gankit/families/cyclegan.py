@@ -39,6 +39,7 @@ class CycleGAN(Unconditional):
     translates = True
     two_way = True
     probe = False
+    grid_legend = "a | G(a) | F(G(a)) | b | F(b) | G(F(b)) in each row"
 
     @classmethod
     def check(cls, objective: str, tricks: list[str]) -> None:

@@ -34,6 +34,7 @@ class Translation(Unconditional):
     unsupported_tricks = ("feature-matching", "unrolled", "pacgan", "pulling-away")
     tricks_reason = "they assume G maps noise to samples; use them with family=unconditional"
     adv_weight = 1.0
+    grid_legend = "input | output | target, two triples a row"
     baseline_name = ""  # what ``baseline`` computes, for the scores' protocol
 
     def __init__(self, *args: Any, heldout: Any = None, **kw: Any) -> None:
@@ -295,6 +296,7 @@ class AutoencoderFamily(Translation):
 
     family_name = "autoencoder"
     adversarial = False
+    grid_legend = "corrupted | reconstruction | clean, two triples a row"
     baseline_name = "the corrupted input"
     unsupported_tricks = ()  # every trick is refused (check): there is no adversarial game
 

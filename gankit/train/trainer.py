@@ -317,7 +317,7 @@ class Trainer:
         log.flush()
         return {
             "step": self.step, "finished": finished, "eval": dict(self.last_eval),
-            "translates": bool(getattr(self.family, "translates", False)),
+            "grid_legend": getattr(self.family, "grid_legend", ""),
             "protocol": dict(self.last_protocol),
             "samples": self.last_samples, "checkpoint": self.last_checkpoint,
             "seconds": time.perf_counter() - t0,
