@@ -27,6 +27,15 @@ def find_images(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+def existing_folder(path: str, what: str, hint: str) -> Path:
+    """``path`` (with ~ expanded) if it is a folder; else a DataPathError naming ``what`` and the fix."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        state = "is not a folder" if root.exists() else "does not exist"
+        raise DataPathError(f"{what} {state}: {str(root)!r}; set data.path={hint}")
+    return root
+
+
 def class_names(root: Path, files: list[Path]) -> list[str] | None:
     """Sorted class names if every image lies in a subfolder of ``root`` and there are at least two
     such subfolders (the top-level folder is the class); otherwise None (unlabeled)."""
@@ -91,10 +100,7 @@ def image_folder(
     """
     if resolution < 1:
         raise ValueError(f"resolution must be >= 1, got {resolution}")
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        what = "is not a folder" if root.exists() else "does not exist"
-        raise DataPathError(f"image folder {what}: {str(root)!r}; set data.path=/path/to/images")
+    root = existing_folder(path, "image folder", "/path/to/images")
     files = find_images(root)
     if not files:
         raise DataPathError(

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gankit.data.base import DATASETS, DataPathError, InMemoryImages, make_generator, quantize
-from gankit.data.folder import EXTENSIONS, _progress, find_images
+from gankit.data.folder import EXTENSIONS, _progress, existing_folder, find_images
 
 _MASKS = 4  # stream word for the mask task's hole positions
 
@@ -118,10 +118,7 @@ def paired_folder(
     ``direction=b-to-a`` swaps the roles (translate B into A)."""
     if resolution < 1:
         raise ValueError(f"resolution must be >= 1, got {resolution}")
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        what = "is not a folder" if root.exists() else "does not exist"
-        raise DataPathError(f"paired folder {what}: {str(root)!r}; set data.path=/path/to/pairs")
+    root = existing_folder(path, "paired folder", "/path/to/pairs")
     if direction == "b-to-a":
         channels_a, channels_b = channels_b, channels_a
     modes = {1: "L", 3: "RGB"}

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from gankit.data.base import DATASETS, DataPathError, DataSource, FiniteStream, InMemoryImages, make_generator
-from gankit.data.folder import _progress, find_images, load_square
+from gankit.data.folder import _progress, existing_folder, find_images, load_square
 
 _HALVES = 6  # stream word for the built-in tasks' A/B halving
 
@@ -87,9 +87,7 @@ def unpaired_folder(path: str, split: Literal["train", "test"] = "train", resolu
                     channels_a: Literal[1, 3] = 3, channels_b: Literal[1, 3] = 3, max_images: int = 0) -> UnpairedImages:
     """Two folders of unpaired images (``trainA``/``trainB``, ``testA``/``testB`` or ``A``/``B``),
     each image resized and centre-cropped to a ``resolution`` square."""
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise DataPathError(f"unpaired folder does not exist: {str(root)!r}; set data.path=/path/to/set")
+    root = existing_folder(path, "unpaired folder", "/path/to/set")
     sides = []
     for side, channels in (("A", channels_a), ("B", channels_b)):
         folder = _side(root, split, side)
