@@ -1,9 +1,9 @@
 """``gankit translate``: apply a trained image-to-image generator to the user's own images.
 
-pix2pix and SRGAN read the image as it is (for SRGAN: the low-resolution image); CycleGAN goes A -> B
+pix2pix reads the image as it is; SRGAN upsamples each image whole, at its own size; CycleGAN goes A -> B
 or B -> A (``direction``); the context encoder cuts the recipe's hole (centre masks; random ones at a
-seeded place) and fills it; an autoencoder reconstructs (denoises) the image. Each input is resized
-and centre-cropped to the size the generator was trained on, and the outputs are written as PNGs
+seeded place) and fills it; an autoencoder reconstructs (denoises) the image. Except for SRGAN, each
+input is resized and centre-cropped to the size the generator was trained on. Outputs are written as PNGs
 with the inputs' names. Loading never executes code (safetensors weights).
 """
 
@@ -36,6 +36,14 @@ def _inputs(path: Path) -> list[Path]:
     raise FileNotFoundError(f"--input {str(path)!r} does not exist")
 
 
+def _write(out: Path, source: Path, img: np.ndarray) -> Path:
+    target = out / f"{source.stem}.png"
+    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+    Image.fromarray(img.squeeze(-1) if img.shape[-1] == 1 else img).save(tmp, format="png")
+    os.replace(tmp, target)
+    return target
+
+
 @torch.no_grad()
 def translate_images(source: str | Path, inputs: str | Path, out: str | Path, direction: str = "ab",
                      device: str = "auto", use_ema: bool = True, batch: int = 64) -> dict[str, Any]:
@@ -65,6 +73,19 @@ def translate_images(source: str | Path, inputs: str | Path, out: str | Path, di
     mode = "L" if c == 1 else "RGB"
     opts = recipe.family.options
     written = []
+    if getattr(G, "fully_convolutional", False):  # SRGAN: each image whole, at its own size
+        sizes = set()
+        for f in files:
+            try:
+                with Image.open(f) as img:
+                    arr = np.asarray(img.convert(mode)).reshape(img.height, img.width, c)
+            except (OSError, ValueError, SyntaxError) as err:
+                raise ValueError(f"cannot read image {str(f)!r}: {err}") from None
+            y = G(to_float(torch.from_numpy(arr.copy()).permute(2, 0, 1)[None]).to(dev)).clamp(-1, 1)
+            written.append(_write(out, f, to_uint8_nhwc(y.float().cpu())[0]))
+            sizes.add(f"{arr.shape[0]}x{arr.shape[1]} -> {y.shape[2]}x{y.shape[3]}")
+        return {"num": len(written), "out": out, "weights": prefix, "checkpoint": meta["checkpoint"],
+                "size": ", ".join(sorted(sizes)) if len(sizes) <= 3 else f"{len(sizes)} sizes, x{G.scale}"}
     for i in range(0, len(files), batch):
         chunk = files[i : i + batch]
         arr = np.stack([load_square(f, h, mode).reshape(h, h, c) for f in chunk])
@@ -78,10 +99,6 @@ def translate_images(source: str | Path, inputs: str | Path, out: str | Path, di
         else:
             y = G(x)
         for f, img in zip(chunk, to_uint8_nhwc(y.float().cpu())):
-            target = out / f"{f.stem}.png"
-            tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-            Image.fromarray(img.squeeze(-1) if img.shape[-1] == 1 else img).save(tmp, format="png")
-            os.replace(tmp, target)
-            written.append(target)
+            written.append(_write(out, f, img))
     return {"num": len(written), "out": out, "weights": prefix, "checkpoint": meta["checkpoint"],
             "size": f"{h}x{w} -> {G.out_shape[1]}x{G.out_shape[2]}"}

@@ -175,3 +175,15 @@ def test_held_out_patches_share_no_pixel_with_training_patches():
     photo0 = DATASETS.build("patches", size=32, stride=8).images  # same order
     k = int(((s.coords == train.coords[i]).all(1)).nonzero()[0])
     assert torch.equal(train.images[i], photo0[k])
+
+
+def test_translate_upsamples_whole_images_of_any_size(tmp_path):
+    from PIL import Image
+
+    from gankit.cli import main
+
+    start_run(load_recipe("srgan-photos", SR_FAST + ["schedule.steps=1", "eval.every=0"]), out=tmp_path / "run")
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)).save(tmp_path / "in" / "a.png")
+    assert main(["translate", str(tmp_path / "run"), "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 0
+    assert Image.open(tmp_path / "o" / "a.png").size == (80, 48)  # x4, width x height

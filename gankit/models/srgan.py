@@ -42,6 +42,7 @@ class SRResNet(nn.Module):
     """SRResNet: a low-resolution image (C, h, w) -> (C, s h, s w), s = 2, 4, 8 (from the shapes)."""
 
     z_dim = 0
+    fully_convolutional = True  # trained on patches, it upsamples images of any size (gankit translate)
 
     def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], num_classes: int = 0,
                  blocks: int = 16, width: int = 64, skip: Literal["none", "bicubic"] = "none",
@@ -74,7 +75,7 @@ class SRResNet(nn.Module):
         self.up = nn.Sequential(*up, last, *([nn.Tanh()] if skip == "none" else []))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        assert_shape(x, [None, *self.in_shape], "input image")
+        assert_shape(x, [None, self.in_shape[0], None, None], "input image")
         h = self.head(x)
         out = self.up(h + self.body(h))
         if self.skip == "bicubic":
