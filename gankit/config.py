@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from gankit.registry import Registry, RegistryError
 
@@ -64,6 +64,22 @@ class Schedule(_Strict):
     steps: PositiveInt = 2000  # generator updates
     batch_size: PositiveInt = 64
     n_critic: PositiveInt = 1  # discriminator updates per generator update
+    # Learning rates held until decay_start, then decayed linearly to 0 at the last step (CycleGAN's
+    # schedule, Zhu et al. 2017, Sec. 4; Salimans et al. 2016 decay theirs too). 0: never decay.
+    decay_start: NonNegativeInt = 0
+
+    @pydantic.model_validator(mode="after")
+    def _decay(self) -> "Schedule":
+        if self.decay_start and self.decay_start >= self.steps:
+            raise ValueError(f"schedule.decay_start={self.decay_start} must be below schedule.steps={self.steps} "
+                             "(or 0 for no decay)")
+        return self
+
+    def lr_factor(self, step: int) -> float:
+        """The fraction of the recipe's learning rates used at generator step ``step``."""
+        if not self.decay_start or step < self.decay_start:
+            return 1.0
+        return max(0.0, (self.steps - step) / (self.steps - self.decay_start))
 
 
 class EMA(_Strict):

@@ -158,3 +158,37 @@ def test_before_ema_start_samples_and_checkpoints_come_from_g():
     t.train_step(want_log=False)
     assert t.sampling_generator() is t.ema.module
     assert any(k.startswith("G_ema.") for k in t.checkpoint_tensors())
+
+
+def test_linear_learning_rate_decay(tmp_path):
+    r = load_recipe("gan-grid", GRID_FAST + ["schedule.steps=10", "schedule.decay_start=6", "optim.g.lr=0.001",
+                                             "optim.d.lr=0.002"])
+    assert [r.schedule.lr_factor(s) for s in (0, 5, 6, 8, 10)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    t = Trainer(r, tmp_path / "run")
+    seen = []
+    for _ in range(10):
+        t.train_step(want_log=False)
+        seen.append((t.opt_g.param_groups[0]["lr"], t.opt_d.param_groups[0]["lr"]))
+    assert seen[5] == (0.001, 0.002) and seen[8] == pytest.approx((0.001 * 2 / 4, 0.002 * 2 / 4))
+    with pytest.raises(ConfigError, match="decay_start=10 must be below"):
+        load_recipe("gan-grid", ["schedule.steps=10", "schedule.decay_start=10"])
+
+
+def test_resume_inside_the_decay_is_bit_identical(tmp_path):
+    extra = GRID_FAST + ["schedule.decay_start=3", "log.checkpoint_every=4"]
+    start_run(load_recipe("gan-grid", extra + ["schedule.steps=8"]), out=tmp_path / "full")
+    half = load_recipe("gan-grid", extra + ["schedule.steps=8"])
+    t = Trainer(half, tmp_path / "half")
+    (tmp_path / "half").mkdir()
+    log = RunLog(tmp_path / "half", tensorboard=False)
+    for _ in range(4):
+        t.train_step(want_log=False)
+    t.save_checkpoint()
+    t2 = Trainer(half, tmp_path / "half")
+    t2.load_checkpoint(t.last_checkpoint)
+    for _ in range(4):
+        t2.train_step(want_log=False)
+    log.close()
+    a = weights(tmp_path / "full")
+    for k, v in ck.split_prefix(a, "G").items():
+        assert torch.equal(v, t2.G.state_dict()[k]), k

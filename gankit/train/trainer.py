@@ -260,9 +260,20 @@ class Trainer:
     def _on_sigint(self, *_: Any) -> None:
         self._stop_requested = True
 
+    def set_learning_rates(self) -> None:
+        """The recipe's rates times the schedule's decay factor at this step: a function of the step
+        alone, so a resumed run continues the same schedule exactly."""
+        factor = self.recipe.schedule.lr_factor(self.step)
+        for opt, cfg in ((self.opt_g, self.recipe.optim.g), (self.opt_d, self.recipe.optim.d)):
+            if opt is not None:
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * factor
+
     def train_step(self, want_log: bool) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         self.family.step = self.step
+        if self.recipe.schedule.decay_start:
+            self.set_learning_rates()
         self.set_network_step()
         for phase in self.phases:
             if self.step % phase.interval or self.step < phase.start:
