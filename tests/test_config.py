@@ -32,7 +32,7 @@ def test_overrides_are_type_checked():
 
 
 def test_unknown_key_lists_valid_keys():
-    with pytest.raises(ConfigError, match=r"unknown key 'schedule.stpes'; valid keys here: batch_size, n_critic, steps"):
+    with pytest.raises(ConfigError, match=r"unknown key 'schedule.stpes'; valid keys here: batch_size, decay_start, n_critic, steps"):
         load_recipe("gan-grid", ["schedule.stpes=5"])
     with pytest.raises(ConfigError, match=r"unknown key 'trainer'"):
         load_recipe("gan-grid", ["trainer.x=1"])
