@@ -72,7 +72,7 @@ class Schedule(_Strict):
     def _decay(self) -> "Schedule":
         if self.decay_start and self.decay_start >= self.steps:
             raise ValueError(f"schedule.decay_start={self.decay_start} must be below schedule.steps={self.steps} "
-                             "(or 0 for no decay)")
+                             "(lower it with the steps, or set it to 0 for no decay)")
         return self
 
     def lr_factor(self, step: int) -> float:

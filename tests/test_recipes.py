@@ -20,7 +20,7 @@ FILE_DATA = ("mnist", "npz", "cifar10", "image-folder")
 def _overrides(name: str, tmp_path: Path) -> list[str]:
     raw = RECIPES.build(name)
     data = raw["data"]
-    out = ["schedule.steps=2", "schedule.batch_size=8", "eval.metrics=[]", "eval.best=null", "log.tensorboard=false",
+    out = ["schedule.steps=2", "schedule.decay_start=0", "schedule.batch_size=8", "eval.metrics=[]", "eval.best=null", "log.tensorboard=false",
            "ema.start=0"]
     if data["name"] in FILE_DATA:
         # the same resolution and channels from the built-in digits, so the recipe's networks are unchanged
