@@ -108,3 +108,12 @@ def test_cyclegan_learns_to_invert_and_back(tmp_path):
     rows = [row for row in read_metrics(tmp_path / "run") if "g/cycle" in row]
     assert rows[-1]["g/cycle"] < rows[0]["g/cycle"]
 
+
+
+def test_grids_without_held_out_images_leave_the_training_stream_alone(tmp_path):
+    t = Trainer(load_recipe("cyclegan-mnist", CG_FAST + ["data.holdout=0"]), tmp_path / "run")
+    t.train_step(want_log=False)
+    state = t.stream.state_dict()
+    first, _ = t.family.sample_grid(t.G)
+    again, _ = t.family.sample_grid(t.G)
+    assert t.stream.state_dict() == state and torch.equal(first, again)

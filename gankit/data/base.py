@@ -51,6 +51,11 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32).div_(127.5).sub_(1.0)
 
 
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] -> uint8 0..255, rounded to nearest: the inverse of ``to_float``."""
+    return quantize((images.detach().float().cpu() + 1) * 127.5)
+
+
 def quantize(images: torch.Tensor, max_value: float = 255.0) -> torch.Tensor:
     """Float images in [0, max_value] -> uint8 0..255, rounded to nearest."""
     return (images * (255.0 / max_value)).round_().clamp_(0, 255).to(torch.uint8)

@@ -56,35 +56,39 @@ class PairedImages(InMemoryImages):
 
 
 # -- the user's own pairs ---------------------------------------------------------------------------
-def _load(path: Path, mode: str, resolution: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """Decode ``path`` (optionally a crop ``box`` of it) and resize to a ``resolution`` square."""
+def _square(img: Image.Image, mode: str, resolution: int) -> np.ndarray:
+    """``img`` in ``mode``, resized to a ``resolution`` square (bicubic), as (H, W, C) uint8."""
+    img = img.convert(mode).resize((resolution, resolution), Image.Resampling.BICUBIC)
+    return np.array(img, dtype=np.uint8).reshape(resolution, resolution, -1)
+
+
+def _read(path: Path, fn):  # type: ignore[no-untyped-def]
+    """``fn(image)`` of the decoded file; an unreadable file is a ValueError naming it."""
     try:
         with Image.open(path) as img:
-            img = img.convert(mode)
-            if box is not None:
-                img = img.crop(box)
-            img = img.resize((resolution, resolution), Image.Resampling.BICUBIC)
-            arr = np.array(img, dtype=np.uint8)
+            return fn(img)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise ValueError(f"cannot read image {str(path)!r}: {err}") from None
-    return arr.reshape(resolution, resolution, -1)
+
+
+def _load(path: Path, mode: str, resolution: int) -> np.ndarray:
+    return _read(path, lambda img: _square(img, mode, resolution))
+
+
+def _halves(img: Image.Image, path: Path, mode_a: str, mode_b: str, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    w, h = img.size
+    if w < 2:
+        raise ValueError(f"{str(path)!r} is {w} px wide; a side-by-side pair has A on the left half and B on the right")
+    half = w // 2
+    return (_square(img.crop((0, 0, half, h)), mode_a, resolution),
+            _square(img.crop((half, 0, 2 * half, h)), mode_b, resolution))
 
 
 def _side_by_side(root: Path, files: list[Path], mode_a: str, mode_b: str, resolution: int
                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    a, b = [], []
-    for f in _progress(files, f"loading {len(files)} pairs"):
-        try:
-            with Image.open(f) as img:
-                w, h = img.size
-        except (OSError, ValueError, SyntaxError) as err:
-            raise ValueError(f"cannot read image {str(f)!r}: {err}") from None
-        if w < 2:
-            raise ValueError(f"{str(f)!r} is {w} px wide; a side-by-side pair has A on the left half and B on the right")
-        half = w // 2
-        a.append(_load(f, mode_a, resolution, (0, 0, half, h)))
-        b.append(_load(f, mode_b, resolution, (half, 0, 2 * half, h)))
-    return a, b
+    pairs = [_read(f, lambda img, f=f: _halves(img, f, mode_a, mode_b, resolution))
+             for f in _progress(files, f"loading {len(files)} pairs")]
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def _two_folders(root: Path, mode_a: str, mode_b: str, resolution: int) -> tuple[list[np.ndarray], list[np.ndarray]]:

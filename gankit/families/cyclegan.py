@@ -139,9 +139,8 @@ class CycleGAN(Unconditional):
         """Rows a | G(a) | F(G(a)) | b | F(b) | G(F(b)), on held-out images when there are some."""
         if self.heldout is not None:
             a, b = self.heldout.a.images[:n], self.heldout.b.images[:n]
-        else:
-            x = self.next_batch()[0][:n]
-            x = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        else:  # the first training batch: drawing a new one would shift the training stream
+            x = self.grid_images()[:n]
             a, b = x[:, : self.ca], x[:, self.ca :]
         m = min(len(a), len(b))
         r = self._both_ways(G, a[:m], b[:m])

@@ -41,7 +41,6 @@ class Translation(Unconditional):
         super().__init__(*args, **kw)
         self.heldout = heldout
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._grid: torch.Tensor | None = None
 
     # -- what a subclass says ---------------------------------------------------------------------
     @classmethod
@@ -79,10 +78,7 @@ class Translation(Unconditional):
 
     # -- the game ---------------------------------------------------------------------------------
     def _pair(self) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self._real()
-        if self._grid is None:
-            self._grid = x[:16].detach().cpu()
-        return self.example(x)
+        return self.example(self._real())
 
     def d_terms(self) -> dict[str, torch.Tensor]:
         inp, target = self._pair()
@@ -121,13 +117,7 @@ class Translation(Unconditional):
     def sample_grid(self, G: nn.Module, n: int = 16) -> tuple[torch.Tensor, int]:
         """Rows of (input, output, target) triples, two per row, on held-out images when there are
         some (else on the first training batch); returns (images, images per row)."""
-        if self.heldout is not None:
-            images = self.heldout.images[:n]
-        elif self._grid is not None:
-            images = ((self._grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-        else:
-            images = self.next_batch()[0][:n]
-            images = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        images = self.heldout.images[:n] if self.heldout is not None else self.grid_images()[:n]
         inp, out, target = self._translate(G, images)
         triples = torch.stack([self.display(inp, target), out, target], dim=1)  # (n, 3, C, H, W)
         return triples.flatten(0, 1), 6

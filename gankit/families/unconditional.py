@@ -10,6 +10,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from gankit.data.base import to_uint8
 from gankit.families.base import FAMILIES
 from gankit.train.phases import Phase
 
@@ -46,6 +47,7 @@ class Unconditional:
         self.next_batch = next_batch
         self.device = device
         self.batch_size = 0  # set from the first real batch; G batches match it
+        self.first_batch: torch.Tensor | None = None  # a few real images, for grids without held-out data
         self.opt_d: torch.optim.Optimizer | None = None
 
     @classmethod
@@ -85,7 +87,14 @@ class Unconditional:
     def _real(self) -> torch.Tensor:
         x, _ = self.next_batch()
         self.batch_size = x.shape[0]
+        if self.first_batch is None:
+            self.first_batch = x[:16].clone()
         return x.to(self.device, non_blocking=True)
+
+    def grid_images(self) -> torch.Tensor:
+        """uint8 images of the first real batch, for sample grids when no images are held out. Drawn
+        from the stream only if training has not begun (a run resumed at its last step)."""
+        return to_uint8(self.first_batch if self.first_batch is not None else self.next_batch()[0][:16])
 
     def _d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         for _, t in self.tricks:
