@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,11 +85,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         console.print(f"[bold]gankit train[/] {recipe.name}: {recipe.description.strip().splitlines()[0] if recipe.description else ''}")
         result = start_run(recipe, out=args.out, console=console)
     _print_summary(result)
+    if result.get("stopped_by"):  # 128 + signal number, as a shell reports a signalled job
+        return 128 + int(getattr(signal, result["stopped_by"]))
     return 0
 
 
 def _print_summary(result: dict[str, Any]) -> None:
     status = "finished" if result["finished"] else "stopped early (resume with --resume)"
+    if result.get("stopped_by"):
+        status = f"stopped by {result['stopped_by']} with a checkpoint (continue with: gankit train --resume {result['run_dir']})"
     console.print(f"\n[bold green]{status}[/] at step {result['step']} in {result['seconds']:.1f} s")
     if result.get("eval"):
         _print_scores(f"evaluation at step {result['step']}", result["eval"], result.get("protocol", {}))

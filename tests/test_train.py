@@ -128,7 +128,7 @@ def test_nan_loss_stops_run_and_keeps_last_good_checkpoint(tmp_path):
 
     trainer.objective.d_loss = poisoned
     log = RunLog(run, tensorboard=False)
-    with pytest.raises(NonFiniteLoss, match=r"step 7.*step-0000005"):
+    with pytest.raises(NonFiniteLoss, match=r"d/adv became NaN/Inf at step 7.*step-0000005"):
         trainer.train(log)
     log.close()
     assert [p.name for p in ck.list_checkpoints(run / "checkpoints")] == ["step-0000005"]

@@ -59,8 +59,8 @@ def save_checkpoint(
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{step:07d}"
     tmp = root / f".tmp-{PREFIX}{step:07d}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    for stale in [*root.glob(".tmp-*"), *root.glob(".old-*")]:  # left by a writer that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
     try:
         _write_weights(tensors, tmp / WEIGHTS, metadata)

@@ -42,7 +42,7 @@ class RunLog:
         """Drop lines logged after the checkpoint being resumed: they will be logged again."""
         if not self.path.exists():
             return
-        kept = [ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+        kept = [json.dumps(row) for row in _rows(self.path) if row.get("step", 0) <= step]
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("".join(ln + "\n" for ln in kept))
         os.replace(tmp, self.path)
@@ -68,11 +68,19 @@ class RunLog:
             self._tb.close()
 
 
+def _rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for ln in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rows.append(json.loads(ln))
+        except json.JSONDecodeError:  # a line torn by a killed process: it is logged again on resume
+            continue
+    return rows
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return []
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    return _rows(path) if path.exists() else []
 
 
 def make_progress(console: Console) -> Progress:

@@ -31,14 +31,15 @@ class Phase:
 def grad_norm(module: nn.Module) -> torch.Tensor:
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
-        return torch.zeros(())
+        return torch.zeros((), device=next(module.parameters()).device)
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def run_phase(phase: Phase, want_grad_norm: bool = False) -> dict[str, torch.Tensor]:
+def run_phase(phase: Phase) -> dict[str, torch.Tensor]:
     """One optimiser step of ``phase``: everything around backward lives here and only here.
 
-    Returns the phase's loss terms, detached (still on the device: no host sync).
+    Returns the phase's loss terms and the gradient norm, detached and still on the device (no host
+    sync); the norm is what tells a non-finite gradient from a non-finite loss.
     """
     for other in phase.frozen:
         other.requires_grad_(False)  # saves the other network's weight gradients entirely
@@ -48,8 +49,7 @@ def run_phase(phase: Phase, want_grad_norm: bool = False) -> dict[str, torch.Ten
         terms = phase.loss_fn()
         terms["loss"].backward()
         out = {k: v.detach() for k, v in terms.items()}
-        if want_grad_norm:
-            out["grad_norm"] = grad_norm(phase.module)
+        out["grad_norm"] = grad_norm(phase.module)
         phase.optimizer.step()
         for hook in phase.post_step:
             hook()

@@ -75,10 +75,11 @@ def resume_run(run_dir: str | Path, overrides: list[str] = (), force: bool = Fal
     run_dir = Path(run_dir)
     _, recipe = resume_recipe(run_dir, list(overrides), force)
     ckpts = ck.list_checkpoints(run_dir / "checkpoints")
-    if not ckpts:
-        raise ck.CheckpointError(f"{run_dir} holds no complete checkpoint to resume from")
     trainer = Trainer(recipe, run_dir, console=console)
-    trainer.load_checkpoint(ckpts[-1])
+    if ckpts:
+        trainer.load_checkpoint(ckpts[-1])
+    elif console is not None:  # stopped before its first checkpoint: a fresh trainer *is* step 0
+        console.print(f"{run_dir} has no checkpoint yet: training again from step 0")
     _write_config(run_dir, recipe)
     log = RunLog(run_dir, tensorboard=recipe.log.tensorboard, resume_step=trainer.step)
     try:

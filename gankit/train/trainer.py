@@ -92,8 +92,12 @@ class Trainer:
         self.fixed_z = torch.randn(self._grid_count(), self.G.z_dim,
                                    generator=torch.Generator().manual_seed(recipe.seed + 1))
         self.step = 0
+        # The first non-finite step and term, tracked on the device so that no step syncs with the host.
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
-        self._stop_requested = False
+        self._bad_term = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._term_names: list[str] = []
+        self._term_offsets: dict[tuple[str, ...], int] = {}
+        self._stop_requested: str | None = None
         self.last_eval: dict[str, float] = {}
         self.last_protocol: dict[str, Any] = {}
         self.last_checkpoint: Path | None = None
@@ -187,6 +191,9 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step = int(state["step"])
         self.set_network_step()
+        # The optimisers' saved states carry the old rates: the recipe's rule (a resume with
+        # `--force optim.g.lr=...` after a NaN stop) must win.
+        self.set_learning_rates()
         self.last_checkpoint = ckpt
 
     def set_network_step(self) -> None:
@@ -244,21 +251,45 @@ class Trainer:
             self.best.save(self, results)
 
     # -- the loop ---------------------------------------------------------------------------------
-    def _track(self, loss: torch.Tensor) -> None:
-        bad = ~torch.isfinite(loss)
-        self._first_bad = torch.where(bad & (self._first_bad < 0), self.step + 1, self._first_bad)
+    def _track(self, phase: str, terms: dict[str, torch.Tensor]) -> None:
+        """Remember, on the device, the first step and term that went non-finite (losses or the
+        gradient norm): one stacked check per phase instead of a host sync per term."""
+        # Named terms first, then their total, then the gradient: the first bad one is the culprit.
+        keys = [k for k in terms if k not in ("loss", "grad_norm")] + [k for k in ("loss", "grad_norm") if k in terms]
+        key = (phase, *keys)
+        if key not in self._term_offsets:
+            self._term_offsets[key] = len(self._term_names)
+            self._term_names += [f"{phase.lower()}/{k}" for k in keys]
+        bad = ~torch.isfinite(torch.stack([terms[k].float().sum() for k in keys]))
+        new = bad.any() & (self._first_bad < 0)
+        self._first_bad = torch.where(new, self.step + 1, self._first_bad)
+        self._bad_term = torch.where(new, self._term_offsets[key] + bad.int().argmax(), self._bad_term)
 
     def _check_finite(self) -> None:
         first = int(self._first_bad.item())
-        if first >= 0:
-            where = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written"
-            raise NonFiniteLoss(
-                f"a loss became NaN/Inf at step {first}; training stopped and {where}. "
-                "Try a lower learning rate, a gradient penalty, or another objective."
-            )
+        if first < 0:
+            return
+        term = self._term_names[int(self._bad_term.item())]
+        what = (f"the gradient of {term.split('/')[0].upper()} became NaN/Inf" if term.endswith("/grad_norm")
+                else f"the loss term {term} became NaN/Inf")
+        if self.last_checkpoint is None:
+            raise NonFiniteLoss(f"{what} at step {first}; training stopped before any checkpoint was written. "
+                                "Start again with lower learning rates, a gradient penalty or another objective.")
+        lower = " ".join(f"optim.{k}.lr={cfg.lr / 2:g}" for k, cfg in (("g", self.recipe.optim.g), ("d", self.recipe.optim.d))
+                         if k == "g" or self.opt_d is not None)
+        raise NonFiniteLoss(
+            f"{what} at step {first}; training stopped and the last good checkpoint is {self.last_checkpoint}. "
+            f"Resume from it with lower learning rates:\n  gankit train --resume {self.run_dir} --force {lower}\n"
+            "or start again with a gradient penalty or another objective."
+        )
 
-    def _on_sigint(self, *_: Any) -> None:
-        self._stop_requested = True
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self._stop_requested:  # asked twice: the user wants out now, checkpoint or not
+            raise KeyboardInterrupt(f"{name} received twice")
+        self._stop_requested = name
+        self.console.print(f"[yellow]{name}: finishing this step, saving a checkpoint and stopping "
+                           "(send it again to stop at once)[/]")
 
     def set_learning_rates(self) -> None:
         """The recipe's rates times the schedule's decay factor at this step: a function of the step
@@ -279,8 +310,8 @@ class Trainer:
             if self.step % phase.interval or self.step < phase.start:
                 continue
             for _ in range(phase.repeats):
-                out = run_phase(phase, want_grad_norm=want_log)
-                self._track(out["loss"])
+                out = run_phase(phase)
+                self._track(phase.name, out)
             terms.update({f"{phase.name.lower()}/{k}": v for k, v in out.items()})
         if self.ema is not None and self.step >= self.recipe.ema.start:
             self.ema.update_parameters(self.G)
@@ -289,10 +320,19 @@ class Trainer:
         self.step += 1
         return terms
 
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """SIGINT (Ctrl-C) and SIGTERM (schedulers, `kill`) end the run cleanly at the next step
+        boundary with a checkpoint. Only the main thread may install handlers."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
     def train(self, log: RunLog) -> dict[str, Any]:
         r = self.recipe
         total = r.schedule.steps
-        old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        old_handlers = self._install_signal_handlers()
         progress = make_progress(self.console)
         t0, s0 = time.perf_counter(), self.step
         try:
@@ -317,7 +357,8 @@ class Trainer:
                         log.flush()
                 progress.update(task, completed=self.step)
         finally:
-            signal.signal(signal.SIGINT, old_handler)
+            for signum, handler in old_handlers.items():
+                signal.signal(signum, handler)
         self._check_finite()
         finished = self.step >= total
         if finished and (self.metrics or getattr(self.source, "heldout", None) is not None):
@@ -331,5 +372,5 @@ class Trainer:
             "grid_legend": getattr(self.family, "grid_legend", ""),
             "protocol": dict(self.last_protocol),
             "samples": self.last_samples, "checkpoint": self.last_checkpoint,
-            "seconds": time.perf_counter() - t0,
+            "seconds": time.perf_counter() - t0, "stopped_by": self._stop_requested,
         }
