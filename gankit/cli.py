@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -345,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     from gankit.train.trainer import NonFiniteLoss
 
     args = build_parser().parse_args(argv)
+    # Warnings (skipped unreadable files, a missing VGG file) as one readable line, not a source dump.
+    warnings.showwarning = lambda message, *_a, **_k: console.print(f"[yellow]warning:[/] {message}")
     try:
         return int(args.fn(args))
     except (ConfigError, RegistryError, CheckpointError, NonFiniteLoss, FileNotFoundError, ValueError) as err:

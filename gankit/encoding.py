@@ -23,7 +23,7 @@ def load_encoder(source: str | Path, device: str = "auto") -> tuple[torch.nn.Mod
                           "train with family=bigan or family=veegan to get one")
     E = build_encoder(recipe, shapes, build_generator(recipe, shapes).z_dim)
     assert E is not None
-    E.load_state_dict(ck.split_prefix(tensors, "E"))
+    ck.load_into(E, tensors, "E", meta.get("checkpoint", source))
     E.to(resolve_device(device)).eval()
     return E, recipe, shapes, meta
 

@@ -35,7 +35,7 @@ def load_generator(
     tensors, meta, recipe, shapes = read_checkpoint(source)
     G = build_generator(recipe, shapes)
     prefix = "G_ema" if use_ema and any(k.startswith("G_ema.") for k in tensors) else "G"
-    G.load_state_dict(ck.split_prefix(tensors, prefix))
+    ck.load_into(G, tensors, prefix, meta["checkpoint"])
     set_step(int(meta["step"]), G)  # a growing G (ProGAN) at the resolution it had reached
     G.to(resolve_device(device)).eval()
     meta = {**meta, "weights": prefix}

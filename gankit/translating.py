@@ -54,7 +54,7 @@ def translate_images(source: str | Path, inputs: str | Path, out: str | Path, di
                          "use `gankit sample` for it")
     G = build_generator(recipe, shapes)
     prefix = "G_ema" if use_ema and any(k.startswith("G_ema.") for k in tensors) else "G"
-    G.load_state_dict(ck.split_prefix(tensors, prefix))
+    ck.load_into(G, tensors, prefix, meta.get("checkpoint", source))
     dev = resolve_device(device)
     G.to(dev).eval()
     if getattr(family, "two_way", False):

@@ -49,5 +49,8 @@ def npz(path: str, key: str = "images", labels_key: str = "labels", resolution: 
         raise ValueError(f"npz resolution must be >= 0 (0 keeps the stored size), got {resolution}")
     if resolution and images.shape[-2:] != (resolution, resolution):
         images = resize_uint8(images, resolution)
+    if labels is not None and len(labels) and int(labels.min()) < 0:
+        raise ValueError(f"{p.name}[{labels_key!r}] holds negative labels (the first at index "
+                         f"{int((labels < 0).nonzero()[0])}); class ids must count from 0")
     num_classes = int(labels.max()) + 1 if labels is not None else 0
     return InMemoryImages("npz", images, labels, num_classes=num_classes)

@@ -186,6 +186,12 @@ class InMemoryImages(DataSource):
             raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
         if labels is not None and labels.shape != (images.shape[0],):
             raise ValueError(f"{labels.shape[0]} labels for {images.shape[0]} images")
+        if labels is not None and len(labels):
+            bad = ((labels < 0) | (labels >= max(num_classes, 1))).nonzero().flatten()
+            if len(bad):
+                i = int(bad[0])
+                raise ValueError(f"{name}: {len(bad)} label(s) outside 0..{num_classes - 1} (the first: {int(labels[i])} "
+                                 f"at index {i}); class ids must count from 0 up to the number of classes")
         self.name = name
         self.images = images.contiguous()
         self.labels = labels.to(torch.int64) if labels is not None else None

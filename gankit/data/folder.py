@@ -8,6 +8,7 @@ convention: the name of the folder an image sits in under the root.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -85,6 +86,14 @@ class ImageFolderSource(InMemoryImages):
         self.files = files
 
 
+def _report_unreadable(root: Path, errors: list[str], total: int, allowed: float) -> None:
+    head = f"{len(errors)} of {total} files under {str(root)!r} cannot be read as images (first: {errors[0]})"
+    if len(errors) > allowed * total or len(errors) == total:
+        raise DataPathError(f"{head}; that is more than data.max_unreadable={allowed:g} of the folder. "
+                            "Remove or re-download them, or raise data.max_unreadable to skip them.")
+    warnings.warn(f"{head}; skipped them (data.max_unreadable={allowed:g} allows it)", stacklevel=3)
+
+
 @DATASETS.register("image-folder")
 def image_folder(
     path: str,
@@ -92,14 +101,20 @@ def image_folder(
     channels: Literal[1, 3] = 3,
     labels: Literal["auto", "none"] = "auto",
     max_images: int = 0,
+    max_unreadable: float = 0.01,
 ) -> ImageFolderSource:
     """Images under ``path`` (recursive), square ``resolution``; subfolders as classes when ``labels="auto"``.
 
     ``max_images > 0`` keeps an evenly strided subset of the sorted list (deterministic, and it
     spans every class rather than only the first ones). Class ids are always those of the full folder.
+    Unreadable files (truncated downloads, a stray non-image with an image suffix) are skipped with a
+    warning that counts them, as long as they are at most ``max_unreadable`` of the folder; more than
+    that is an error, since the folder is then probably not what the recipe thinks it is.
     """
     if resolution < 1:
         raise ValueError(f"resolution must be >= 1, got {resolution}")
+    if not 0 <= max_unreadable <= 1:
+        raise ValueError(f"max_unreadable is a fraction of the files, 0..1; got {max_unreadable}")
     root = existing_folder(path, "image folder", "/path/to/images")
     files = find_images(root)
     if not files:
@@ -112,9 +127,19 @@ def image_folder(
 
     mode: Literal["L", "RGB"] = "L" if channels == 1 else "RGB"
     images = torch.empty(len(files), channels, resolution, resolution, dtype=torch.uint8)
-    for i, f in enumerate(_progress(files, f"loading {len(files)} images")):
-        arr = load_square(f, resolution, mode)
-        images[i] = torch.from_numpy(arr.reshape(resolution, resolution, channels)).permute(2, 0, 1)
+    unreadable: list[str] = []
+    kept: list[Path] = []
+    for f in _progress(files, f"loading {len(files)} images"):
+        try:
+            arr = load_square(f, resolution, mode)
+        except ValueError as err:
+            unreadable.append(str(err))
+            continue
+        images[len(kept)] = torch.from_numpy(arr.reshape(resolution, resolution, channels)).permute(2, 0, 1)
+        kept.append(f)
+    if unreadable:
+        _report_unreadable(root, unreadable, len(files), max_unreadable)
+    images, files = images[:len(kept)], kept
 
     y = None
     if classes is not None:

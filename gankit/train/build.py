@@ -80,6 +80,20 @@ def build_family_inputs(recipe: Recipe, source: Any) -> dict[str, Any]:
     return {}
 
 
+def _shape_hint(err: ValueError, recipe: Recipe, shapes: Shapes) -> str:
+    """A model's refusal of the data's image shape, plus what to change in the recipe."""
+    msg = str(err)
+    if shapes.kind != "image" or "shape" not in msg:
+        return msg
+    from gankit.data import DATASETS
+
+    c, h, w = shapes.shape
+    hint = f"; dataset {recipe.data.name!r} gives {c}x{h}x{w} images"
+    if recipe.data.name in DATASETS.names() and "resolution" in DATASETS.options(recipe.data.name):
+        hint += "; resize them with data.resolution=..."
+    return msg + hint
+
+
 def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]] = ()  # type: ignore[assignment]
                    ) -> tuple[nn.Module, nn.Module | None]:
     from gankit.families import FAMILIES
@@ -101,8 +115,11 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
     g_in = _translation_input(recipe, family, shapes)
     if getattr(family, "two_way", False):
         return _two_way_networks(recipe, shapes, g_in)
-    G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls, **recipe.generator.options,
-                         **({"in_shape": g_in} if g_in is not None else {}))
+    try:
+        G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls,
+                             **recipe.generator.options, **({"in_shape": g_in} if g_in is not None else {}))
+    except ValueError as err:
+        raise ConfigError(_shape_hint(err, recipe, shapes)) from None
     if not adversarial:  # a standalone autoencoder: G alone
         return G, None
     d_shape = family.d_in_shape(shapes.shape, G.z_dim, g_in)  # BiGAN / VEEGAN: (x, z) pairs; pix2pix: (a, b)

@@ -133,7 +133,31 @@ def load_state(ckpt: Path) -> dict[str, Any]:
 def recipe_from_metadata(meta: dict[str, str]) -> dict[str, Any]:
     if "recipe" not in meta:
         raise CheckpointError("this weights file carries no gankit recipe in its metadata")
-    return json.loads(meta["recipe"])
+    try:
+        return json.loads(meta["recipe"])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"the recipe in this checkpoint's metadata is damaged ({err}); "
+                              "was weights.safetensors edited by hand?") from None
+
+
+def load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, ckpt: Path | str) -> None:
+    """``module.load_state_dict`` of the ``prefix`` tensors, with a message that says what does not
+    fit (a checkpoint of another recipe, or one whose tensors were changed) instead of a raw dump."""
+    sd = split_prefix(tensors, prefix)
+    if not sd:
+        raise CheckpointError(f"{ckpt} holds no {prefix} weights; it was written by another kind of run")
+    own = module.state_dict()
+    missing = sorted(set(own) - set(sd))
+    extra = sorted(set(sd) - set(own))
+    shapes = sorted(k for k in set(own) & set(sd) if own[k].shape != sd[k].shape)
+    if missing or extra or shapes:
+        parts = [f"{len(v)} {what} (e.g. {v[0]})" for v, what in
+                 ((missing, "missing"), (extra, "unexpected"), (shapes, "of another shape")) if v]
+        raise CheckpointError(
+            f"the {prefix} weights in {ckpt} do not fit this recipe's network: {', '.join(parts)}. "
+            "The checkpoint comes from another recipe (or was altered); resume it with its own run directory."
+        )
+    module.load_state_dict(sd)
 
 
 def split_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -166,15 +166,14 @@ class Trainer:
     def load_checkpoint(self, ckpt: Path) -> None:
         tensors, _ = ck.load_weights(ckpt)
         state = ck.load_state(ckpt)
-        self.G.load_state_dict(ck.split_prefix(tensors, "G"))
+        ck.load_into(self.G, tensors, "G", ckpt)
         if self.D is not None:
-            self.D.load_state_dict(ck.split_prefix(tensors, "D"))
+            ck.load_into(self.D, tensors, "D", ckpt)
         if self.E is not None:
-            self.E.load_state_dict(ck.split_prefix(tensors, "E"))
+            ck.load_into(self.E, tensors, "E", ckpt)
         if self.ema is not None:
-            ema_sd = ck.split_prefix(tensors, "G_ema")
-            if ema_sd:
-                self.ema.module.load_state_dict(ema_sd)
+            if any(k.startswith("G_ema.") for k in tensors):
+                ck.load_into(self.ema.module, tensors, "G_ema", ckpt)
                 self.ema.n_averaged.copy_(state.get("ema_n_averaged", torch.tensor(0)))
         self.opt_g.load_state_dict(state["optim"]["g"])
         if self.opt_d is not None:
