@@ -101,6 +101,10 @@ def _print_summary(result: dict[str, Any]) -> None:
     console.print(f"run directory: {result['run_dir']}")
     console.print(f"samples:       {result['samples']}")
     console.print(f"checkpoint:    {result['checkpoint']}")
+    if result.get("report"):
+        console.print(f"report:        {result['report']}")
+    for w in result.get("health", []):
+        console.print(f"[yellow]health (step {w.step}):[/] {w.kind.replace('_', ' ')}")
     if result.get("grid_legend"):
         console.print(f"the samples grid shows {result['grid_legend']}")
         console.print(f"next: gankit translate {result['run_dir']} --input my-images/ --out translated/")
@@ -238,6 +242,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from gankit.viz.report import write_report
+
+    path = write_report(args.run_dir, args.out)
+    console.print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gankit", description="Train, evaluate and study GANs.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -316,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     t.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
     t.set_defaults(fn=cmd_translate)
+
+    rp = sub.add_parser("report", help="(re)write a run's self-contained report.html: curves, samples over time, "
+                        "diagnostics, recipe, environment")
+    rp.add_argument("run_dir", type=Path)
+    rp.add_argument("--out", type=Path, default=None, help="where to write it (default: RUN_DIR/report.html)")
+    rp.set_defaults(fn=cmd_report)
 
     f = sub.add_parser("fetch", help="download what gankit never downloads by itself (the FID Inception weights)")
     f.add_argument("what", choices=["inception"])

@@ -51,6 +51,9 @@ class Optim(_Strict):
     weight_decay: NonNegativeFloat = 0.0
     momentum: NonNegativeFloat = 0.0  # sgd / rmsprop only
     eps: PositiveFloat = 1e-8
+    # PyTorch's optimiser implementations: "foreach" batches the update over all tensors, "fused"
+    # is one kernel (CUDA; CPU for Adam/AdamW), "for-loop" is per tensor; "auto" lets PyTorch choose.
+    impl: Literal["auto", "foreach", "fused", "for-loop"] = "auto"
 
 
 class Optimisers(_Strict):
@@ -80,6 +83,15 @@ class Schedule(_Strict):
         if not self.decay_start or step < self.decay_start:
             return 1.0
         return max(0.0, (self.steps - step) / (self.steps - self.decay_start))
+
+
+class Performance(_Strict):
+    """How the step runs, not what it computes (up to rounding): measured in benchmarks/step_time.py."""
+
+    amp: Literal["none", "bf16", "fp16"] = "none"  # autocast; fp16 adds a GradScaler per optimiser
+    compile: Literal["none", "g", "d", "both"] = "none"  # torch.compile of the networks trained
+    channels_last: bool = False  # NHWC memory format for image networks
+    accumulate: PositiveInt = 1  # micro-batches per optimiser step (schedule.batch_size must divide)
 
 
 class EMA(_Strict):
@@ -127,8 +139,17 @@ class Recipe(_Strict):
     optim: Optimisers = Optimisers()
     schedule: Schedule = Schedule()
     ema: EMA = EMA()
+    perf: Performance = Performance()
     eval: Evaluation = Evaluation()
     log: Logging = Logging()
+
+    @pydantic.model_validator(mode="after")
+    def _accumulate(self) -> "Recipe":
+        k, b = self.perf.accumulate, self.schedule.batch_size
+        if b % k:
+            raise ValueError(f"perf.accumulate={k} must divide schedule.batch_size={b} (each optimiser step "
+                             f"sums {k} micro-batches of batch_size / accumulate)")
+        return self
 
     @pydantic.field_validator("device")
     @classmethod

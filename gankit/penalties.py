@@ -36,6 +36,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit.models.base import DOut
+from gankit.train.precision import penalty_scale
 from gankit.registry import Registry
 
 PENALTIES = Registry("penalty")
@@ -68,7 +69,8 @@ class Penalty:
 def input_gradients(net: nn.Module, x: Tensor, y: Tensor | None = None) -> Tensor:
     """d(score)/dx flattened to (N, prod(other dims)); score = per-sample sum of D's logits.
 
-    The graph is kept (create_graph) so a loss on the gradient backpropagates into ``net``.
+    The graph is kept (create_graph) so a loss on the gradient backpropagates into ``net``. Under fp16
+    mixed precision the inner gradient is loss-scaled like the outer one (``train.precision``).
     Per-sample gradients come from one backward of the batch sum, which is exact as long as D
     treats samples independently (no batch norm in D: use layer/instance norm or none).
     """
@@ -76,8 +78,13 @@ def input_gradients(net: nn.Module, x: Tensor, y: Tensor | None = None) -> Tenso
         x = x.detach().requires_grad_(True)
         out = net(x) if y is None else net(x, y=y)
         logits = out.logits if isinstance(out, DOut) else out
-        score = logits.reshape(logits.shape[0], -1).sum(dim=1)
-        (grad,) = torch.autograd.grad(score.sum(), x, create_graph=True)
+        score = logits.reshape(logits.shape[0], -1).sum(dim=1).float()
+        scale = penalty_scale()
+        if scale is None:
+            (grad,) = torch.autograd.grad(score.sum(), x, create_graph=True)
+        else:  # fp16: scale before the inner backward so small gradients survive, then unscale
+            (grad,) = torch.autograd.grad(score.sum() * scale, x, create_graph=True)
+            grad = grad.float() / scale
     return grad.flatten(1)
 
 
@@ -95,6 +102,7 @@ def _need(x: Tensor | None, what: str, who: str) -> Tensor:
 
 class _GradientPenalty(Penalty):
     adds_loss = True
+    double_backward = True  # a loss on an input gradient: no torch.compile of the network it reads
 
 
 @PENALTIES.register("wgan-gp")

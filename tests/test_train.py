@@ -34,13 +34,14 @@ def test_run_directory_layout(tmp_path):
     assert yaml.safe_load((run / "config.yaml").read_text()) == r.model_dump(mode="json")
     rows = read_metrics(run)
     train_rows = [x for x in rows if "d/loss" in x]
+    assert (run / "report.html").is_file() and (run / "environment.json").is_file()
     assert [x["step"] for x in train_rows] == [10, 20, 30, 40]
     for key in ("d/loss", "g/loss", "d/real", "d/fake", "d/grad_norm", "g/grad_norm", "d/adv", "g/adv"):
         assert all(isinstance(x[key], float) for x in train_rows), key
     evals = [x for x in rows if "eval/modes" in x]
     assert [x["step"] for x in evals] == [20, 40] and 0 <= evals[-1]["eval/modes"] <= 25
     assert list(run.glob("events.out.tfevents.*")), "TensorBoard events missing"
-    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-000020.png", "step-000040.png"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["density.png", "step-000020.png", "step-000040.png"]
     assert Image.open(run / "samples" / "step-000040.png").size[0] > 100
     assert [p.name for p in ck.list_checkpoints(run / "checkpoints")] == ["step-0000040"]  # keep=1
     assert res["eval"]["modes"] == evals[-1]["eval/modes"]

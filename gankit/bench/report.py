@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
 from rich.table import Table
+
+from gankit.viz.density import save_density_figure
+from gankit.viz.html import html_table, page
 
 
 def fmt(mean: float | None, se: float | None, digits: int = 1) -> str:
@@ -58,73 +60,12 @@ def print_toy_table(results: dict[str, Any], console: Console) -> None:
 
 
 def save_points_figure(samples: torch.Tensor, path: str | Path, dataset: str, title: str = "") -> Path:
-    """Two panels, as in the VEEGAN / PacGAN figures: real points (grey) and generated samples (blue)
-    with the mode centres (red x), and the log-density of the samples as a 2-D histogram."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-
+    """The two-panel figure of ``viz.density`` for a built-in toy ``dataset``."""
     from gankit.data import DATASETS
 
     source = DATASETS.build(dataset)
     real, _ = source.sample_real(len(samples), seed=0)
-    centers = source.centers
-    lo, hi = float(centers.min()), float(centers.max())
-    pad = 0.25 * (hi - lo) + 0.3
-    lim = (lo - pad, hi + pad)
-    f = samples.detach().float().cpu()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4.5), dpi=100)
-    ax1.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="real", rasterized=True)
-    ax1.scatter(f[:, 0], f[:, 1], s=2, c="tab:blue", alpha=0.5, label="generated", rasterized=True)
-    ax1.scatter(centers[:, 0], centers[:, 1], marker="x", s=30, c="tab:red", label="modes")
-    ax1.legend(loc="upper right", fontsize=7, markerscale=3)
-    ax1.set_title("samples", fontsize=9)
-    finite = f[torch.isfinite(f).all(1)]
-    ax2.hist2d(finite[:, 0].numpy(), finite[:, 1].numpy(), bins=120, range=[lim, lim], norm=LogNorm(), cmap="viridis")
-    ax2.scatter(centers[:, 0], centers[:, 1], marker="x", s=20, c="tab:red")
-    ax2.set_title("density of generated samples (log)", fontsize=9)
-    for ax in (ax1, ax2):
-        ax.set_xlim(*lim)
-        ax.set_ylim(*lim)
-        ax.set_aspect("equal")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-th { background: #f3f3f3; } td.l, th.l { text-align: left; } td.p { color: #777; }
-.plots { display: flex; flex-wrap: wrap; gap: 1em; }
-figure { margin: 0; } figure img { width: 540px; border: 1px solid #ddd; }
-.note { color: #555; font-size: 0.9em; }
-"""
-
-
-def html_table(header: list[str], rows: list[list[str]], left: int = 2, paper: tuple[int, ...] = ()) -> str:
-    def cls(i: int) -> str:
-        return ' class="l"' if i < left else (' class="p"' if i in paper else "")
-
-    head = "".join(f"<th{cls(i)}>{html.escape(h)}</th>" for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{html.escape(c)}</td>" for i, c in enumerate(r)) + "</tr>"
-                   for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def page(title: str, body: str) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
+    return save_density_figure(samples, real, source.centers, path, title=title)
 
 
 def write_toy_html(results: dict[str, Any], path: str | Path) -> Path:

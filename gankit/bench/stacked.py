@@ -141,7 +141,7 @@ def run_stacked_bench(
     """Train each (method, seed) for ``budget`` generator steps; count modes and KL to uniform of
     ``num_samples`` samples (26,000 by default); also of as many real samples, as a reference row.
     Writes results.json, a sample grid per method and index.html to ``out_dir``."""
-    from gankit.bench.report import html_table, page
+    from gankit.viz.html import html_table, page
     from gankit.train.build import build_data
     from gankit.train.trainer import NonFiniteLoss, Trainer
     from gankit.viz import save_image_grid

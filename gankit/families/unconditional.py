@@ -17,6 +17,14 @@ from gankit.train.phases import Phase
 Batch = tuple[torch.Tensor, torch.Tensor | None]
 
 
+def separation(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """D's accuracy at the midpoint of its mean real and mean fake scores: 0.5 when it cannot tell
+    them apart, 1 when it separates them completely. A threshold of the scores themselves, so it means
+    the same for logits, critic values and (negated) energies; the health monitor reads it."""
+    t = (real.mean() + fake.mean()) / 2
+    return ((real > t).float().mean() + (fake < t).float().mean()) / 2
+
+
 @FAMILIES.register("unconditional")
 class Unconditional:
     """Unconditional GAN: samples from noise alone; labels, if the data has them, are ignored."""
@@ -133,7 +141,7 @@ class Unconditional:
         # Separate passes for real and fake: with batch norm in D, mixing them would leak statistics.
         r, f = self.realness(D(real)), self.realness(D(fake))
         loss = self.adversarial_d_loss(r, f)
-        terms = {"adv": loss, "real": r.mean(), "fake": f.mean()}
+        terms = {"adv": loss, "real": r.mean(), "fake": f.mean(), "acc": separation(r.detach(), f.detach())}
         return self.finish_d_terms(real, fake, y, r, f, terms, loss)
 
     def finish_d_terms(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None,

@@ -255,12 +255,17 @@ def build_metrics(recipe: Recipe) -> list[tuple[str, Any]]:
 
 
 def make_optimizer(cfg: Optim, params: Any) -> torch.optim.Optimizer:
+    impl: dict[str, Any] = {}
+    if cfg.impl != "auto":
+        if cfg.impl == "fused" and cfg.type not in ("adam", "adamw", "sgd"):
+            raise ConfigError(f"optim impl=fused exists for adam, adamw and sgd, not {cfg.type}; use foreach")
+        impl = {"fused": True} if cfg.impl == "fused" else {"foreach": cfg.impl == "foreach"}
     if cfg.type == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **impl)
     if cfg.type == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **impl)
     if cfg.type == "rmsprop":
         return torch.optim.RMSprop(
-            params, lr=cfg.lr, eps=cfg.eps, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            params, lr=cfg.lr, eps=cfg.eps, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **impl
         )
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **impl)

@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from gankit.train.precision import Precision, scaling
+
 LossFn = Callable[[], dict[str, torch.Tensor]]
 
 
@@ -26,6 +28,7 @@ class Phase:
     interval: int = 1  # run on generator steps where step % interval == 0
     start: int = 0  # and step >= start (SRGAN's D waits while G pre-trains on the content loss)
     post_step: tuple[Callable[[], None], ...] = field(default_factory=tuple)  # e.g. weight clipping
+    scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling; set by the trainer
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -35,25 +38,50 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def run_phase(phase: Phase) -> dict[str, torch.Tensor]:
+def run_phase(phase: Phase, precision: Precision = Precision(), accumulate: int = 1) -> dict[str, torch.Tensor]:
     """One optimiser step of ``phase``: everything around backward lives here and only here.
 
-    Returns the phase's loss terms and the gradient norm, detached and still on the device (no host
-    sync); the norm is what tells a non-finite gradient from a non-finite loss.
+    ``precision`` runs the loss under autocast (and fp16 loss scaling with ``phase.scaler``);
+    ``accumulate`` > 1 sums the gradients of that many calls of the loss (each drawing its own
+    micro-batch) before the step, the terms averaged. Returns the phase's loss terms and the gradient
+    norm, detached and still on the device (no host sync); the norm is what tells a non-finite
+    gradient from a non-finite loss.
     """
     for other in phase.frozen:
         other.requires_grad_(False)  # saves the other network's weight gradients entirely
     phase.module.requires_grad_(True)
+    scaler = phase.scaler
     try:
         phase.optimizer.zero_grad(set_to_none=True)
-        terms = phase.loss_fn()
-        terms["loss"].backward()
-        out = {k: v.detach() for k, v in terms.items()}
+        out: dict[str, torch.Tensor] = {}
+        for _ in range(accumulate):
+            with precision.autocast(), scaling(scaler, _device(phase.module)):
+                terms = phase.loss_fn()
+            loss = terms["loss"] if accumulate == 1 else terms["loss"] / accumulate
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            if accumulate == 1:
+                out = {k: v.detach() for k, v in terms.items()}
+            else:
+                for k, v in terms.items():
+                    out[k] = out.get(k, 0) + v.detach().float() / accumulate
+        if scaler is not None:
+            scaler.unscale_(phase.optimizer)  # true gradients for the norm (inf on a step fp16 skips)
         out["grad_norm"] = grad_norm(phase.module)
-        phase.optimizer.step()
+        if scaler is not None:
+            before = scaler.scale(torch.ones((), device=out["grad_norm"].device))
+            scaler.step(phase.optimizer)
+            scaler.update()
+            # The scale only falls when the gradients overflowed and the step was skipped (no host sync).
+            out["skipped"] = (scaler.scale(torch.ones_like(before)) < before).float()
+        else:
+            phase.optimizer.step()
         for hook in phase.post_step:
             hook()
     finally:
         for other in phase.frozen:
             other.requires_grad_(True)
     return out
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device

@@ -14,6 +14,7 @@ from gankit.config import ConfigError, Recipe, apply_overrides, diff_keys, dump_
 from gankit.train import checkpoint as ck
 from gankit.train.logger import RunLog
 from gankit.train.trainer import Trainer
+from gankit.viz.report import record_environment, write_report
 
 CONFIG = "config.yaml"
 
@@ -44,11 +45,24 @@ def start_run(recipe: Recipe, out: str | Path | None = None, console: Console | 
     trainer = Trainer(recipe, run_dir, console=console)  # builds (and validates data) before writing
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_config(run_dir, recipe)
+    record_environment(run_dir, 0)
     log = RunLog(run_dir, tensorboard=recipe.log.tensorboard)
+    return _train(trainer, log, console)
+
+
+def _train(trainer: Trainer, log: RunLog, console: Console | None) -> dict[str, Any]:
+    """Train, then write report.html, also when training stops on an error (a NaN stop's report
+    shows how it got there); a report that fails never hides the training result or error."""
     try:
-        return {"run_dir": run_dir, **trainer.train(log)}
+        result = {"run_dir": trainer.run_dir, **trainer.train(log)}
     finally:
         log.close()
+        try:
+            report = write_report(trainer.run_dir)
+        except Exception as err:  # noqa: BLE001 - the report is a view; training's outcome matters more
+            report = None
+            (console or Console(stderr=True)).print(f"[yellow]warning:[/] report.html not written: {err}")
+    return {**result, "report": report}
 
 
 def resume_recipe(run_dir: Path, overrides: list[str], force: bool = False) -> tuple[Recipe, Recipe]:
@@ -81,8 +95,6 @@ def resume_run(run_dir: str | Path, overrides: list[str] = (), force: bool = Fal
     elif console is not None:  # stopped before its first checkpoint: a fresh trainer *is* step 0
         console.print(f"{run_dir} has no checkpoint yet: training again from step 0")
     _write_config(run_dir, recipe)
+    record_environment(run_dir, trainer.step)
     log = RunLog(run_dir, tensorboard=recipe.log.tensorboard, resume_step=trainer.step)
-    try:
-        return {"run_dir": run_dir, **trainer.train(log)}
-    finally:
-        log.close()
+    return _train(trainer, log, console)

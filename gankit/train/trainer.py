@@ -24,8 +24,10 @@ from gankit.metrics.classes import requested_labels
 from gankit.models.base import set_step
 from gankit.metrics.evaluate import Evaluator, reference_description
 from gankit.train.best import BestTracker
-from gankit.train.logger import RunLog, make_progress
+from gankit.train.health import Health, HealthWarning, diversity, replay
+from gankit.train.logger import RunLog, make_progress, read_metrics
 from gankit.train.phases import run_phase
+from gankit.train.precision import Precision
 from gankit.viz import save_samples
 from gankit.viz.grid import save_image_grid
 
@@ -55,9 +57,12 @@ class Trainer:
             if pen.target == "D" and self.D is None:
                 raise ConfigError(f"family {recipe.family.name!r} has no discriminator for a D penalty; remove it")
             pen.on_build(self.G if pen.target == "G" else self.D)
-        self.G.to(self.device)
+        perf = recipe.perf
+        fmt = torch.channels_last if perf.channels_last and self.shapes.kind == "image" else torch.preserve_format
+        self.G.to(self.device, memory_format=fmt)
         if self.D is not None:
-            self.D.to(self.device)
+            self.D.to(self.device, memory_format=fmt)
+        self.precision = Precision(perf.amp, self.device.type)
         g_params = list(self.G.parameters())
         if self.E is not None:
             self.E.to(self.device)
@@ -66,16 +71,20 @@ class Trainer:
         sched = recipe.schedule
         self.opt_g = make_optimizer(recipe.optim.g, g_params)
         self.opt_d = make_optimizer(recipe.optim.d, self.D.parameters()) if self.D is not None else None
-        self.stream = self.source.stream(sched.batch_size, recipe.seed)
+        # With accumulation every loss call draws a micro-batch; the optimiser steps on their sum.
+        self.stream = self.source.stream(sched.batch_size // perf.accumulate, recipe.seed)
+        g_run, d_run = self._compiled(recipe)
         try:
             self.family = FAMILIES.get(recipe.family.name)(
-                self.G, self.D, self.objective, self.penalties, self.stream.next, self.device, self.tricks,
+                g_run, d_run, self.objective, self.penalties, self.stream.next, self.device, self.tricks,
                 **({"encoder": self.E} if self.E is not None else {}), **build_family_inputs(recipe, self.source),
                 **recipe.family.options,
             )
         except ValueError as err:  # a family option or piece that does not fit: the recipe's to fix
             raise ConfigError(str(err)) from None
         self.phases = self.family.phases(self.opt_g, self.opt_d, sched.n_critic)
+        for phase in self.phases:
+            phase.scaler = self.precision.make_scaler()
         self.ema = None
         if recipe.ema.enabled:
             self.ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema.decay), use_buffers=True)
@@ -102,6 +111,24 @@ class Trainer:
         self.last_protocol: dict[str, Any] = {}
         self.last_checkpoint: Path | None = None
         self.last_samples: Path | None = None
+        self.last_diversity: float | None = None
+        self.health = Health()
+        self.health_warnings: list[HealthWarning] = []
+
+    def _compiled(self, recipe: Recipe) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+        """The networks the family trains: torch.compile'd where the recipe asks. Checkpoints, EMA and
+        sampling keep using the plain modules (same parameters, no ``_orig_mod`` key prefixes)."""
+        which = recipe.perf.compile
+        if which == "none":
+            return self.G, self.D
+        if which in ("d", "both") and self.D is not None:
+            double = [name for name, pen in self.penalties if pen.target == "D" and getattr(pen, "double_backward", False)]
+            if double:
+                raise ConfigError(f"perf.compile={which} with the gradient penalty {double[0]}: torch.compile does not "
+                                  "support the double backward a gradient penalty takes; use perf.compile=g")
+        g = torch.compile(self.G) if which in ("g", "both") else self.G
+        d = torch.compile(self.D) if which in ("d", "both") and self.D is not None else self.D
+        return g, d
 
     # -- state ------------------------------------------------------------------------------------
     def _grid_count(self) -> int:
@@ -142,6 +169,9 @@ class Trainer:
             state["family"] = self.family.state_dict()
         if self.ema is not None:
             state["ema_n_averaged"] = self.ema.n_averaged.detach().cpu()
+        scalers = {p.name: p.scaler.state_dict() for p in self.phases if p.scaler is not None}
+        if scalers:
+            state["scalers"] = scalers
         return state
 
     def metadata(self) -> dict[str, str]:
@@ -185,6 +215,9 @@ class Trainer:
             t.load_state_dict(state.get("tricks", {}).get(name, {}))
         if callable(getattr(self.family, "load_state_dict", None)):
             self.family.load_state_dict(state.get("family", {}))
+        for phase in self.phases:
+            if phase.scaler is not None and phase.name in state.get("scalers", {}):
+                phase.scaler.load_state_dict(state["scalers"][phase.name])
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -221,13 +254,25 @@ class Trainer:
             self.last_samples = save_image_grid(images, path, nrow=per_row)
             return self.last_samples
         fake = self.generate(self.fixed_z)
-        real = centers = None
+        real, _ = self.source.sample_real(len(fake), seed=self.recipe.seed)
+        self.last_diversity = diversity(fake, real)
+        centers = None
         if self.shapes.kind == "points":
-            real, _ = self.source.sample_real(len(fake), seed=self.recipe.seed)
             centers = getattr(self.source, "centers", None)
+        else:
+            real = None  # image grids show samples only
         self.last_samples = save_samples(fake, path, real=real, centers=centers,
                                          title=f"{self.recipe.name} - step {self.step}")
         return self.last_samples
+
+    def save_density(self, n: int = 10000) -> Path:
+        """The final samples of a 2-D run beside the data, and their log-density (for the report)."""
+        from gankit.viz.density import save_density_figure
+
+        fake = self.generate(torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(self.recipe.seed + 3)))
+        real, _ = self.source.sample_real(n, seed=self.recipe.seed)
+        return save_density_figure(fake, real, getattr(self.source, "centers", None),
+                                   self.run_dir / "samples" / "density.png", title=f"{self.recipe.name} - step {self.step}")
 
     def evaluate(self) -> dict[str, float]:
         """Every metric of the recipe on the sampling generator; the same z at every evaluation."""
@@ -243,14 +288,28 @@ class Trainer:
                 self.last_protocol[protocol["metric"]] = protocol
         return self.last_eval
 
+    def _log(self, log: RunLog, scalars: dict[str, Any]) -> dict[str, Any]:
+        """Write a row, and the health warnings it raises (printed, and logged for the report)."""
+        row = log.write(self.step, scalars)
+        for w in self.health.update(self.step, row):
+            self.health_warnings.append(w)
+            log.write(self.step, w.as_row())
+            self.console.print(f"[yellow]warning (step {w.step}):[/] {w.message}")
+        return row
+
+    def _log_diversity(self, log: RunLog) -> None:
+        if self.last_diversity is not None and self.last_diversity == self.last_diversity:  # not NaN
+            self._log(log, {"health/diversity": round(self.last_diversity, 4)})
+            self.last_diversity = None
+
     def _evaluate_and_log(self, log: RunLog) -> None:
         results = self.evaluate()
-        log.write(self.step, {**{f"eval/{k}": v for k, v in results.items()}, "eval/protocol": self.last_protocol})
+        self._log(log, {**{f"eval/{k}": v for k, v in results.items()}, "eval/protocol": self.last_protocol})
         if self.best.improved(results):
             self.best.save(self, results)
 
     # -- the loop ---------------------------------------------------------------------------------
-    def _track(self, phase: str, terms: dict[str, torch.Tensor]) -> None:
+    def _track(self, phase: str, terms: dict[str, torch.Tensor], skipped: torch.Tensor | None = None) -> None:
         """Remember, on the device, the first step and term that went non-finite (losses or the
         gradient norm): one stacked check per phase instead of a host sync per term."""
         # Named terms first, then their total, then the gradient: the first bad one is the culprit.
@@ -260,6 +319,8 @@ class Trainer:
             self._term_offsets[key] = len(self._term_names)
             self._term_names += [f"{phase.lower()}/{k}" for k in keys]
         bad = ~torch.isfinite(torch.stack([terms[k].float().sum() for k in keys]))
+        if skipped is not None:
+            bad = bad & ~skipped
         new = bad.any() & (self._first_bad < 0)
         self._first_bad = torch.where(new, self.step + 1, self._first_bad)
         self._bad_term = torch.where(new, self._term_offsets[key] + bad.int().argmax(), self._bad_term)
@@ -309,8 +370,11 @@ class Trainer:
             if self.step % phase.interval or self.step < phase.start:
                 continue
             for _ in range(phase.repeats):
-                out = run_phase(phase)
-                self._track(phase.name, out)
+                out = run_phase(phase, self.precision, self.recipe.perf.accumulate)
+                if phase.scaler is None:
+                    self._track(phase.name, out)
+                else:  # fp16: an overflow on a step the scaler skipped is its business, not a NaN stop
+                    self._track(phase.name, {k: v for k, v in out.items() if k != "skipped"}, skipped=out["skipped"] > 0)
             terms.update({f"{phase.name.lower()}/{k}": v for k, v in out.items()})
         if self.ema is not None and self.step >= self.recipe.ema.start:
             self.ema.update_parameters(self.G)
@@ -332,6 +396,8 @@ class Trainer:
         r = self.recipe
         total = r.schedule.steps
         old_handlers = self._install_signal_handlers()
+        if self.step:  # resumed: the monitor picks up where the logged rows leave off, silently
+            self.health_warnings = replay(read_metrics(self.run_dir), self.health)
         progress = make_progress(self.console)
         t0, s0 = time.perf_counter(), self.step
         try:
@@ -343,14 +409,17 @@ class Trainer:
                     if want_log:
                         self._check_finite()
                         extra = {f"objective/{k}": v for k, v in self.objective.log_values().items()}
-                        row = log.write(self.step, {**terms, **extra})
+                        row = self._log(log, {**terms, **extra})
                         rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
                         info = f"D {row.get('d/loss', 0):.3f}  G {row.get('g/loss', 0):.3f}"
+                        if self.health.active:
+                            info += "  [yellow]! " + ", ".join(sorted(self.health.active)).replace("_", " ") + "[/]"
                         progress.update(task, completed=self.step, rate=f"{rate:.1f} it/s", info=info)
                     if r.eval.every and self.step % r.eval.every == 0 and self.step < total:
                         self._evaluate_and_log(log)
                     if r.log.sample_every and self.step % r.log.sample_every == 0:
                         self.save_samples()
+                        self._log_diversity(log)
                     if r.log.checkpoint_every and self.step % r.log.checkpoint_every == 0:
                         self.save_checkpoint()
                         log.flush()
@@ -363,6 +432,9 @@ class Trainer:
         if finished and (self.metrics or getattr(self.source, "heldout", None) is not None):
             self._evaluate_and_log(log)
         self.save_samples()
+        self._log_diversity(log)
+        if self.shapes.kind == "points":
+            self.save_density()
         if self.last_checkpoint is None or self.last_checkpoint.name != f"{ck.PREFIX}{self.step:07d}":
             self.save_checkpoint()
         log.flush()
@@ -372,4 +444,5 @@ class Trainer:
             "protocol": dict(self.last_protocol),
             "samples": self.last_samples, "checkpoint": self.last_checkpoint,
             "seconds": time.perf_counter() - t0, "stopped_by": self._stop_requested,
+            "health": list(self.health_warnings),
         }
