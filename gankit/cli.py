@@ -71,11 +71,25 @@ def _split_positionals(items: list[str]) -> tuple[str | None, list[str]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from gankit.train import distributed
+
+    recipe_name, overrides = _split_positionals(args.items)
+    if not distributed.from_environment().main:
+        console.quiet = True  # under torchrun rank 0 speaks for all
+    try:
+        return _train_command(args, recipe_name, overrides)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train_command(args: argparse.Namespace, recipe_name: str | None, overrides: list[str]) -> int:
     from gankit.config import load_recipe
     from gankit.recipes import DEFAULT
     from gankit.train.run import resume_run, start_run
 
-    recipe_name, overrides = _split_positionals(args.items)
     if args.resume:
         if recipe_name is not None:
             console.print("[red]error:[/] with --resume, give only key=value overrides (the run keeps its recipe)")
@@ -87,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = start_run(recipe, out=args.out, console=console)
     _print_summary(result)
     if result.get("stopped_by"):  # 128 + signal number, as a shell reports a signalled job
-        return 128 + int(getattr(signal, result["stopped_by"]))
+        return 128 + int(getattr(signal, result["stopped_by"], signal.SIGTERM))
     return 0
 
 

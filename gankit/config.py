@@ -92,6 +92,7 @@ class Performance(_Strict):
     compile: Literal["none", "g", "d", "both"] = "none"  # torch.compile of the networks trained
     channels_last: bool = False  # NHWC memory format for image networks
     accumulate: PositiveInt = 1  # micro-batches per optimiser step (schedule.batch_size must divide)
+    sync_batchnorm: bool = False  # under torchrun: batch-norm statistics over the global batch
 
 
 class EMA(_Strict):

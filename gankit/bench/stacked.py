@@ -182,7 +182,7 @@ def run_stacked_bench(
                 for _ in range(budget):
                     t.train_step(want_log=False)
                     bar.advance(task)
-                t._check_finite()
+                t.check_finite()
                 run.update(count_modes(_generated(t, num_samples, seed), single), status="ok",
                            seconds=time.perf_counter() - t0)
                 if method not in grids:

@@ -164,7 +164,7 @@ def train_one(recipe: Recipe, budget: int, on_step: Any = None) -> tuple[dict[st
         t.train_step(want_log=False)
         if on_step is not None:
             on_step()
-    t._check_finite()  # raises NonFiniteLoss with the step of the first NaN/Inf
+    t.check_finite()  # raises NonFiniteLoss with the step of the first NaN/Inf
     scores = t.evaluate()
     n = int(recipe.eval.metrics[0].options.get("num_samples", 2500))
     z = torch.randn(n, t.G.z_dim, generator=torch.Generator().manual_seed(recipe.seed + 2))  # as evaluate()

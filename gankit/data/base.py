@@ -187,10 +187,12 @@ class InMemoryImages(DataSource):
         if labels is not None and labels.shape != (images.shape[0],):
             raise ValueError(f"{labels.shape[0]} labels for {images.shape[0]} images")
         if labels is not None and len(labels):
-            bad = ((labels < 0) | (labels >= max(num_classes, 1))).nonzero().flatten()
+            # num_classes 0: a count not given, so only negative ids are known to be wrong
+            bad = ((labels < 0) | ((labels >= num_classes) if num_classes else False)).nonzero().flatten()
             if len(bad):
                 i = int(bad[0])
-                raise ValueError(f"{name}: {len(bad)} label(s) outside 0..{num_classes - 1} (the first: {int(labels[i])} "
+                allowed = f"0..{num_classes - 1}" if num_classes else ">= 0"
+                raise ValueError(f"{name}: {len(bad)} label(s) outside {allowed} (the first: {int(labels[i])} "
                                  f"at index {i}); class ids must count from 0 up to the number of classes")
         self.name = name
         self.images = images.contiguous()

@@ -44,6 +44,8 @@ class Conditional(Unconditional):
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def labels(self, n: int) -> torch.Tensor:
+        if self.sharding is not None:
+            return self.sharding.randint(self.num_classes, n, self.device)
         return torch.randint(self.num_classes, (n,), device=self.device)
 
     def d_terms(self) -> dict[str, torch.Tensor]:

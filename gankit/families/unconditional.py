@@ -57,6 +57,7 @@ class Unconditional:
         self.batch_size = 0  # set from the first real batch; G batches match it
         self.first_batch: torch.Tensor | None = None  # a few real images, for grids without held-out data
         self.opt_d: torch.optim.Optimizer | None = None
+        self.sharding: Any = None  # under DDP: latents and labels sliced from one global draw (set by the trainer)
 
     @classmethod
     def d_in_shape(cls, shape: tuple[int, ...], z_dim: int, in_shape: tuple[int, ...] | None = None
@@ -90,6 +91,8 @@ class Unconditional:
         return out.logits
 
     def noise(self, n: int) -> torch.Tensor:
+        if self.sharding is not None:
+            return self.sharding.randn(n, self.G.z_dim, self.device)
         return torch.randn(n, self.G.z_dim, device=self.device)
 
     def _real(self) -> torch.Tensor:

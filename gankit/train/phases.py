@@ -6,6 +6,7 @@ are numbers here (``repeats``, ``interval``), never branches in the loop.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -54,16 +55,16 @@ def run_phase(phase: Phase, precision: Precision = Precision(), accumulate: int 
     try:
         phase.optimizer.zero_grad(set_to_none=True)
         out: dict[str, torch.Tensor] = {}
-        for _ in range(accumulate):
-            with precision.autocast(), scaling(scaler, _device(phase.module)):
-                terms = phase.loss_fn()
-            loss = terms["loss"] if accumulate == 1 else terms["loss"] / accumulate
-            (scaler.scale(loss) if scaler is not None else loss).backward()
-            if accumulate == 1:
-                out = {k: v.detach() for k, v in terms.items()}
-            else:
-                for k, v in terms.items():
-                    out[k] = out.get(k, 0) + v.detach().float() / accumulate
+        for i in range(accumulate):
+            with contextlib.ExitStack() as ctx:
+                # DDP: a frozen network must not expect a gradient reduction (it gets no gradients), and
+                # accumulated micro-batches reduce once, on the last backward.
+                for other in phase.frozen:
+                    if hasattr(other, "no_sync"):
+                        ctx.enter_context(other.no_sync())
+                if i < accumulate - 1 and hasattr(phase.module, "no_sync"):
+                    ctx.enter_context(phase.module.no_sync())
+                out = _accumulate_once(phase, precision, accumulate, out)
         if scaler is not None:
             scaler.unscale_(phase.optimizer)  # true gradients for the norm (inf on a step fp16 skips)
         out["grad_norm"] = grad_norm(phase.module)
@@ -80,6 +81,21 @@ def run_phase(phase: Phase, precision: Precision = Precision(), accumulate: int 
     finally:
         for other in phase.frozen:
             other.requires_grad_(True)
+    return out
+
+
+def _accumulate_once(phase: Phase, precision: Precision, accumulate: int,
+                     out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One loss call and its backward; returns the running (averaged) terms."""
+    scaler = phase.scaler
+    with precision.autocast(), scaling(scaler, _device(phase.module)):
+        terms = phase.loss_fn()
+    loss = terms["loss"] if accumulate == 1 else terms["loss"] / accumulate
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if accumulate == 1:
+        return {k: v.detach() for k, v in terms.items()}
+    for k, v in terms.items():
+        out[k] = out.get(k, 0) + v.detach().float() / accumulate
     return out
 
 

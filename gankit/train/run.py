@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from rich.console import Console
 
 from gankit.config import ConfigError, Recipe, apply_overrides, diff_keys, dump_yaml, validate_recipe
 from gankit.train import checkpoint as ck
+from gankit.train import distributed
+from gankit.train.build import resolve_device
 from gankit.train.logger import RunLog
 from gankit.train.trainer import Trainer
 from gankit.viz.report import record_environment, write_report
@@ -35,14 +38,41 @@ def _write_config(run_dir: Path, recipe: Recipe) -> None:
     os.replace(tmp, run_dir / CONFIG)
 
 
+class NullLog:
+    """What the ranks other than 0 log to under torchrun: nothing (rank 0 writes the run directory)."""
+
+    def write(self, step: int, scalars: dict[str, Any]) -> dict[str, Any]:
+        return {"step": step, **scalars}
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _agreed_run_dir(recipe: Recipe, out: str | Path | None) -> Path:
+    """--out, or a fresh timestamped folder; under torchrun, rank 0's choice for every rank."""
+    info = distributed.from_environment()
+    if not info.enabled:
+        return Path(out) if out is not None else default_run_dir(recipe)
+    distributed.init(info, distributed.device_for(info, resolve_device(recipe.device)))
+    chosen = [str(Path(out) if out is not None else default_run_dir(recipe))]
+    torch.distributed.broadcast_object_list(chosen, src=0)
+    return Path(chosen[0])
+
+
 def start_run(recipe: Recipe, out: str | Path | None = None, console: Console | None = None) -> dict[str, Any]:
-    run_dir = Path(out) if out is not None else default_run_dir(recipe)
-    if run_dir.exists() and ((run_dir / CONFIG).exists() or (run_dir / "checkpoints").exists()):
+    run_dir = _agreed_run_dir(recipe, out)
+    main = distributed.from_environment().main
+    if main and run_dir.exists() and ((run_dir / CONFIG).exists() or (run_dir / "checkpoints").exists()):
         raise ConfigError(
             f"{run_dir} already holds a run; continue it with `gankit train --resume {run_dir}` "
             "or choose another --out"
         )
     trainer = Trainer(recipe, run_dir, console=console)  # builds (and validates data) before writing
+    if not main:
+        return _train(trainer, NullLog(), console)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_config(run_dir, recipe)
     record_environment(run_dir, 0)
@@ -50,18 +80,19 @@ def start_run(recipe: Recipe, out: str | Path | None = None, console: Console | 
     return _train(trainer, log, console)
 
 
-def _train(trainer: Trainer, log: RunLog, console: Console | None) -> dict[str, Any]:
+def _train(trainer: Trainer, log: Any, console: Console | None) -> dict[str, Any]:
     """Train, then write report.html, also when training stops on an error (a NaN stop's report
     shows how it got there); a report that fails never hides the training result or error."""
+    report = None
     try:
         result = {"run_dir": trainer.run_dir, **trainer.train(log)}
     finally:
         log.close()
-        try:
-            report = write_report(trainer.run_dir)
-        except Exception as err:  # noqa: BLE001 - the report is a view; training's outcome matters more
-            report = None
-            (console or Console(stderr=True)).print(f"[yellow]warning:[/] report.html not written: {err}")
+        if trainer.dist.main:
+            try:
+                report = write_report(trainer.run_dir)
+            except Exception as err:  # noqa: BLE001 - the report is a view; training's outcome matters more
+                (console or Console(stderr=True)).print(f"[yellow]warning:[/] report.html not written: {err}")
     return {**result, "report": report}
 
 
@@ -92,8 +123,10 @@ def resume_run(run_dir: str | Path, overrides: list[str] = (), force: bool = Fal
     trainer = Trainer(recipe, run_dir, console=console)
     if ckpts:
         trainer.load_checkpoint(ckpts[-1])
-    elif console is not None:  # stopped before its first checkpoint: a fresh trainer *is* step 0
+    elif console is not None and trainer.dist.main:  # stopped before its first checkpoint: a fresh trainer *is* step 0
         console.print(f"{run_dir} has no checkpoint yet: training again from step 0")
+    if not trainer.dist.main:
+        return _train(trainer, NullLog(), console)
     _write_config(run_dir, recipe)
     record_environment(run_dir, trainer.step)
     log = RunLog(run_dir, tensorboard=recipe.log.tensorboard, resume_step=trainer.step)

@@ -16,6 +16,7 @@ import gankit
 from gankit.config import ConfigError, Recipe
 from gankit.penalties import refresh_spectral_norm
 from gankit.train import checkpoint as ck
+from gankit.train import distributed
 from gankit.train.build import (
     Shapes, build_data, build_encoder, build_family_inputs, build_metrics, build_networks, build_objective,
     build_penalties, build_tricks, check_family, make_optimizer, resolve_device,
@@ -42,8 +43,12 @@ class Trainer:
 
         self.recipe, self.run_dir = recipe, Path(run_dir)
         self.console = console or Console()
-        self.device = resolve_device(recipe.device)
-        torch.manual_seed(recipe.seed)
+        self.dist = distributed.from_environment()
+        self.device = distributed.device_for(self.dist, resolve_device(recipe.device))
+        distributed.init(self.dist, self.device)
+        torch.manual_seed(recipe.seed)  # the same initial weights on every rank
+        if not self.dist.main:
+            self.console = Console(quiet=True)  # one progress bar and one set of messages: rank 0's
         self.source = build_data(recipe)
         in_shape = getattr(self.source, "in_shape", None)
         self.shapes = Shapes(self.source.kind, tuple(self.source.shape), int(self.source.num_classes),
@@ -58,6 +63,14 @@ class Trainer:
                 raise ConfigError(f"family {recipe.family.name!r} has no discriminator for a D penalty; remove it")
             pen.on_build(self.G if pen.target == "G" else self.D)
         perf = recipe.perf
+        self._check_distributed(recipe)
+        if perf.sync_batchnorm and self.dist.enabled and self.device.type != "cuda":
+            raise ConfigError("perf.sync_batchnorm needs CUDA devices (PyTorch's SyncBatchNorm is GPU-only); on CPU "
+                              "ranks keep per-rank batch-norm statistics: set perf.sync_batchnorm=false")
+        if perf.sync_batchnorm and self.dist.enabled:
+            self.G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            if self.D is not None:
+                self.D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         fmt = torch.channels_last if perf.channels_last and self.shapes.kind == "image" else torch.preserve_format
         self.G.to(self.device, memory_format=fmt)
         if self.D is not None:
@@ -74,6 +87,13 @@ class Trainer:
         # With accumulation every loss call draws a micro-batch; the optimiser steps on their sum.
         self.stream = self.source.stream(sched.batch_size // perf.accumulate, recipe.seed)
         g_run, d_run = self._compiled(recipe)
+        self.sharding = None
+        if self.dist.enabled:  # every rank takes its slice of one global batch, latents and labels
+            self.stream = distributed.ShardedStream(self.stream, self.dist.rank, self.dist.world)
+            self.sharding = distributed.Sharding(self.dist.rank, self.dist.world, recipe.seed + 4)
+            g_run = distributed.wrap(g_run, self.device)
+            d_run = distributed.wrap(d_run, self.device) if d_run is not None else None
+            torch.manual_seed(recipe.seed + 1000 * self.dist.rank)  # independent per-sample noise per rank
         try:
             self.family = FAMILIES.get(recipe.family.name)(
                 g_run, d_run, self.objective, self.penalties, self.stream.next, self.device, self.tricks,
@@ -82,6 +102,7 @@ class Trainer:
             )
         except ValueError as err:  # a family option or piece that does not fit: the recipe's to fix
             raise ConfigError(str(err)) from None
+        self.family.sharding = self.sharding
         self.phases = self.family.phases(self.opt_g, self.opt_d, sched.n_critic)
         for phase in self.phases:
             phase.scaler = self.precision.make_scaler()
@@ -114,6 +135,20 @@ class Trainer:
         self.last_diversity: float | None = None
         self.health = Health()
         self.health_warnings: list[HealthWarning] = []
+
+    def _check_distributed(self, recipe: Recipe) -> None:
+        if not self.dist.enabled:
+            return
+        from gankit.families import FAMILIES
+
+        family = FAMILIES.get(recipe.family.name)
+        if self.E is not None or getattr(family, "two_way", False) or not hasattr(family, "noise"):
+            raise ConfigError(f"family {recipe.family.name!r} does not run under torchrun yet (DDP is wired for the "
+                              "GAN families whose G and D are single networks); train it in one process")
+        per_rank = recipe.perf.accumulate * self.dist.world
+        if recipe.schedule.batch_size % per_rank:
+            raise ConfigError(f"schedule.batch_size={recipe.schedule.batch_size} is the global batch: it must divide "
+                              f"into {self.dist.world} ranks x perf.accumulate={recipe.perf.accumulate}")
 
     def _compiled(self, recipe: Recipe) -> tuple[torch.nn.Module, torch.nn.Module | None]:
         """The networks the family trains: torch.compile'd where the recipe asks. Checkpoints, EMA and
@@ -156,6 +191,8 @@ class Trainer:
         rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
+        if self.dist.enabled:  # each rank's own stream, so a resume with the same world is exact
+            rng["ranks"] = distributed.gather_objects(torch.get_rng_state())
         state = {
             "step": self.step,
             "optim": {"g": self.opt_g.state_dict(), **({"d": self.opt_d.state_dict()} if self.opt_d else {})},
@@ -169,6 +206,8 @@ class Trainer:
             state["family"] = self.family.state_dict()
         if self.ema is not None:
             state["ema_n_averaged"] = self.ema.n_averaged.detach().cpu()
+        if self.sharding is not None:
+            state["sharding"] = self.sharding.state_dict()
         scalers = {p.name: p.scaler.state_dict() for p in self.phases if p.scaler is not None}
         if scalers:
             state["scalers"] = scalers
@@ -186,9 +225,13 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path:
-        self._check_finite()
+        self.check_finite()
+        state = self.checkpoint_state()  # collective under DDP: every rank takes part
+        if not self.dist.main:
+            self.last_checkpoint = self.run_dir / "checkpoints" / f"{ck.PREFIX}{self.step:07d}"
+            return self.last_checkpoint
         self.last_checkpoint = ck.save_checkpoint(
-            self.run_dir / "checkpoints", self.step, self.checkpoint_tensors(), self.checkpoint_state(),
+            self.run_dir / "checkpoints", self.step, self.checkpoint_tensors(), state,
             self.metadata(), keep=self.recipe.log.keep_checkpoints,
         )
         return self.last_checkpoint
@@ -218,7 +261,13 @@ class Trainer:
         for phase in self.phases:
             if phase.scaler is not None and phase.name in state.get("scalers", {}):
                 phase.scaler.load_state_dict(state["scalers"][phase.name])
-        torch.set_rng_state(state["rng"]["torch"])
+        ranks = state["rng"].get("ranks")
+        if self.dist.enabled and ranks and len(ranks) == self.dist.world:
+            torch.set_rng_state(ranks[self.dist.rank])
+        else:
+            torch.set_rng_state(state["rng"]["torch"])
+        if self.sharding is not None:
+            self.sharding.load_state_dict(state.get("sharding", {}))
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step = int(state["step"])
@@ -318,14 +367,19 @@ class Trainer:
         if key not in self._term_offsets:
             self._term_offsets[key] = len(self._term_names)
             self._term_names += [f"{phase.lower()}/{k}" for k in keys]
-        bad = ~torch.isfinite(torch.stack([terms[k].float().sum() for k in keys]))
+        vals = [terms[k] for k in keys]
+        if any(v.ndim or v.dtype != torch.float32 for v in vals):  # checked in Python: free for the usual scalars
+            vals = [v.float().sum() for v in vals]
+        bad = ~torch.isfinite(torch.stack(vals))
         if skipped is not None:
             bad = bad & ~skipped
         new = bad.any() & (self._first_bad < 0)
         self._first_bad = torch.where(new, self.step + 1, self._first_bad)
         self._bad_term = torch.where(new, self._term_offsets[key] + bad.int().argmax(), self._bad_term)
 
-    def _check_finite(self) -> None:
+    def check_finite(self) -> None:
+        """Raise ``NonFiniteLoss`` if a tracked loss term or gradient has gone NaN/Inf since the start.
+        Reads one device scalar: the trainer calls it at logging steps and before each checkpoint."""
         first = int(self._first_bad.item())
         if first < 0:
             return
@@ -392,49 +446,65 @@ class Trainer:
             return {}
         return {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
+    def _stop_agreed(self, want_log: bool) -> bool:
+        """Whether to stop now: at once in one process; under DDP every rank stops at the same logging
+        step (a rank that left alone would hang the others in their next gradient reduction)."""
+        if not self.dist.enabled:
+            return bool(self._stop_requested)
+        if not want_log:
+            return False
+        stop = distributed.any_rank(bool(self._stop_requested), self.device)
+        if stop and not self._stop_requested:
+            self._stop_requested = "a signal to another rank"
+        return stop
+
     def train(self, log: RunLog) -> dict[str, Any]:
         r = self.recipe
         total = r.schedule.steps
+        main = self.dist.main  # rank 0 alone evaluates and writes; every rank trains
         old_handlers = self._install_signal_handlers()
-        if self.step:  # resumed: the monitor picks up where the logged rows leave off, silently
+        if self.step and main:  # resumed: the monitor picks up where the logged rows leave off, silently
             self.health_warnings = replay(read_metrics(self.run_dir), self.health)
         progress = make_progress(self.console)
         t0, s0 = time.perf_counter(), self.step
         try:
             with progress:
                 task = progress.add_task(r.name, total=total, completed=self.step, rate="", info="")
-                while self.step < total and not self._stop_requested:
+                stop = False
+                while self.step < total and not stop:
                     want_log = (self.step + 1) % r.log.every == 0 or self.step + 1 == total
                     terms = self.train_step(want_log)
                     if want_log:
-                        self._check_finite()
+                        self.check_finite()
                         extra = {f"objective/{k}": v for k, v in self.objective.log_values().items()}
-                        row = self._log(log, {**terms, **extra})
+                        row = self._log(log, distributed.mean_over_ranks({**terms, **extra}))
                         rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
                         info = f"D {row.get('d/loss', 0):.3f}  G {row.get('g/loss', 0):.3f}"
                         if self.health.active:
                             info += "  [yellow]! " + ", ".join(sorted(self.health.active)).replace("_", " ") + "[/]"
                         progress.update(task, completed=self.step, rate=f"{rate:.1f} it/s", info=info)
-                    if r.eval.every and self.step % r.eval.every == 0 and self.step < total:
+                    if main and r.eval.every and self.step % r.eval.every == 0 and self.step < total:
                         self._evaluate_and_log(log)
-                    if r.log.sample_every and self.step % r.log.sample_every == 0:
+                    if main and r.log.sample_every and self.step % r.log.sample_every == 0:
                         self.save_samples()
                         self._log_diversity(log)
                     if r.log.checkpoint_every and self.step % r.log.checkpoint_every == 0:
                         self.save_checkpoint()
                         log.flush()
+                    stop = self._stop_agreed(want_log)
                 progress.update(task, completed=self.step)
         finally:
             for signum, handler in old_handlers.items():
                 signal.signal(signum, handler)
-        self._check_finite()
+        self.check_finite()
         finished = self.step >= total
-        if finished and (self.metrics or getattr(self.source, "heldout", None) is not None):
-            self._evaluate_and_log(log)
-        self.save_samples()
-        self._log_diversity(log)
-        if self.shapes.kind == "points":
-            self.save_density()
+        if main:
+            if finished and (self.metrics or getattr(self.source, "heldout", None) is not None):
+                self._evaluate_and_log(log)
+            self.save_samples()
+            self._log_diversity(log)
+            if self.shapes.kind == "points":
+                self.save_density()
         if self.last_checkpoint is None or self.last_checkpoint.name != f"{ck.PREFIX}{self.step:07d}":
             self.save_checkpoint()
         log.flush()

@@ -1,13 +1,17 @@
-"""Metric speed: feature extraction images/s per extractor, and FID/KID arithmetic at d = 2048.
+"""Metric time: feature extraction images/s per extractor, FID/KID arithmetic at d = 2048, and the
+wall time of one FID of N generated samples end to end.
 
 Ratios are measured in this one process:
 * FID: our eigenvalue form vs ``scipy.linalg.sqrtm`` (what pytorch-fid uses) at d = 2048, and the
   absolute difference of the two values (must be < 1e-6 relative to the trace);
 * extraction: images/s of pixels, classifier and Inception-v3 (299 px). Without the real Inception
   weights file the network is the same architecture with torchvision's random init: the speed is
-  the same, the features are not FID features.
+  the same, the features are not FID features;
+* FID of N samples: a DCGAN generator's N samples, their classifier features (the MNIST recipes'
+  extractor) and the Fréchet distance to reference statistics computed beforehand (as the evaluator
+  caches them): what one evaluation during training costs.
 
-    python benchmarks/metrics_speed.py [--images 256] [--device cpu|cuda]
+    python benchmarks/metrics_time.py [--images 256] [--fid-samples 1000 10000] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -94,16 +98,39 @@ def extraction(images: int, device: str) -> None:
         print(f"extract {name:<36} {n / s:10.1f} images/s on {device}")
 
 
+def fid_of_samples(counts: list[int], device: str) -> None:
+    from gankit.metrics.classifier import ClassifierFeatures, SmallClassifier
+    from gankit.metrics.features import extract
+    from gankit.metrics.fid import frechet_distance, gaussian_stats
+    from gankit.models import GENERATORS
+
+    G = GENERATORS.build("dcgan", out_shape=(1, 32, 32), z_dim=100, width=32).to(device).eval()
+    ex = ClassifierFeatures(SmallClassifier(1, 10), "-", "-").to(device)
+    ref = extract(ex, torch.rand(2000, 1, 32, 32) * 2 - 1, batch_size=500, device=device)["features"]
+    mu_r, cov_r = gaussian_stats(ref)
+    for n in counts:
+        def run() -> float:
+            with torch.no_grad():
+                fake = torch.cat([G(torch.randn(500, 100, device=device)).cpu() for _ in range(-(-n // 500))])[:n]
+            f = extract(ex, fake, batch_size=500, device=device)["features"]
+            return float(frechet_distance(*gaussian_stats(f), mu_r, cov_r))
+
+        s = timed(run)
+        print(f"FID of {n:>6} samples (DCGAN-32 G + classifier features, d={ref.shape[1]}): {s:.2f} s on {device}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=256)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dim", type=int, default=2048)
+    ap.add_argument("--fid-samples", type=int, nargs="+", default=[1000, 10000])
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     fid_arithmetic(args.dim)
     kid_arithmetic(2000, args.dim)
     extraction(args.images, args.device)
+    fid_of_samples(args.fid_samples, args.device)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,85 @@
+"""torchrun + DDP on CPU (gloo, 2 processes): 2 ranks x batch b train the same weights as 1 rank x 2b
+(with an R1 penalty too), rank 0 alone writes the run directory, a resumed 2-rank run continues
+exactly, and what cannot work (an indivisible global batch, SyncBatchNorm on CPU) is refused."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gankit.train import checkpoint as ck
+from gankit.train.logger import read_metrics
+
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+GRID = ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]", "schedule.batch_size=64", "log.every=5",
+        "log.tensorboard=false", "eval.metrics=[]", "eval.every=0", "eval.best=null", "log.sample_every=0"]
+DIGITS = ["generator.width=8", "discriminator.width=8", "schedule.batch_size=32", "log.every=5",
+          "log.tensorboard=false", "eval.metrics=[]", "eval.best=null", "log.sample_every=0"]
+
+pytestmark = pytest.mark.skipif(not TORCHRUN.exists() or not torch.distributed.is_available(),
+                                reason="needs torchrun and torch.distributed")
+
+
+def torchrun(nproc: int, *args: str) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "COLUMNS": "120"}
+    proc = subprocess.run([str(TORCHRUN), "--standalone", f"--nproc_per_node={nproc}", "-m", "gankit.cli", "train",
+                           *args], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def weights(run):
+    return ck.load_weights(ck.find_checkpoint(run))[0]
+
+
+def assert_same(a, b, atol):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=atol, msg=k)
+
+
+@pytest.mark.parametrize("extra", [[], ["penalties=[{name: r1, gamma: 1.0}]"]], ids=["plain", "r1"])
+def test_two_ranks_train_the_weights_of_one_rank_with_the_global_batch(tmp_path, extra):
+    args = ["gan-grid", *GRID, "schedule.steps=30", *extra]
+    torchrun(1, *args, "--out", str(tmp_path / "one"))
+    out = torchrun(2, *args, "--out", str(tmp_path / "two"))
+    assert out.count("finished at step 30") == 1  # rank 0 speaks for both
+    assert_same(weights(tmp_path / "one"), weights(tmp_path / "two"), atol=2e-5)
+    # the logged losses are the means over ranks, i.e. the global batch's
+    one = [r["d/loss"] for r in read_metrics(tmp_path / "one") if "d/loss" in r]
+    two = [r["d/loss"] for r in read_metrics(tmp_path / "two") if "d/loss" in r]
+    assert len(two) == 6 and two == pytest.approx(one, abs=1e-4)
+    assert sorted(p.name for p in (tmp_path / "two").iterdir() if not p.name.startswith(".")) == [
+        "checkpoints", "config.yaml", "environment.json", "metrics.jsonl", "report.html", "samples"]
+
+
+def _fails(nproc, *args):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    proc = subprocess.run([str(TORCHRUN), "--standalone", f"--nproc_per_node={nproc}", "-m", "gankit.cli", "train",
+                           *args], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    return proc.stdout
+
+
+def test_sync_batchnorm_on_cpu_says_it_needs_cuda(tmp_path):
+    out = _fails(2, "dcgan-digits", *DIGITS, "perf.sync_batchnorm=true", "--out", str(tmp_path / "r"))
+    assert "perf.sync_batchnorm needs CUDA devices" in out and not (tmp_path / "r" / "config.yaml").exists()
+
+
+def test_a_two_rank_run_resumes_exactly(tmp_path):
+    args = ["gan-grid", *GRID, "log.checkpoint_every=10"]
+    torchrun(2, *args, "schedule.steps=20", "--out", str(tmp_path / "full"))
+    torchrun(2, *args, "schedule.steps=10", "--out", str(tmp_path / "half"))
+    state = ck.load_state(ck.find_checkpoint(tmp_path / "half"))
+    assert len(state["rng"]["ranks"]) == 2 and "sharding" in state
+    torchrun(2, "--resume", str(tmp_path / "half"), "schedule.steps=20")
+    assert_same(weights(tmp_path / "full"), weights(tmp_path / "half"), atol=0)
+
+
+def test_the_global_batch_must_split_over_the_ranks(tmp_path):
+    out = _fails(2, "gan-grid", *GRID, "schedule.batch_size=63", "--out", str(tmp_path / "r"))
+    assert "batch_size=63 is the global batch: it must divide into 2 ranks" in out
+    assert not (tmp_path / "r" / "config.yaml").exists()
