@@ -45,8 +45,9 @@ class ACGAN(Conditional):
         cls = self._class_loss(r_out, y) + self._class_loss(f_out, y)
         loss = adv + self.class_weight * cls
         terms = {"adv": adv, "class": cls, "real": r_out.logits.mean(), "fake": f_out.logits.mean(),
-                 "acc": separation(r_out.logits.detach(), f_out.logits.detach()),
                  "class_acc": (r_out.class_logits.argmax(1) == y).float().mean()}
+        if self.logging:
+            terms["acc"] = separation(r_out.logits.detach(), f_out.logits.detach())
         return self.finish_d_terms(real_in, fake_in, y, r_out.logits, f_out.logits, terms, loss)
 
     def g_terms(self) -> dict[str, torch.Tensor]:

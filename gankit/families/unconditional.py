@@ -58,6 +58,7 @@ class Unconditional:
         self.first_batch: torch.Tensor | None = None  # a few real images, for grids without held-out data
         self.opt_d: torch.optim.Optimizer | None = None
         self.sharding: Any = None  # under DDP: latents and labels sliced from one global draw (set by the trainer)
+        self.logging = True  # False on steps whose terms are not logged: diagnostics-only terms are skipped
 
     @classmethod
     def d_in_shape(cls, shape: tuple[int, ...], z_dim: int, in_shape: tuple[int, ...] | None = None
@@ -144,7 +145,9 @@ class Unconditional:
         # Separate passes for real and fake: with batch norm in D, mixing them would leak statistics.
         r, f = self.realness(D(real)), self.realness(D(fake))
         loss = self.adversarial_d_loss(r, f)
-        terms = {"adv": loss, "real": r.mean(), "fake": f.mean(), "acc": separation(r.detach(), f.detach())}
+        terms = {"adv": loss, "real": r.mean(), "fake": f.mean()}
+        if self.logging:  # read by the health monitor at logging steps only
+            terms["acc"] = separation(r.detach(), f.detach())
         return self.finish_d_terms(real, fake, y, r, f, terms, loss)
 
     def finish_d_terms(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None,

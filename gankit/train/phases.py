@@ -31,11 +31,19 @@ class Phase:
     post_step: tuple[Callable[[], None], ...] = field(default_factory=tuple)  # e.g. weight clipping
     scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling; set by the trainer
 
+    def __post_init__(self) -> None:
+        # Parameter lists walked once: module.parameters() recurses through every submodule, and at
+        # the toy benchmark's 12 ms steps those walks were most of what gankit added to a plain loop.
+        self.params = [p for p in self.module.parameters()]
+        self.frozen_params = [p for m in self.frozen for p in m.parameters()]
 
-def grad_norm(module: nn.Module) -> torch.Tensor:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
+
+def grad_norm(params: nn.Module | list[torch.Tensor]) -> torch.Tensor:
+    """The global L2 norm of the gradients of a module's (or a list of) parameters."""
+    params = list(params.parameters()) if isinstance(params, nn.Module) else params
+    grads = [p.grad for p in params if p.grad is not None]
     if not grads:
-        return torch.zeros((), device=next(module.parameters()).device)
+        return torch.zeros((), device=params[0].device)
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
@@ -48,9 +56,11 @@ def run_phase(phase: Phase, precision: Precision = Precision(), accumulate: int 
     norm, detached and still on the device (no host sync); the norm is what tells a non-finite
     gradient from a non-finite loss.
     """
-    for other in phase.frozen:
-        other.requires_grad_(False)  # saves the other network's weight gradients entirely
-    phase.module.requires_grad_(True)
+    # The other network computes no weight gradients here; each flag is restored afterwards as it was,
+    # so parameters a model keeps frozen on purpose stay frozen.
+    saved = [p.requires_grad for p in phase.frozen_params]
+    for p in phase.frozen_params:
+        p.requires_grad_(False)
     scaler = phase.scaler
     try:
         phase.optimizer.zero_grad(set_to_none=True)
@@ -67,7 +77,7 @@ def run_phase(phase: Phase, precision: Precision = Precision(), accumulate: int 
                 out = _accumulate_once(phase, precision, accumulate, out)
         if scaler is not None:
             scaler.unscale_(phase.optimizer)  # true gradients for the norm (inf on a step fp16 skips)
-        out["grad_norm"] = grad_norm(phase.module)
+        out["grad_norm"] = grad_norm(phase.params)
         if scaler is not None:
             before = scaler.scale(torch.ones((), device=out["grad_norm"].device))
             scaler.step(phase.optimizer)
@@ -79,8 +89,8 @@ def run_phase(phase: Phase, precision: Precision = Precision(), accumulate: int 
         for hook in phase.post_step:
             hook()
     finally:
-        for other in phase.frozen:
-            other.requires_grad_(True)
+        for p, flag in zip(phase.frozen_params, saved):
+            p.requires_grad_(flag)
     return out
 
 
@@ -88,7 +98,7 @@ def _accumulate_once(phase: Phase, precision: Precision, accumulate: int,
                      out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """One loss call and its backward; returns the running (averaged) terms."""
     scaler = phase.scaler
-    with precision.autocast(), scaling(scaler, _device(phase.module)):
+    with precision.autocast(), scaling(scaler, phase.params[0].device):
         terms = phase.loss_fn()
     loss = terms["loss"] if accumulate == 1 else terms["loss"] / accumulate
     (scaler.scale(loss) if scaler is not None else loss).backward()
@@ -98,6 +108,3 @@ def _accumulate_once(phase: Phase, precision: Precision, accumulate: int,
         out[k] = out.get(k, 0) + v.detach().float() / accumulate
     return out
 
-
-def _device(module: nn.Module) -> torch.device:
-    return next(module.parameters()).device

@@ -122,11 +122,9 @@ class Trainer:
         self.fixed_z = torch.randn(self._grid_count(), self.G.z_dim,
                                    generator=torch.Generator().manual_seed(recipe.seed + 1))
         self.step = 0
-        # The first non-finite step and term, tracked on the device so that no step syncs with the host.
-        self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
-        self._bad_term = torch.full((), -1, dtype=torch.long, device=self.device)
-        self._term_names: list[str] = []
-        self._term_offsets: dict[tuple[str, ...], int] = {}
+        # Each step's terms stay on the device until a logging step checks them: no per-step host sync.
+        self._pending: list[tuple[int, str, tuple[str, ...], torch.Tensor]] = []
+        self._nonfinite: str | None = None
         self._stop_requested: str | None = None
         self.last_eval: dict[str, float] = {}
         self.last_protocol: dict[str, Any] = {}
@@ -359,43 +357,49 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------
     def _track(self, phase: str, terms: dict[str, torch.Tensor], skipped: torch.Tensor | None = None) -> None:
-        """Remember, on the device, the first step and term that went non-finite (losses or the
-        gradient norm): one stacked check per phase instead of a host sync per term."""
+        """Keep this step's loss terms and gradient norm (still on the device) until the next check: one
+        stack per phase per step; ``check_finite`` finds the first bad step and term among them."""
         # Named terms first, then their total, then the gradient: the first bad one is the culprit.
-        keys = [k for k in terms if k not in ("loss", "grad_norm")] + [k for k in ("loss", "grad_norm") if k in terms]
-        key = (phase, *keys)
-        if key not in self._term_offsets:
-            self._term_offsets[key] = len(self._term_names)
-            self._term_names += [f"{phase.lower()}/{k}" for k in keys]
+        keys = tuple(k for k in terms if k not in ("loss", "grad_norm")) + tuple(k for k in ("loss", "grad_norm") if k in terms)
         vals = [terms[k] for k in keys]
         if any(v.ndim or v.dtype != torch.float32 for v in vals):  # checked in Python: free for the usual scalars
             vals = [v.float().sum() for v in vals]
-        bad = ~torch.isfinite(torch.stack(vals))
-        if skipped is not None:
-            bad = bad & ~skipped
-        new = bad.any() & (self._first_bad < 0)
-        self._first_bad = torch.where(new, self.step + 1, self._first_bad)
-        self._bad_term = torch.where(new, self._term_offsets[key] + bad.int().argmax(), self._bad_term)
+        stacked = torch.stack(vals)
+        if skipped is not None:  # fp16: a step the scaler skipped cannot be a NaN stop
+            stacked = torch.where(skipped, torch.zeros_like(stacked), stacked)
+        self._pending.append((self.step + 1, phase, keys, stacked))
+        if len(self._pending) >= 4096:  # a very long logging interval: check now rather than hoard
+            self.check_finite()
 
     def check_finite(self) -> None:
         """Raise ``NonFiniteLoss`` if a tracked loss term or gradient has gone NaN/Inf since the start.
-        Reads one device scalar: the trainer calls it at logging steps and before each checkpoint."""
-        first = int(self._first_bad.item())
-        if first < 0:
+        One host read for all the steps since the last check: the trainer calls it at logging steps and
+        before each checkpoint. Once raised, it raises again on every later call."""
+        if self._nonfinite is not None:
+            raise NonFiniteLoss(self._nonfinite)
+        pending, self._pending = self._pending, []
+        if not pending:
             return
-        term = self._term_names[int(self._bad_term.item())]
+        flags = ~torch.isfinite(torch.stack([v.sum() for *_, v in pending]))  # one read for the lot
+        if not bool(flags.any()):
+            return
+        first_i = int(flags.nonzero()[0])
+        first, phase, keys, values = pending[first_i]
+        term = f"{phase.lower()}/{keys[int((~torch.isfinite(values)).nonzero()[0])]}"
         what = (f"the gradient of {term.split('/')[0].upper()} became NaN/Inf" if term.endswith("/grad_norm")
                 else f"the loss term {term} became NaN/Inf")
         if self.last_checkpoint is None:
-            raise NonFiniteLoss(f"{what} at step {first}; training stopped before any checkpoint was written. "
-                                "Start again with lower learning rates, a gradient penalty or another objective.")
-        lower = " ".join(f"optim.{k}.lr={cfg.lr / 2:g}" for k, cfg in (("g", self.recipe.optim.g), ("d", self.recipe.optim.d))
-                         if k == "g" or self.opt_d is not None)
-        raise NonFiniteLoss(
-            f"{what} at step {first}; training stopped and the last good checkpoint is {self.last_checkpoint}. "
-            f"Resume from it with lower learning rates:\n  gankit train --resume {self.run_dir} --force {lower}\n"
-            "or start again with a gradient penalty or another objective."
-        )
+            self._nonfinite = (f"{what} at step {first}; training stopped before any checkpoint was written. "
+                               "Start again with lower learning rates, a gradient penalty or another objective.")
+        else:
+            lower = " ".join(f"optim.{k}.lr={cfg.lr / 2:g}" for k, cfg in (("g", self.recipe.optim.g),
+                                                                        ("d", self.recipe.optim.d))
+                             if k == "g" or self.opt_d is not None)
+            self._nonfinite = (
+                f"{what} at step {first}; training stopped and the last good checkpoint is {self.last_checkpoint}. "
+                f"Resume from it with lower learning rates:\n  gankit train --resume {self.run_dir} --force {lower}\n"
+                "or start again with a gradient penalty or another objective.")
+        raise NonFiniteLoss(self._nonfinite)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
@@ -417,6 +421,7 @@ class Trainer:
     def train_step(self, want_log: bool) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         self.family.step = self.step
+        self.family.logging = want_log
         if self.recipe.schedule.decay_start:
             self.set_learning_rates()
         self.set_network_step()
