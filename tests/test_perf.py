@@ -161,3 +161,20 @@ def test_precision_none_is_a_no_op():
     p = Precision()
     assert not p.enabled and p.make_scaler() is None
     assert Precision("fp16").make_scaler() is not None and Precision("bf16").make_scaler() is None
+
+
+@pytest.mark.parametrize("recipe,extra", [
+    ("stylegan-mnist", ["generator={name: stylegan, z_dim: 16, w_dim: 16, mapping_layers: 2, width: 8, max_channels: 16}",
+                        "discriminator={name: stylegan, width: 8, max_channels: 16}", "penalties=[{name: r1, gamma: 1.0, every: 2}]"]),
+    ("sagan-mnist", ["generator.width=4", "discriminator.width=4"]),
+])
+def test_bf16_trains_the_style_and_attention_architectures(tmp_path, recipe, extra):
+    """Buffers kept in float32 (StyleGAN's w_avg) and attention softmax must accept bf16 activations."""
+    r = load_recipe(recipe, ["log.tensorboard=false", "eval.metrics=[]", "eval.best=null", "schedule.batch_size=8",
+                             "perf.amp=bf16", "data={name: digits, resolution: 32}", *extra])
+    t = Trainer(r, tmp_path / "run")
+    before = {k: v.clone() for k, v in t.G.state_dict().items()}
+    _steps(t, 3)
+    t.check_finite()
+    assert any(not torch.equal(v, t.G.state_dict()[k]) for k, v in before.items())
+    assert all(torch.isfinite(v).all() for v in t.G.state_dict().values() if v.is_floating_point())

@@ -204,7 +204,7 @@ class StyleGANGenerator(nn.Module):
         ws = w[:, None].repeat(1, self.num_ws, 1)
         if psi != 1.0:
             k = self.num_ws if cutoff is None else int(cutoff)
-            ws[:, :k] = self.w_avg.lerp(ws[:, :k], psi)
+            ws[:, :k] = self.w_avg.to(ws.dtype).lerp(ws[:, :k], psi)  # w may be bf16/fp16 under autocast
         return ws
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, psi: float = 1.0,
@@ -217,7 +217,7 @@ class StyleGANGenerator(nn.Module):
         w = self.mapping(z)
         if self.training:
             with torch.no_grad():
-                self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+                self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))
         ws = self.truncate(w, psi, truncation_cutoff)
         if self.training and self.mixing_prob > 0 and torch.rand(()) < self.mixing_prob:
             cutoff = int(torch.randint(1, self.num_ws, ()))
