@@ -41,9 +41,14 @@ def assert_same(a, b, atol):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=atol, msg=k)
 
 
-@pytest.mark.parametrize("extra", [[], ["penalties=[{name: r1, gamma: 1.0}]"]], ids=["plain", "r1"])
+EVAL = ["eval.metrics=[{name: fid, features: pixels, num_samples: 1001, num_real: 1001}]", "eval.every=15",
+        "eval.best=fid"]  # an odd count: the two ranks' shares differ by one row
+
+
+@pytest.mark.parametrize("extra", [EVAL, ["penalties=[{name: r1, gamma: 1.0}]"]], ids=["plain+eval", "r1"])
 def test_two_ranks_train_the_weights_of_one_rank_with_the_global_batch(tmp_path, extra):
-    args = ["gan-grid", *GRID, "schedule.steps=30", *extra]
+    args = ["gan-grid", *[a for a in GRID if not a.startswith("eval.")], "schedule.steps=30", *extra]
+    args += [] if extra is EVAL else ["eval.metrics=[]", "eval.every=0", "eval.best=null"]
     torchrun(1, *args, "--out", str(tmp_path / "one"))
     out = torchrun(2, *args, "--out", str(tmp_path / "two"))
     assert out.count("finished at step 30") == 1  # rank 0 speaks for both
@@ -52,8 +57,12 @@ def test_two_ranks_train_the_weights_of_one_rank_with_the_global_batch(tmp_path,
     one = [r["d/loss"] for r in read_metrics(tmp_path / "one") if "d/loss" in r]
     two = [r["d/loss"] for r in read_metrics(tmp_path / "two") if "d/loss" in r]
     assert len(two) == 6 and two == pytest.approx(one, abs=1e-4)
-    assert sorted(p.name for p in (tmp_path / "two").iterdir() if not p.name.startswith(".")) == [
-        "checkpoints", "config.yaml", "environment.json", "metrics.jsonl", "report.html", "samples"]
+    names = sorted(p.name for p in (tmp_path / "two").iterdir() if not p.name.startswith("."))
+    assert names == sorted(["checkpoints", "config.yaml", "environment.json", "metrics.jsonl", "report.html",
+                            "samples"] + (["best"] if extra is EVAL else []))
+    if extra is EVAL:  # features extracted half per rank and gathered: the same scores as one process
+        fid = [[r["eval/fid"] for r in read_metrics(tmp_path / run) if "eval/fid" in r] for run in ("one", "two")]
+        assert len(fid[1]) == 2 and fid[1] == pytest.approx(fid[0], rel=1e-4)
 
 
 def _fails(nproc, *args):

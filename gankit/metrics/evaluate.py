@@ -41,6 +41,9 @@ class Evaluator:
         self.progress, self.use_cache = progress, use_cache
         self._extractors: dict[Any, Extractor] = {}
         self._real: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
+        # (rank, world, gather): under DDP every rank extracts its share of the features and ``gather``
+        # (a list of every rank's object) joins them, so all ranks score the same full set.
+        self.shard: tuple[int, int, Callable[[Any], list[Any]]] | None = None
 
     # -- pieces ------------------------------------------------------------------------------------
     def extractor(self, spec: tuple[str, tuple[tuple[str, Any], ...]]) -> Extractor:
@@ -68,9 +71,8 @@ class Evaluator:
             feats = load_file(str(path))
         else:
             real, _ = self.source.sample_real(n, seed=self.seed)
-            feats = extract(ex, real, device=self.device,
-                            progress=f"real features ({ex.name})" if self.progress else None)
-            if path is not None:
+            feats = self._extract(ex, real, f"real features ({ex.name})")
+            if path is not None and (self.shard is None or self.shard[0] == 0):  # one writer
                 from safetensors.torch import save_file
 
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +81,16 @@ class Evaluator:
                 tmp.replace(path)
         self._real[key] = feats
         return feats
+
+    def _extract(self, ex: Extractor, images: torch.Tensor, what: str) -> dict[str, torch.Tensor]:
+        progress = what if self.progress else None
+        if self.shard is None or self.shard[1] == 1:
+            return extract(ex, images, device=self.device, progress=progress)
+        rank, world, gather = self.shard
+        n = len(images)
+        mine = extract(ex, images[n * rank // world:n * (rank + 1) // world], device=self.device, progress=progress)
+        parts = gather(mine)  # in rank order: the rows come back in the order of ``images``
+        return {k: torch.cat([part[k] for part in parts]) for k in mine}
 
     # -- the run -----------------------------------------------------------------------------------
     def evaluate(self, generate: Generate) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
@@ -97,8 +109,7 @@ class Evaluator:
         for spec, members in groups.items():
             ex = self.extractor(spec)
             n_fake = max(m.num_samples for _, m in members)
-            fake = extract(ex, _as_saved(generate(n_fake)), device=self.device,
-                           progress=f"generated features ({ex.name})" if self.progress else None)
+            fake = self._extract(ex, _as_saved(generate(n_fake)), f"generated features ({ex.name})")
             n_real = max((m.num_real for _, m in members if m.needs_real), default=0)
             real = self.real_features(ex, n_real) if n_real else None
             for name, m in members:

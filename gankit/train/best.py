@@ -38,8 +38,10 @@ class BestTracker:
     def save(self, trainer: Any, results: dict[str, float]) -> None:
         self.value, self.step = results[self.key], trainer.step
         root = trainer.run_dir / BEST_DIR
-        ck.save_checkpoint(root, trainer.step, trainer.checkpoint_tensors(), trainer.checkpoint_state(),
-                           trainer.metadata(), keep=1)
+        state = trainer.checkpoint_state()  # collective under DDP: every rank gets here together
+        if not trainer.dist.main:
+            return
+        ck.save_checkpoint(root, trainer.step, trainer.checkpoint_tensors(), state, trainer.metadata(), keep=1)
         info = {"step": trainer.step, "score": self.key, "mode": self.mode, "value": self.value,
                 "eval": results, "protocol": trainer.last_protocol}
         tmp = root / ".best.json.tmp"

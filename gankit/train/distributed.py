@@ -11,8 +11,9 @@ on CUDA, gloo on CPU) and trains a replica; DDP averages the gradients, so the r
   unless ``perf.sync_batchnorm``) reaches the same weights up to float summation order.
 * Every other random draw (dropout, WGAN-GP interpolation, instance noise, style mixing) comes from
   the global RNG seeded ``seed + rank``: independent across ranks, as per-sample noise should be.
-* Rank 0 alone writes the run directory (config, metrics, samples, checkpoints, report) and runs the
-  evaluations; the logged losses are averaged over ranks at logging steps. Checkpoints hold every
+* Rank 0 alone writes the run directory (config, metrics, samples, checkpoints, report); the logged
+  losses are averaged over ranks at logging steps, and each evaluation's feature extraction is split
+  over the ranks and gathered, so every rank scores the whole set. Checkpoints hold every
   rank's RNG state, so a resumed run with the same world size continues exactly.
 """
 

@@ -118,6 +118,8 @@ class Trainer:
         self.evaluator = Evaluator(self.metrics, self.source, self.device, seed=recipe.seed,
                                    reference=reference_description(self.source, recipe.data.options))
         self.best = BestTracker(recipe.eval.best, recipe.eval.best_mode, self.metrics)
+        if self.dist.enabled:  # every rank evaluates its share of the samples; all score the whole set
+            self.evaluator.shard = (self.dist.rank, self.dist.world, distributed.gather_objects)
         # Sampling uses its own generators so that logging never shifts the training RNG stream.
         self.fixed_z = torch.randn(self._grid_count(), self.G.z_dim,
                                    generator=torch.Generator().manual_seed(recipe.seed + 1))
@@ -466,7 +468,7 @@ class Trainer:
     def train(self, log: RunLog) -> dict[str, Any]:
         r = self.recipe
         total = r.schedule.steps
-        main = self.dist.main  # rank 0 alone evaluates and writes; every rank trains
+        main = self.dist.main  # rank 0 alone writes; every rank trains and evaluates its share
         old_handlers = self._install_signal_handlers()
         if self.step and main:  # resumed: the monitor picks up where the logged rows leave off, silently
             self.health_warnings = replay(read_metrics(self.run_dir), self.health)
@@ -488,7 +490,7 @@ class Trainer:
                         if self.health.active:
                             info += "  [yellow]! " + ", ".join(sorted(self.health.active)).replace("_", " ") + "[/]"
                         progress.update(task, completed=self.step, rate=f"{rate:.1f} it/s", info=info)
-                    if main and r.eval.every and self.step % r.eval.every == 0 and self.step < total:
+                    if r.eval.every and self.step % r.eval.every == 0 and self.step < total:
                         self._evaluate_and_log(log)
                     if main and r.log.sample_every and self.step % r.log.sample_every == 0:
                         self.save_samples()
@@ -503,9 +505,9 @@ class Trainer:
                 signal.signal(signum, handler)
         self.check_finite()
         finished = self.step >= total
+        if finished and (self.metrics or getattr(self.source, "heldout", None) is not None):
+            self._evaluate_and_log(log)  # every rank: the evaluation is shared out under DDP
         if main:
-            if finished and (self.metrics or getattr(self.source, "heldout", None) is not None):
-                self._evaluate_and_log(log)
             self.save_samples()
             self._log_diversity(log)
             if self.shapes.kind == "points":
