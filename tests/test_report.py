@@ -76,10 +76,10 @@ def test_the_report_shows_the_health_warnings(runs, tmp_path):
     run = tmp_path / "ring"
     shutil.copytree(runs[0]["run_dir"], run)
     with open(run / "metrics.jsonl", "a") as fh:
-        for k in range(6):
+        for k in range(10):
             fh.write(json.dumps({"step": 41 + k, "d/loss": 0.01, "g/loss": 6.0, "d/acc": 1.0}) + "\n")
     page = build_report(run)
-    assert "class='warn'><b>step 45, d overpowering:</b>" in page
+    assert "class='warn'><b>step 50, d overpowering:</b>" in page
     assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").read_text() == page
 

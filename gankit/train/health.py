@@ -3,9 +3,12 @@
 A ``Health`` monitor is fed every row that goes to ``metrics.jsonl`` (training scalars at logging
 steps, evaluations, sample-diversity readings) and returns a warning the first time a pattern shows:
 
-* **D overpowering** (Goodfellow 2016, Sec. 3.2.3; Arjovsky & Bottou 2017): D separates real from
-  fake almost perfectly (``d/acc`` >= 0.99) for ``patience`` logging steps in a row, so a saturating
-  G loss gives G no gradient.
+* **D overpowering** (Goodfellow 2016, Sec. 3.2.3; Arjovsky & Bottou 2017): over the last
+  ``2 * patience`` logging steps D separated real from fake almost perfectly (mean ``d/acc`` >= 0.98)
+  *and* its loss collapsed to under a tenth of its early value. A D that separates the batches while
+  its loss stays moderate is a normal, learning GAN (the default DCGAN spends most of its run there);
+  a WGAN critic's negative loss never counts. It clears once the mean accuracy drops under 0.9 or the
+  loss recovers to 0.3 of its early value, so a flicker does not repeat the warning.
 * **Vanishing G gradients**: G's gradient norm falls below 1/1000 of its early typical size.
 * **Divergence**: a loss or gradient norm grows to 100x its early typical scale and stays there.
 * **Mode collapse** (Goodfellow 2016, Sec. 5.1.1; Metz et al. 2016): the modes or classes covered
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -47,6 +51,7 @@ class Health:
     _streak: dict[str, int] = field(default_factory=dict)
     active: set[str] = field(default_factory=set)  # kinds warned about and not yet cleared
     _best: dict[str, float] = field(default_factory=dict)
+    _window: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
 
     def _scale(self, key: str) -> float | None:
         early = self._early.get(key, [])
@@ -59,11 +64,12 @@ class Health:
             self.active.discard(kind)
         return self._streak[kind] >= self.patience and kind not in self.active
 
-    def _once(self, kind: str, condition: bool) -> bool:
-        if not condition:
+    def _once(self, kind: str, condition: bool, cleared: bool | None = None) -> bool:
+        """True when ``condition`` holds and the kind is not already warned about; a warned kind re-arms
+        only when ``cleared`` (default: the condition no longer holds)."""
+        if (not condition) if cleared is None else cleared:
             self.active.discard(kind)
-            return False
-        return kind not in self.active
+        return condition and kind not in self.active
 
     def update(self, step: int, row: dict[str, Any]) -> list[HealthWarning]:
         found: list[HealthWarning] = []
@@ -82,11 +88,19 @@ class Health:
         for key in ("d/loss", "g/loss", "d/grad_norm", "g/grad_norm"):
             if key in v and math.isfinite(v[key]) and len(self._early.setdefault(key, [])) < self.baseline_rows:
                 self._early[key].append(v[key])
-        if "d/acc" in v and self._hold("d_overpowering", v["d/acc"] >= 0.99):
-            warn("d_overpowering",
-                 f"D has told real from fake {v['d/acc']:.1%} right for {self.patience} logging steps: G learns "
-                 "little from a D this sure. Try one-sided label smoothing, instance noise, an R1 penalty, "
-                 "a lower D learning rate or fewer D steps.")
+        d0 = self._scale("d/loss")
+        if "d/acc" in v and "d/loss" in v and d0:
+            window = self._window.setdefault("d", deque(maxlen=2 * self.patience))
+            window.append((v["d/acc"], v["d/loss"]))
+            if len(window) == window.maxlen:
+                acc = sum(a for a, _ in window) / len(window)
+                loss = sum(x for _, x in window) / len(window)
+                sure = acc >= 0.98 and 0 <= loss < 0.1 * d0
+                if self._once("d_overpowering", sure, cleared=acc < 0.9 or loss > 0.3 * d0):
+                    warn("d_overpowering",
+                         f"over the last {len(window)} logging steps D told real from fake {acc:.1%} right with its "
+                         f"loss at {loss:.3g} (early {d0:.3g}): G learns little from a D this sure. Try one-sided "
+                         "label smoothing, instance noise, an R1 penalty, a lower D learning rate or fewer D steps.")
         g0 = self._scale("g/grad_norm")
         if g0 and "g/grad_norm" in v and self._hold("vanishing_g_grad", v["g/grad_norm"] < 1e-3 * g0):
             warn("vanishing_g_grad",
