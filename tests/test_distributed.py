@@ -1,5 +1,5 @@
 """torchrun + DDP on CPU (gloo, 2 processes): 2 ranks x batch b train the same weights as 1 rank x 2b
-(with an R1 penalty too), rank 0 alone writes the run directory, a resumed 2-rank run continues
+(with an R1 penalty and an EMA of G too, and evaluations shared out), rank 0 alone writes the run directory, a resumed 2-rank run continues
 exactly, and what cannot work (an indivisible global batch, SyncBatchNorm on CPU) is refused."""
 
 import os
@@ -45,14 +45,17 @@ EVAL = ["eval.metrics=[{name: fid, features: pixels, num_samples: 1001, num_real
         "eval.best=fid"]  # an odd count: the two ranks' shares differ by one row
 
 
-@pytest.mark.parametrize("extra", [EVAL, ["penalties=[{name: r1, gamma: 1.0}]"]], ids=["plain+eval", "r1"])
+@pytest.mark.parametrize("extra", [EVAL, ["penalties=[{name: r1, gamma: 1.0}]", "ema.enabled=true"]],
+                         ids=["plain+eval", "r1+ema"])
 def test_two_ranks_train_the_weights_of_one_rank_with_the_global_batch(tmp_path, extra):
     args = ["gan-grid", *[a for a in GRID if not a.startswith("eval.")], "schedule.steps=30", *extra]
     args += [] if extra is EVAL else ["eval.metrics=[]", "eval.every=0", "eval.best=null"]
     torchrun(1, *args, "--out", str(tmp_path / "one"))
     out = torchrun(2, *args, "--out", str(tmp_path / "two"))
     assert out.count("finished at step 30") == 1  # rank 0 speaks for both
-    assert_same(weights(tmp_path / "one"), weights(tmp_path / "two"), atol=2e-5)
+    w = weights(tmp_path / "two")
+    assert any(k.startswith("G_ema.") for k in w) == ("ema.enabled=true" in extra)  # the EMA agrees as well
+    assert_same(weights(tmp_path / "one"), w, atol=2e-5)
     # the logged losses are the means over ranks, i.e. the global batch's
     one = [r["d/loss"] for r in read_metrics(tmp_path / "one") if "d/loss" in r]
     two = [r["d/loss"] for r in read_metrics(tmp_path / "two") if "d/loss" in r]
