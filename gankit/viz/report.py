@@ -173,7 +173,7 @@ def build_report(run_dir: str | Path) -> str:
     png = _plot(curves, train_rows)
     if png:
         figs.append(figure(png, "training curves", "wide"))
-    eval_keys = _keys(rows, "eval/")
+    eval_keys = [k for k in _keys(rows, "eval/") if not k.endswith("_std")]  # spreads stay in the table
     png = _plot([(k[5:], [k], False) for k in eval_keys] + [("sample diversity vs real data", ["health/diversity"], False)],
                 rows, width=4.2)
     if png:
