@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,11 @@ from gankit.metrics.evaluate import Evaluator, reference_description
 from gankit.train.best import BestTracker
 from gankit.train.health import Health, HealthWarning, diversity, replay
 from gankit.train.logger import RunLog, make_progress, read_metrics
+from gankit.train.guard import FiniteGuard, NonFiniteLoss, StopSignals  # noqa: F401 - NonFiniteLoss: public here too
 from gankit.train.phases import run_phase
 from gankit.train.precision import Precision
 from gankit.viz import save_samples
 from gankit.viz.grid import save_image_grid
-
-
-class NonFiniteLoss(RuntimeError):
-    """A NaN/Inf loss: the run stops and keeps its last good checkpoint."""
 
 
 class Trainer:
@@ -124,10 +120,8 @@ class Trainer:
         self.fixed_z = torch.randn(self._grid_count(), self.G.z_dim,
                                    generator=torch.Generator().manual_seed(recipe.seed + 1))
         self.step = 0
-        # Each step's terms stay on the device until a logging step checks them: no per-step host sync.
-        self._pending: list[tuple[int, str, tuple[str, ...], torch.Tensor]] = []
-        self._nonfinite: str | None = None
-        self._stop_requested: str | None = None
+        self.guard = FiniteGuard()  # each step's terms stay on the device until a logging step checks them
+        self.stop = StopSignals(self.console)
         self.last_eval: dict[str, float] = {}
         self.last_protocol: dict[str, Any] = {}
         self.last_checkpoint: Path | None = None
@@ -359,57 +353,13 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------
     def _track(self, phase: str, terms: dict[str, torch.Tensor], skipped: torch.Tensor | None = None) -> None:
-        """Keep this step's loss terms and gradient norm (still on the device) until the next check: one
-        stack per phase per step; ``check_finite`` finds the first bad step and term among them."""
-        # Named terms first, then their total, then the gradient: the first bad one is the culprit.
-        keys = tuple(k for k in terms if k not in ("loss", "grad_norm")) + tuple(k for k in ("loss", "grad_norm") if k in terms)
-        vals = [terms[k] for k in keys]
-        if any(v.ndim or v.dtype != torch.float32 for v in vals):  # checked in Python: free for the usual scalars
-            vals = [v.float().sum() for v in vals]
-        stacked = torch.stack(vals)
-        if skipped is not None:  # fp16: a step the scaler skipped cannot be a NaN stop
-            stacked = torch.where(skipped, torch.zeros_like(stacked), stacked)
-        self._pending.append((self.step + 1, phase, keys, stacked))
-        if len(self._pending) >= 4096:  # a very long logging interval: check now rather than hoard
+        if self.guard.track(self.step + 1, phase, terms, skipped):
             self.check_finite()
 
     def check_finite(self) -> None:
-        """Raise ``NonFiniteLoss`` if a tracked loss term or gradient has gone NaN/Inf since the start.
-        One host read for all the steps since the last check: the trainer calls it at logging steps and
-        before each checkpoint. Once raised, it raises again on every later call."""
-        if self._nonfinite is not None:
-            raise NonFiniteLoss(self._nonfinite)
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        flags = ~torch.isfinite(torch.stack([v.sum() for *_, v in pending]))  # one read for the lot
-        if not bool(flags.any()):
-            return
-        first_i = int(flags.nonzero()[0])
-        first, phase, keys, values = pending[first_i]
-        term = f"{phase.lower()}/{keys[int((~torch.isfinite(values)).nonzero()[0])]}"
-        what = (f"the gradient of {term.split('/')[0].upper()} became NaN/Inf" if term.endswith("/grad_norm")
-                else f"the loss term {term} became NaN/Inf")
-        if self.last_checkpoint is None:
-            self._nonfinite = (f"{what} at step {first}; training stopped before any checkpoint was written. "
-                               "Start again with lower learning rates, a gradient penalty or another objective.")
-        else:
-            lower = " ".join(f"optim.{k}.lr={cfg.lr / 2:g}" for k, cfg in (("g", self.recipe.optim.g),
-                                                                        ("d", self.recipe.optim.d))
-                             if k == "g" or self.opt_d is not None)
-            self._nonfinite = (
-                f"{what} at step {first}; training stopped and the last good checkpoint is {self.last_checkpoint}. "
-                f"Resume from it with lower learning rates:\n  gankit train --resume {self.run_dir} --force {lower}\n"
-                "or start again with a gradient penalty or another objective.")
-        raise NonFiniteLoss(self._nonfinite)
-
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if self._stop_requested:  # asked twice: the user wants out now, checkpoint or not
-            raise KeyboardInterrupt(f"{name} received twice")
-        self._stop_requested = name
-        self.console.print(f"[yellow]{name}: finishing this step, saving a checkpoint and stopping "
-                           "(send it again to stop at once)[/]")
+        """Raise ``NonFiniteLoss`` if a tracked loss term or gradient has gone NaN/Inf (one host read for
+        all the steps since the last check): at logging steps and before each checkpoint."""
+        self.guard.check(self.last_checkpoint, self.run_dir, self.recipe, self.opt_d is not None)
 
     def set_learning_rates(self) -> None:
         """The recipe's rates times the schedule's decay factor at this step: a function of the step
@@ -444,32 +394,11 @@ class Trainer:
         self.step += 1
         return terms
 
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        """SIGINT (Ctrl-C) and SIGTERM (schedulers, `kill`) end the run cleanly at the next step
-        boundary with a checkpoint. Only the main thread may install handlers."""
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        return {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def _stop_agreed(self, want_log: bool) -> bool:
-        """Whether to stop now: at once in one process; under DDP every rank stops at the same logging
-        step (a rank that left alone would hang the others in their next gradient reduction)."""
-        if not self.dist.enabled:
-            return bool(self._stop_requested)
-        if not want_log:
-            return False
-        stop = distributed.any_rank(bool(self._stop_requested), self.device)
-        if stop and not self._stop_requested:
-            self._stop_requested = "a signal to another rank"
-        return stop
-
     def train(self, log: RunLog) -> dict[str, Any]:
         r = self.recipe
         total = r.schedule.steps
         main = self.dist.main  # rank 0 alone writes; every rank trains and evaluates its share
-        old_handlers = self._install_signal_handlers()
+        old_handlers = self.stop.install()
         if self.step and main:  # resumed: the monitor picks up where the logged rows leave off, silently
             self.health_warnings = replay(read_metrics(self.run_dir), self.health)
         progress = make_progress(self.console)
@@ -498,11 +427,10 @@ class Trainer:
                     if r.log.checkpoint_every and self.step % r.log.checkpoint_every == 0:
                         self.save_checkpoint()
                         log.flush()
-                    stop = self._stop_agreed(want_log)
+                    stop = self.stop.agreed(want_log, self.dist.enabled, self.device)
                 progress.update(task, completed=self.step)
         finally:
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
+            StopSignals.restore(old_handlers)
         self.check_finite()
         finished = self.step >= total
         if finished and (self.metrics or getattr(self.source, "heldout", None) is not None):
@@ -520,6 +448,6 @@ class Trainer:
             "grid_legend": getattr(self.family, "grid_legend", ""),
             "protocol": dict(self.last_protocol),
             "samples": self.last_samples, "checkpoint": self.last_checkpoint,
-            "seconds": time.perf_counter() - t0, "stopped_by": self._stop_requested,
+            "seconds": time.perf_counter() - t0, "stopped_by": self.stop.requested,
             "health": list(self.health_warnings),
         }
