@@ -6,6 +6,8 @@ A trick may override any of these (the base class does nothing):
 * ``d_in_shape(shape)``: the discriminator's input shape (PacGAN packs m samples together);
 * ``d_inputs(real, fake, step)``: transform what D sees, in the D step and the G step alike
   (``real`` is None in the G step);
+* ``augment(x)``: transform real images D classifies outside the game (the semi-supervised
+  family's labelled batch), as ``d_inputs`` transforms the real ones in it;
 * ``d_loss(objective, real_logits, fake_logits)``: replace the discriminator loss;
 * ``g_critic(family, fake)``: the discriminator G plays against in its step (unrolled GAN), or None;
 * ``g_loss(fake_out, real_out, adversarial)``: replace the generator loss (feature matching);
@@ -23,6 +25,7 @@ from torch import nn
 from torch.func import functional_call
 
 from gankit.models.base import DOut
+from gankit.nn.augment import POLICIES, diff_augment
 from gankit.registry import Registry
 
 TRICKS = Registry("trick")
@@ -42,6 +45,9 @@ class Trick:
     def d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor, step: int
                  ) -> tuple[torch.Tensor | None, torch.Tensor]:
         return real, fake
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
     def d_loss(self, objective: Any, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
         return None
@@ -124,6 +130,41 @@ class InstanceNoise(Trick):
             return real, fake
         noisy = None if real is None else real + s * torch.randn_like(real)
         return noisy, fake + s * torch.randn_like(fake)
+
+
+@TRICKS.register("diffaugment")
+class DiffAugment(Trick):
+    """Differentiable augmentation (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient
+    GAN Training"): D sees T(x) and T(G(z)), with a fresh random T per sample, in the D step and the G
+    step alike, so D cannot memorise a small training set and G's gradient flows through T. Augmenting
+    the real images only would teach G to produce augmented images; augmenting both does not, since
+    T(p) = T(q) when p = q. ``policy``: any of color, translation, cutout (the paper's choice for
+    limited data is all three); ``translation`` and ``cutout`` are fractions of the image side.
+    Images only: the ops shift and mask pixels.
+    """
+
+    def __init__(self, policy: list[str] | tuple[str, ...] = ("color", "translation", "cutout"),
+                 translation: float = 0.125, cutout: float = 0.5) -> None:
+        policy = (policy,) if isinstance(policy, str) else tuple(policy)
+        bad = [p for p in policy if p not in POLICIES]
+        if bad or not policy:
+            raise ValueError(f"diffaugment policy {list(policy)} must be a non-empty list of {', '.join(POLICIES)}")
+        if not (0.0 <= translation < 0.5 and 0.0 <= cutout <= 1.0):
+            raise ValueError(f"diffaugment needs 0 <= translation < 0.5 and 0 <= cutout <= 1, got {translation}, {cutout}")
+        self.policy, self.translation, self.cutout = policy, translation, cutout
+
+    def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 3:
+            raise ValueError(f"diffaugment transforms images (C, H, W); this discriminator judges inputs of shape "
+                             f"{tuple(shape)}: remove the trick, or use an image dataset and family")
+        return shape
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.policy, self.translation, self.cutout)
+
+    def d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor, step: int
+                 ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        return (None if real is None else self.augment(real)), self.augment(fake)
 
 
 @TRICKS.register("feature-matching")

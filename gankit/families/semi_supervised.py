@@ -76,6 +76,8 @@ class SemiSupervised(Unconditional):
         unlabelled stream's labels are dropped by ``_real``."""
         terms = super().d_terms()
         xl, yl = self._labelled_batch(self.batch_size)
+        for _, t in self.tricks:  # DiffAugment: the classifier sees augmented labelled images too
+            xl = t.augment(xl)
         labelled = self.D(xl).class_logits
         sup = F.cross_entropy(labelled, yl)
         terms.update(supervised=sup, labelled_acc=(labelled.argmax(1) == yl).float().mean(), loss=terms["loss"] + sup)

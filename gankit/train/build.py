@@ -124,7 +124,10 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
         return G, None
     d_shape = family.d_in_shape(shapes.shape, G.z_dim, g_in)  # BiGAN / VEEGAN: (x, z) pairs; pix2pix: (a, b)
     for _, t in tricks:  # e.g. PacGAN: D sees m samples stacked along channels
-        d_shape = t.d_in_shape(d_shape)
+        try:
+            d_shape = t.d_in_shape(d_shape)
+        except ValueError as err:
+            raise ConfigError(f"tricks: {err}") from None
     d_opts = dict(recipe.discriminator.options)
     for key, value in getattr(family, "d_options", {}).items():  # e.g. AC-GAN's class head
         if key in recipe.discriminator.options and recipe.discriminator.options[key] != value:
