@@ -38,9 +38,8 @@ class Phase:
         self.frozen_params = [p for m in self.frozen for p in m.parameters()]
 
 
-def grad_norm(params: nn.Module | list[torch.Tensor]) -> torch.Tensor:
-    """The global L2 norm of the gradients of a module's (or a list of) parameters."""
-    params = list(params.parameters()) if isinstance(params, nn.Module) else params
+def grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
+    """The global L2 norm of the gradients of ``params`` (a phase's cached parameter list)."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros((), device=params[0].device)
