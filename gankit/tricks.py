@@ -150,7 +150,8 @@ class DiffAugment(Trick):
         if bad or not policy:
             raise ValueError(f"diffaugment policy {list(policy)} must be a non-empty list of {', '.join(POLICIES)}")
         if not (0.0 <= translation < 0.5 and 0.0 <= cutout <= 1.0):
-            raise ValueError(f"diffaugment needs 0 <= translation < 0.5 and 0 <= cutout <= 1, got {translation}, {cutout}")
+            raise ValueError(f"diffaugment needs 0 <= translation < 0.5 and 0 <= cutout <= 1, "
+                             f"got {translation}, {cutout}")
         self.policy, self.translation, self.cutout = policy, translation, cutout
 
     def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -55,11 +55,11 @@ def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     ch, cw = round(h * ratio), round(w * ratio)
     if ch == 0 or cw == 0:
         return x
-    cy = torch.randint(0, h, (n, 1, 1), device=x.device)
-    cx = torch.randint(0, w, (n, 1, 1), device=x.device)
-    ys = torch.arange(h, device=x.device)[None, :, None]
-    xs = torch.arange(w, device=x.device)[None, None, :]
-    inside = ((ys - cy + ch // 2) >= 0) & ((ys - cy + ch // 2) < ch) & ((xs - cx + cw // 2) >= 0) & ((xs - cx + cw // 2) < cw)
+    top = torch.randint(0, h, (n, 1, 1), device=x.device) - ch // 2  # the square's centre is in the image
+    left = torch.randint(0, w, (n, 1, 1), device=x.device) - cw // 2
+    ys = torch.arange(h, device=x.device)[None, :, None] - top
+    xs = torch.arange(w, device=x.device)[None, None, :] - left
+    inside = (ys >= 0) & (ys < ch) & (xs >= 0) & (xs < cw)
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
