@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,10 @@ import torch
 from rich.console import Console
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-import gankit
 from gankit.config import ConfigError, Recipe
 from gankit.penalties import refresh_spectral_norm
 from gankit.train import checkpoint as ck
-from gankit.train import distributed
+from gankit.train import distributed, state
 from gankit.train.build import (
     Shapes, build_data, build_encoder, build_family_inputs, build_metrics, build_networks, build_objective,
     build_penalties, build_tricks, check_family, make_optimizer, resolve_device,
@@ -172,103 +170,28 @@ class Trainer:
         return self.ema.module if self._ema_started() else self.G
 
     def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
-        t = ck.join_prefix("G", self.G.state_dict())
-        if self.D is not None:
-            t.update(ck.join_prefix("D", self.D.state_dict()))
-        if self._ema_started():  # before, the average is the initial G: sampling a checkpoint uses G
-            t.update(ck.join_prefix("G_ema", self.ema.module.state_dict()))
-        if self.E is not None:
-            t.update(ck.join_prefix("E", self.E.state_dict()))
-        return t
+        return state.tensors(self)
 
     def checkpoint_state(self) -> dict[str, Any]:
-        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        if self.dist.enabled:  # each rank's own stream, so a resume with the same world is exact
-            rng["ranks"] = distributed.gather_objects(torch.get_rng_state())
-        state = {
-            "step": self.step,
-            "optim": {"g": self.opt_g.state_dict(), **({"d": self.opt_d.state_dict()} if self.opt_d else {})},
-            "rng": rng,
-            "stream": self.stream.state_dict(),
-            "objective": self.objective.state_dict(),
-            "best": self.best.state_dict(),
-            "tricks": {name: t.state_dict() for name, t in self.tricks},
-        }
-        if callable(getattr(self.family, "state_dict", None)):  # CycleGAN's histories of fakes
-            state["family"] = self.family.state_dict()
-        if self.ema is not None:
-            state["ema_n_averaged"] = self.ema.n_averaged.detach().cpu()
-        if self.sharding is not None:
-            state["sharding"] = self.sharding.state_dict()
-        scalers = {p.name: p.scaler.state_dict() for p in self.phases if p.scaler is not None}
-        if scalers:
-            state["scalers"] = scalers
-        return state
+        return state.training_state(self)
 
     def metadata(self) -> dict[str, str]:
-        return {
-            "format": "gankit-checkpoint-1",
-            "gankit": gankit.__version__,
-            "step": str(self.step),
-            "recipe": json.dumps(self.recipe.model_dump(mode="json")),
-            "shapes": json.dumps({"kind": self.shapes.kind, "shape": list(self.shapes.shape),
-                                  "num_classes": self.shapes.num_classes,
-                                  **({"in_shape": list(self.shapes.in_shape)} if self.shapes.in_shape else {})}),
-        }
+        return state.metadata(self)
 
     def save_checkpoint(self) -> Path:
         self.check_finite()
-        state = self.checkpoint_state()  # collective under DDP: every rank takes part
+        saved = self.checkpoint_state()  # collective under DDP: every rank takes part
         if not self.dist.main:
             self.last_checkpoint = self.run_dir / "checkpoints" / f"{ck.PREFIX}{self.step:07d}"
             return self.last_checkpoint
         self.last_checkpoint = ck.save_checkpoint(
-            self.run_dir / "checkpoints", self.step, self.checkpoint_tensors(), state,
+            self.run_dir / "checkpoints", self.step, self.checkpoint_tensors(), saved,
             self.metadata(), keep=self.recipe.log.keep_checkpoints,
         )
         return self.last_checkpoint
 
     def load_checkpoint(self, ckpt: Path) -> None:
-        tensors, _ = ck.load_weights(ckpt)
-        state = ck.load_state(ckpt)
-        ck.load_into(self.G, tensors, "G", ckpt)
-        if self.D is not None:
-            ck.load_into(self.D, tensors, "D", ckpt)
-        if self.E is not None:
-            ck.load_into(self.E, tensors, "E", ckpt)
-        if self.ema is not None:
-            if any(k.startswith("G_ema.") for k in tensors):
-                ck.load_into(self.ema.module, tensors, "G_ema", ckpt)
-                self.ema.n_averaged.copy_(state.get("ema_n_averaged", torch.tensor(0)))
-        self.opt_g.load_state_dict(state["optim"]["g"])
-        if self.opt_d is not None:
-            self.opt_d.load_state_dict(state["optim"]["d"])
-        self.stream.load_state_dict(state["stream"])
-        self.objective.load_state_dict(state["objective"])
-        self.best.load_state_dict(state.get("best", {}))
-        for name, t in self.tricks:
-            t.load_state_dict(state.get("tricks", {}).get(name, {}))
-        if callable(getattr(self.family, "load_state_dict", None)):
-            self.family.load_state_dict(state.get("family", {}))
-        for phase in self.phases:
-            if phase.scaler is not None and phase.name in state.get("scalers", {}):
-                phase.scaler.load_state_dict(state["scalers"][phase.name])
-        ranks = state["rng"].get("ranks")
-        if self.dist.enabled and ranks and len(ranks) == self.dist.world:
-            torch.set_rng_state(ranks[self.dist.rank])
-        else:
-            torch.set_rng_state(state["rng"]["torch"])
-        if self.sharding is not None:
-            self.sharding.load_state_dict(state.get("sharding", {}))
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self.step = int(state["step"])
-        self.set_network_step()
-        # The optimisers' saved states carry the old rates: the recipe's rule (a resume with
-        # `--force optim.g.lr=...` after a NaN stop) must win.
-        self.set_learning_rates()
+        state.restore(self, ckpt)
         self.last_checkpoint = ckpt
 
     def set_network_step(self) -> None:
