@@ -90,3 +90,30 @@ def test_bad_options_are_refused() -> None:
         DISCRIMINATORS.build("maxout", in_shape=(2,), hiden=3)
     with pytest.raises(ValueError, match=r"x has shape"):
         DISCRIMINATORS.build("maxout", in_shape=(2,))(torch.randn(4, 3))
+
+
+@pytest.mark.parametrize("kind,name,kwargs", [
+    ("D", "maxout", {"in_shape": (2,)}),
+    ("G", "mlp", {"out_shape": (2,), "z_dim": 2, "batch_norm": True}),
+    ("E", "mlp-encoder", {"in_shape": (2,), "z_dim": 2}),
+])
+def test_paper_initialisation_draws_linear_weights_from_n_0_std(kind, name, kwargs) -> None:
+    # PacGAN's code draws every weight from N(0, 0.02) with zero biases; PyTorch's default draws the
+    # first layer (fan-in 2) from U(-1/sqrt(2), 1/sqrt(2)), std 0.41, and non-zero biases.
+    from gankit.models import ENCODERS, GENERATORS
+    registry = {"D": DISCRIMINATORS, "G": GENERATORS, "E": ENCODERS}[kind]
+    torch.manual_seed(0)
+    net = registry.build(name, init_std=0.02, **kwargs)
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) >= 3
+    weights = torch.cat([m.weight.flatten() for m in linears])
+    assert weights.std().item() == pytest.approx(0.02, rel=0.05) and abs(weights.mean().item()) < 1e-3
+    assert all(m.bias is None or not m.bias.any() for m in linears)
+    default = registry.build(name, **kwargs)
+    first = next(m for m in default.modules() if isinstance(m, torch.nn.Linear))
+    assert first.weight.std().item() > 0.2
+
+
+def test_negative_init_std_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"init_std=-0.1 must be >= 0"):
+        DISCRIMINATORS.build("maxout", in_shape=(2,), init_std=-0.1)

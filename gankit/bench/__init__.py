@@ -67,7 +67,7 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"generator steps per run (default {FULL_BUDGET}, overnight; --quick: {QUICK['budget']})")
     t.add_argument("--lr", type=float, help=f"Adam lr of G and D (default 1e-4, the paper's; --quick: {QUICK['lr']:g})")
     t.add_argument("--eval-samples", type=int, default=2500, help="samples scored per run (default 2500, the paper's)")
-    t.add_argument("--quick", action="store_true", help="the CI preset (about a minute on 2 cores)")
+    t.add_argument("--quick", action="store_true", help="the CI preset (about two minutes on 2 cores)")
     t.add_argument("--out", type=Path, default=Path("bench-toy"), help="output folder (default bench-toy)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_toy)

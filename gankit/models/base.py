@@ -48,6 +48,23 @@ def refuse_labels(num_classes: int, model: str) -> None:
                          "(for family=conditional use the mlp, dcgan, resnet or biggan networks)")
 
 
+def normal_init_(net: nn.Module, std: float) -> None:
+    """Draw every ``nn.Linear`` weight of ``net`` from N(0, std) and zero its bias: the isotropic
+    Gaussian initialisation of the Theano/Blocks-era GAN code (PacGAN's 2-D experiments use std 0.02
+    and constant-0 biases; Lin et al. 2018, code fjxmlzn/PacGAN). ``std = 0`` keeps PyTorch's default
+    (Kaiming-uniform), which on the 2-D grid left PacGAN4's G diffuse long after N(0, 0.02) had
+    resolved every mode (gankit/bench/toy.py)."""
+    if std < 0:
+        raise ValueError(f"init_std={std} must be >= 0 (0 keeps PyTorch's default initialisation)")
+    if std == 0:
+        return
+    for m in net.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 def set_step(step: int, *nets: nn.Module | None) -> None:
     """Tell networks that change with training progress (ProGAN's growth and fade-in) the generator
     step. A network opts in by defining ``set_step(step)``; its state must be a function of the step

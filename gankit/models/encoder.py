@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.models.base import ENCODERS, assert_shape
+from gankit.models.base import ENCODERS, assert_shape, normal_init_
 from gankit.models.mlp import Activation, _check_hidden, _check_shape, make_activation
 
 
@@ -23,7 +23,7 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, in_shape: tuple[int, ...], z_dim: int,
                  hidden: list[int] = [256, 256],  # noqa: B006  (never mutated; list for YAML)
-                 activation: Activation = "leaky-relu", batch_norm: bool = False) -> None:
+                 activation: Activation = "leaky-relu", batch_norm: bool = False, init_std: float = 0.0) -> None:
         super().__init__()
         self.in_shape = _check_shape(in_shape, "in_shape", "encoder 'mlp-encoder'")
         self.z_dim = int(z_dim)
@@ -37,6 +37,7 @@ class MLPEncoder(nn.Module):
             width = h
         layers.append(nn.Linear(width, self.z_dim))
         self.net = nn.Sequential(*layers)
+        normal_init_(self.net, init_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, *in_shape) -> (N, z_dim)."""

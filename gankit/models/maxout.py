@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, assert_shape, refuse_labels
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, assert_shape, normal_init_, refuse_labels
 from gankit.models.mlp import _check_shape
 from gankit.nn.minibatch import MinibatchDiscrimination
 
@@ -41,6 +41,7 @@ class MaxoutDiscriminator(nn.Module):
     The PacGAN-paper defaults (3 layers of 200 units, 5 pieces). ``features`` are the last maxout
     activations (before dropout), for feature matching. ``minibatch_discrimination``: number of
     kernels B of a minibatch-discrimination layer before the head (Salimans et al. 2016; 0 = none).
+    ``init_std`` > 0: linear weights from N(0, init_std), zero biases (PacGAN's code uses 0.02).
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class MaxoutDiscriminator(nn.Module):
         pieces: int = 5,
         dropout: float = 0.0,
         minibatch_discrimination: int = 0,
+        init_std: float = 0.0,
     ) -> None:
         super().__init__()
         model = "discriminator 'maxout'"
@@ -76,6 +78,7 @@ class MaxoutDiscriminator(nn.Module):
             mbd = MinibatchDiscrimination(width, minibatch_discrimination)
             self.mbd, width = mbd, mbd.out_features
         self.head = nn.Linear(width, 1)
+        normal_init_(self, init_std)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         """(N, *in_shape) -> DOut(logits (N,), features (N, hidden)). ``y`` is unused."""

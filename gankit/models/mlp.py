@@ -19,7 +19,8 @@ from gankit.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from gankit.nn.conditional import one_hot
 from gankit.nn.noise import GaussianNoise
 from gankit.nn.vbn import VirtualBatchNorm, reference_z, vbn_forward
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
+from gankit.models.base import (D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape,
+                                normal_init_)
 
 Activation = Literal["relu", "leaky-relu", "tanh", "elu"]
 ACTIVATIONS = ("relu", "leaky-relu", "tanh", "elu")
@@ -79,9 +80,11 @@ class MLPGenerator(nn.Module):
         batch_norm: bool = False,
         out_activation: Literal["auto", "tanh", "none"] = "auto",
         virtual_batch_norm: int = 0,
+        init_std: float = 0.0,
     ) -> None:
         """``virtual_batch_norm``: size of the fixed reference batch of z for virtual batch
-        normalisation after every hidden layer (Salimans et al. 2016; 0 = off)."""
+        normalisation after every hidden layer (Salimans et al. 2016; 0 = off). ``init_std`` > 0 draws
+        the linear weights from N(0, init_std) with zero biases (``normal_init_``); 0 keeps PyTorch's."""
         super().__init__()
         if virtual_batch_norm < 0 or (virtual_batch_norm and batch_norm):
             raise ValueError("generator 'mlp': use batch_norm or virtual_batch_norm=N (N > 0), not both")
@@ -114,6 +117,7 @@ class MLPGenerator(nn.Module):
         use_tanh = out_activation == "tanh" or (out_activation == "auto" and len(self.out_shape) == 3)
         layers.append(nn.Tanh() if use_tanh else nn.Identity())
         self.net = nn.Sequential(*layers)
+        normal_init_(self.net, init_std)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(N, z_dim) -> (N, *out_shape); ``y`` (N,) class ids when the G is class-conditional."""
