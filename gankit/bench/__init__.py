@@ -64,7 +64,7 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     t.add_argument("--seeds", type=int,
                    help=f"runs per cell, seeds 0..N-1 (default {FULL_SEEDS}; --quick: {QUICK['seeds']})")
     t.add_argument("--budget", type=int, metavar="STEPS",
-                   help=f"generator steps per run (default {FULL_BUDGET}, overnight; --quick: {QUICK['budget']})")
+                   help=f"generator steps per run (default {FULL_BUDGET}, a GPU job; --quick: {QUICK['budget']})")
     t.add_argument("--lr", type=float, help=f"Adam lr of G and D (default 1e-4, the paper's; --quick: {QUICK['lr']:g})")
     t.add_argument("--eval-samples", type=int, default=2500, help="samples scored per run (default 2500, the paper's)")
     t.add_argument("--quick", action="store_true", help="the CI preset (about two minutes on 2 cores)")
