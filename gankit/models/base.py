@@ -49,8 +49,8 @@ def refuse_labels(num_classes: int, model: str) -> None:
 
 
 def normal_init_(net: nn.Module, std: float) -> None:
-    """Draw every ``nn.Linear`` weight of ``net`` from N(0, std) and zero its bias: the isotropic
-    Gaussian initialisation of the Theano/Blocks-era GAN code (PacGAN's 2-D experiments use std 0.02
+    """Draw every linear and convolution weight of ``net`` from N(0, std) and zero its bias: the isotropic
+    Gaussian initialisation of much early GAN code (PacGAN's 2-D experiments and CycleGAN use std 0.02
     and constant-0 biases; Lin et al. 2018, code fjxmlzn/PacGAN). ``std = 0`` keeps PyTorch's default
     (Kaiming-uniform), which on the 2-D grid left PacGAN4's G diffuse long after N(0, 0.02) had
     resolved every mode (gankit/bench/toy.py)."""
@@ -59,7 +59,7 @@ def normal_init_(net: nn.Module, std: float) -> None:
     if std == 0:
         return
     for m in net.modules():
-        if isinstance(m, nn.Linear):
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

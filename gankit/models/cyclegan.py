@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models.base import GENERATORS, assert_shape
+from gankit.models.base import GENERATORS, assert_shape, normal_init_
 from gankit.models.unet import TRANSLATION_G_INJECTED, _image
 from gankit.nn.norm import check_norm, norm2d
 
@@ -59,10 +59,7 @@ class CycleGANGenerator(nn.Module):
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, c_out, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        for m in self.modules():  # N(0, 0.02), as in the authors' code
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                nn.init.zeros_(m.bias)
+        normal_init_(self, 0.02)  # as in the authors' code
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         assert_shape(x, [None, *self.in_shape], "input image")
