@@ -15,7 +15,8 @@ from rich.console import Console
 
 from gankit.bench import add_commands
 from gankit.bench import toy
-from gankit.bench.toy import METHODS, PUBLISHED, QUICK, RunResult, aggregate, method_recipe, standard_error
+from gankit.bench.toy import (METHODS, PUBLISHED, QUICK, RunResult, aggregate, mean_trajectory, method_recipe,
+                              standard_error, train_one)
 from gankit.config import ConfigError
 
 
@@ -114,6 +115,34 @@ def test_aggregate_means_and_standard_errors():
     assert ring["status"] == "skipped" and ring["modes"] is None and ring["published"] is None
 
 
+def test_mean_trajectory_averages_per_step():
+    a = [{"step": 5, "modes": 3.0, "hq_fraction": 0.5, "kl": 1.0}, {"step": 10, "modes": 7.0, "hq_fraction": 0.2, "kl": 0.4}]
+    b = [{"step": 5, "modes": 5.0, "hq_fraction": 0.1, "kl": 2.0}]  # a seed that stopped early
+    m = mean_trajectory([a, b])
+    assert [p["step"] for p in m] == [5, 10] and [p["seeds"] for p in m] == [2, 1]
+    assert m[0]["modes"] == pytest.approx(4.0) and m[0]["hq"] == pytest.approx(30.0) and m[0]["kl"] == pytest.approx(1.5)
+    assert m[1] == {"step": 10, "seeds": 1, "modes": 7.0, "hq": pytest.approx(20.0), "kl": 0.4}
+    assert mean_trajectory([[], []]) == []
+
+
+def test_trajectory_scores_are_those_of_shorter_runs():
+    # evaluating mid-run must not disturb training: the trajectory's point at step 6 is the final score
+    # of a 6-step run, and the 12-step run ends where it would without evaluations
+    def run(budget: int, every: int):
+        return train_one(method_recipe("grid", "gan", seed=1, budget=budget, eval_samples=400), budget, None, every)
+
+    scores12, samples12, steps, traj = run(12, 6)
+    plain12, plain_samples12, _, none = run(12, 0)
+    scores6, _, _, _ = run(6, 0)
+    assert steps == 12 and none == [] and [p["step"] for p in traj] == [6, 12]
+    assert torch.equal(samples12, plain_samples12) and scores12 == plain12
+    for point, ref in ((traj[0], scores6), (traj[1], scores12)):
+        assert {k: point[k] for k in ("modes", "hq_fraction", "kl")} == pytest.approx(
+            {k: ref[k] for k in ("modes", "hq_fraction", "kl")})
+    with pytest.raises(ConfigError, match="eval_every must be >= 0"):
+        run(2, -1)
+
+
 # -- methods -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_validates_or_says_why(method):
@@ -158,9 +187,16 @@ def test_command_line(tmp_path):
     parser = argparse.ArgumentParser(prog="gankit")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["bench", "toy", "--datasets", "grid", "--methods", "gan", "--seeds", "1",
-                              "--budget", "2", "--out", str(tmp_path), "--no-progress"])
+                              "--budget", "4", "--eval-every", "2", "--out", str(tmp_path), "--no-progress"])
     assert args.fn(args) == 0
-    assert json.loads((tmp_path / "results.json").read_text())["rows"][0]["method"] == "gan"
+    res = json.loads((tmp_path / "results.json").read_text())
+    row = res["rows"][0]
+    assert row["method"] == "gan" and res["config"]["eval_every"] == 2
+    assert [p["step"] for p in row["trajectory"]] == [2, 4] == [p["step"] for p in res["runs"][0]["trajectory"]]
+    assert row["trajectory"][-1]["modes"] == row["modes"] and row["trajectory"][-1]["kl"] == row["kl"]
+    png = res["trajectory_plots"]["grid"]
+    assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"src='{png}'" in (tmp_path / "index.html").read_text()
     s = parser.parse_args(["bench", "stacked-mnist", "--quick", "--data-path", "/x", "--split", "test"])
     assert s.quick and str(s.data_path) == "/x" and s.fn.__name__ == "cmd_stacked"
 

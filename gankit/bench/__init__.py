@@ -30,7 +30,7 @@ def cmd_toy(args: argparse.Namespace) -> int:
     methods = list(METHODS) if (args.methods or "").strip() == "all" else _names(args.methods)
     run_toy_bench(datasets=_names(args.datasets), methods=methods, seeds=args.seeds, budget=args.budget,
                   out_dir=args.out, eval_samples=args.eval_samples, quick=args.quick, lr=args.lr,
-                  progress=not args.no_progress, console=Console())
+                  progress=not args.no_progress, console=Console(), eval_every=args.eval_every)
     return 0
 
 
@@ -67,6 +67,9 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"generator steps per run (default {FULL_BUDGET}, a GPU job; --quick: {QUICK['budget']})")
     t.add_argument("--lr", type=float, help=f"Adam lr of G and D (default 1e-4, the paper's; --quick: {QUICK['lr']:g})")
     t.add_argument("--eval-samples", type=int, default=2500, help="samples scored per run (default 2500, the paper's)")
+    t.add_argument("--eval-every", type=int, default=0, metavar="STEPS",
+                   help="also score every run each STEPS steps: trajectories in results.json and a plot of the "
+                        "scores against steps per dataset (default 0: only at the end)")
     t.add_argument("--quick", action="store_true", help="the CI preset (about two minutes on 2 cores)")
     t.add_argument("--out", type=Path, default=Path("bench-toy"), help="output folder (default bench-toy)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -68,6 +68,46 @@ def save_points_figure(samples: torch.Tensor, path: str | Path, dataset: str, ti
     return save_density_figure(samples, real, source.centers, path, title=title)
 
 
+TRAJECTORY_PANELS = (("modes", "modes captured"), ("hq", "% high-quality samples"), ("kl", "reverse KL"))
+
+
+def save_trajectory_figure(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Modes, % high-quality samples and reverse KL against generator steps, one line per row
+    (method) from its ``trajectory``; the paper's value, where published, as a dotted line in the
+    same colour."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=100)
+    for i, row in enumerate(rows):
+        color = f"C{i % 10}"
+        steps = [p["step"] for p in row["trajectory"]]
+        for ax, (key, _) in zip(axes, TRAJECTORY_PANELS):
+            ax.plot(steps, [p[key] for p in row["trajectory"]], "o-", ms=3, color=color, label=row["label"])
+            if row.get("published"):
+                ax.axhline(row["published"][key], color=color, ls=":", lw=1)
+    for ax, (key, name) in zip(axes, TRAJECTORY_PANELS):
+        ax.set_xlabel("generator steps")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        if key == "modes" and rows:
+            ax.axhline(rows[0]["num_modes"], color="0.5", lw=0.8)
+    axes[0].legend(fontsize=7)
+    fig.suptitle((title + "; " if title else "") + "dotted: paper", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
 def write_toy_html(results: dict[str, Any], path: str | Path) -> Path:
     """index.html: the settings, the table (ours beside the paper's) and every plot, by relative path."""
     c = results["config"]
@@ -87,6 +127,12 @@ def write_toy_html(results: dict[str, Any], path: str | Path) -> Path:
         f"<figure><img src='{html.escape(r['plot'])}' alt='{html.escape(r['label'])}'>"
         f"<figcaption>{html.escape(r['label'])} on {html.escape(r['dataset'])}</figcaption></figure>"
         for r in results["rows"] if r.get("plot"))
+    curves = "".join(
+        f"<figure><img src='{html.escape(png)}' alt='trajectory on {html.escape(d)}'>"
+        f"<figcaption>scores against steps on {html.escape(d)} (every {c.get('eval_every')} steps)</figcaption></figure>"
+        for d, png in results.get("trajectory_plots", {}).items())
+    if curves:
+        parts.append(f"<h2>Scores during training</h2><div class='plots'>{curves}</div>")
     parts.append(f"<h2>Samples (first seed)</h2><div class='plots'>{figs}</div>")
     path = Path(path)
     path.write_text(page("gankit mode-collapse benchmark (2-D mixtures)", "".join(parts)))

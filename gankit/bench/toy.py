@@ -162,23 +162,40 @@ class RunResult:
     steps: int = 0
     error: str = ""
     samples: torch.Tensor | None = field(default=None, repr=False)
+    # with eval_every: {"step", "modes", "hq_fraction", "kl"} at every multiple of it, and the last step
+    trajectory: list[dict[str, float]] = field(default_factory=list)
 
 
-def train_one(recipe: Recipe, budget: int, on_step: Any = None) -> tuple[dict[str, float], torch.Tensor, int]:
+def train_one(recipe: Recipe, budget: int, on_step: Any = None,
+              eval_every: int = 0) -> tuple[dict[str, float], torch.Tensor, int, list[dict[str, float]]]:
     """Train ``recipe`` for ``budget`` generator steps in memory (no run directory); returns the
-    toy-mixture scores, the evaluation samples and the steps done."""
+    toy-mixture scores, the evaluation samples, the steps done and the trajectory: with
+    ``eval_every`` > 0 the scores at every multiple of it and at the last step, else []. Evaluating
+    does not touch the training's random streams, so a trajectory never changes the final scores."""
     from gankit.train.trainer import Trainer
 
+    if eval_every < 0:
+        raise ConfigError(f"eval_every must be >= 0 (0: evaluate only at the end), got {eval_every}")
     t = Trainer(recipe, "/nonexistent-bench-run", console=Console(quiet=True))  # never written to
+    trajectory: list[dict[str, float]] = []
+
+    def point(scores: dict[str, float]) -> None:
+        trajectory.append({"step": t.step, **{k: float(scores[k]) for k in ("modes", "hq_fraction", "kl")}})
+
     for _ in range(budget):
         t.train_step(want_log=False)
         if on_step is not None:
             on_step()
+        if eval_every and t.step % eval_every == 0 and t.step < budget:
+            t.check_finite()
+            point(t.evaluate())
     t.check_finite()  # raises NonFiniteLoss with the step of the first NaN/Inf
     scores = t.evaluate()
+    if eval_every:
+        point(scores)
     n = int(recipe.eval.metrics[0].options.get("num_samples", 2500))
     z = torch.randn(n, t.G.z_dim, generator=torch.Generator().manual_seed(recipe.seed + 2))  # as evaluate()
-    return scores, t.generate(z), t.step
+    return scores, t.generate(z), t.step, trajectory
 
 
 def standard_error(values: list[float]) -> float | None:
@@ -208,8 +225,25 @@ def aggregate(runs: list[RunResult]) -> list[dict[str, Any]]:
             row[key] = sum(vals) / len(vals) if vals else None
             row[f"{key}_se"] = standard_error(vals)
         row["seconds"] = sum(r.seconds for r in cell)
+        row["trajectory"] = mean_trajectory([r.trajectory for r in ok])
         rows.append(row)
     return rows
+
+
+def mean_trajectory(trajectories: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Per step, the mean over seeds of modes, % high quality (0-100) and KL, with ``seeds`` the number
+    of seeds evaluated at that step; [] when no seed has a trajectory."""
+    by_step: dict[int, list[dict[str, float]]] = {}
+    for traj in trajectories:
+        for p in traj:
+            by_step.setdefault(int(p["step"]), []).append(p)
+    out = []
+    for step in sorted(by_step):
+        pts = by_step[step]
+        out.append({"step": step, "seeds": len(pts), "modes": sum(p["modes"] for p in pts) / len(pts),
+                    "hq": 100.0 * sum(p["hq_fraction"] for p in pts) / len(pts),
+                    "kl": sum(p["kl"] for p in pts) / len(pts)})
+    return out
 
 
 def _resolve(names: list[str] | tuple[str, ...], valid: Any, what: str) -> list[str]:
@@ -230,6 +264,7 @@ def run_toy_bench(
     progress: bool = True,
     lr: float | None = None,
     console: Console | None = None,
+    eval_every: int = 0,
 ) -> dict[str, Any]:
     """Train every (dataset, method, seed) for ``budget`` generator steps; write results.json, one
     scatter/density plot per (dataset, method) and index.html to ``out_dir``; print the table.
@@ -237,8 +272,10 @@ def run_toy_bench(
     ``quick`` takes every unset argument from ``QUICK`` (the CI preset), else from the full
     benchmark (both datasets, every method, ``FULL_SEEDS`` seeds, ``FULL_BUDGET`` steps, lr 1e-4).
     Methods whose recipe does not validate (a piece not implemented yet) are reported as skipped.
+    ``eval_every`` > 0 also scores every run at each multiple of that many steps: the runs' and rows'
+    ``trajectory`` in results.json and, per dataset, ``plots/trajectory-<dataset>.png``.
     """
-    from gankit.bench.report import print_toy_table, save_points_figure, write_toy_html
+    from gankit.bench.report import print_toy_table, save_points_figure, save_trajectory_figure, write_toy_html
     from gankit.train.trainer import NonFiniteLoss
 
     preset = QUICK if quick else {"datasets": DATASETS, "methods": tuple(METHODS), "seeds": FULL_SEEDS,
@@ -250,6 +287,8 @@ def run_toy_bench(
     lr = float(lr if lr is not None else preset["lr"])
     if seeds < 1 or budget < 1:
         raise ConfigError(f"seeds and budget must be >= 1, got {seeds} and {budget}")
+    if eval_every < 0:
+        raise ConfigError(f"eval_every must be >= 0 (0: evaluate only at the end), got {eval_every}")
     console = console or Console()
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
@@ -268,7 +307,8 @@ def run_toy_bench(
                     raise ConfigError(skipped[method])
                 recipe = method_recipe(dataset, method, seed, budget, lr, eval_samples)
                 t0 = time.perf_counter()
-                scores, res.samples, res.steps = train_one(recipe, budget, lambda: bar.advance(task))
+                scores, res.samples, res.steps, res.trajectory = train_one(
+                    recipe, budget, lambda: bar.advance(task), eval_every)
                 res.seconds = time.perf_counter() - t0
                 res.status = "ok"
                 res.modes, res.hq_fraction, res.kl = scores["modes"], scores["hq_fraction"], scores["kl"]
@@ -289,14 +329,22 @@ def run_toy_bench(
             save_points_figure(first.samples, path, row["dataset"],
                                f"{row['label']} on {row['dataset']} (seed {first.seed}, {budget} steps)")
             row["plot"] = str(path.relative_to(out))
+    trajectory_plots: dict[str, str] = {}
+    for dataset in datasets:
+        curves = [r for r in rows if r["dataset"] == dataset and r["trajectory"]]
+        if curves:
+            path = save_trajectory_figure(curves, out / "plots" / f"trajectory-{dataset}.png",
+                                          f"{dataset} ({NUM_MODES[dataset]} modes): mean over seeds")
+            trajectory_plots[dataset] = str(path.relative_to(out))
     results = {
         "benchmark": "toy", "published_source": PUBLISHED_SOURCE,
         "config": {"datasets": datasets, "methods": methods, "seeds": seeds, "budget": budget, "lr": lr,
-                   "eval_samples": eval_samples, "quick": quick, "decisions_per_batch": 100,  # PacGAN: 100 packs
+                   "eval_samples": eval_samples, "eval_every": eval_every, "quick": quick, "decisions_per_batch": 100,  # PacGAN: 100 packs
                    "device": "cuda" if torch.cuda.is_available() else "cpu", "torch": torch.__version__},
         "rows": rows,
         "runs": [{k: v for k, v in vars(r).items() if k != "samples"} for r in runs],
         "skipped": skipped,
+        "trajectory_plots": trajectory_plots,
     }
     (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2))
     write_toy_html(results, out / "index.html")
