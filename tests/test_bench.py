@@ -176,6 +176,51 @@ def test_broken_method_is_skipped_not_fatal(tmp_path, monkeypatch):
     assert "no-such-family" in (tmp_path / "index.html").read_text()
 
 
+def test_a_stopped_benchmark_resumes_from_its_finished_runs(tmp_path, monkeypatch):
+    def bench(**kw):
+        return toy.run_toy_bench(["grid"], ["gan"], seeds=2, budget=kw.pop("budget", 3), out_dir=tmp_path,
+                                 eval_samples=300, progress=False, console=_console()[0], eval_every=1, **kw)
+
+    first = bench()
+    assert first["resumed"] == 0 and sorted(p.name for p in (tmp_path / "cells").iterdir()) == [
+        "grid-gan-seed0.json", "grid-gan-seed0.safetensors", "grid-gan-seed1.json", "grid-gan-seed1.safetensors"]
+    plot = tmp_path / first["rows"][0]["plot"]
+    plot.unlink()
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(toy, "train_one", no_training)
+    again = bench()
+    assert again["resumed"] == 2 and again["rows"] == first["rows"]
+    assert again["runs"] == [{k: v for k, v in r.items()} for r in first["runs"]]
+    assert plot.is_file()  # redrawn from the stored samples
+    with pytest.raises(AssertionError, match="trained again"):
+        bench(resume=False)  # --fresh
+    with pytest.raises(AssertionError, match="trained again"):
+        bench(budget=4)  # other settings: another key, so the stored runs do not count
+
+
+def test_cell_store_round_trip_and_refusals(tmp_path):
+    from gankit.bench.cells import CellStore, cell_key
+
+    recipe = method_recipe("grid", "gan", budget=5)
+    key = cell_key(recipe, eval_every=0)
+    assert key == cell_key(method_recipe("grid", "gan", budget=5), eval_every=0)
+    assert len({key, cell_key(recipe, eval_every=1), cell_key(method_recipe("grid", "gan", budget=6), eval_every=0),
+                cell_key(method_recipe("grid", "gan", seed=1, budget=5), eval_every=0)}) == 4
+    store = CellStore(tmp_path)
+    samples = torch.randn(7, 2, generator=torch.Generator().manual_seed(0))
+    store.save("a", key, {"modes": 3.0}, samples)
+    record, back = store.load("a", key)
+    assert record == {"modes": 3.0} and torch.equal(back, samples) and store.loaded == 1
+    assert store.load("a", "other-key") is None and store.load("missing", key) is None
+    assert CellStore(tmp_path, enabled=False).load("a", key) is None
+    (tmp_path / "cells" / "a.json").write_text('{"key": "')  # cut short by a crash
+    assert store.load("a", key) is None
+    assert not list((tmp_path / "cells").glob(".tmp-*"))  # no temporary files left behind
+
+
 def test_unknown_names_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown method 'pacgan9'.*valid choices: gan"):
         toy.run_toy_bench(["grid"], ["pacgan9"], 1, 1, tmp_path, progress=False)
@@ -248,7 +293,7 @@ def test_triple_labels_agree_with_the_per_channel_extractor(stacked):
 
 
 @pytest.mark.slow
-def test_quick_stacked_bench(tmp_path, stacked):
+def test_quick_stacked_bench(tmp_path, stacked, monkeypatch):
     from gankit.bench.stacked import run_stacked_bench
 
     console, buf = _console()
@@ -260,4 +305,14 @@ def test_quick_stacked_bench(tmp_path, stacked):
         assert (tmp_path / row["plot"]).is_file()
     assert res["reference"]["modes"] > 500  # 1000 real samples: about 1000 (1 - 1/e) distinct triples
     assert json.loads((tmp_path / "results.json").read_text())["config"]["num_samples"] == 1000
+    # run again: both finished runs are loaded, not trained (Trainer would fail), with the same rows
+    import gankit.train.trainer as trainer_module
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(trainer_module, "Trainer", no_training)
+    again = run_stacked_bench(["gan", "pacgan2"], budget=60, seeds=1, num_samples=1000, out_dir=tmp_path,
+                              progress=False, console=_console()[0])
+    assert again["resumed"] == 2 and again["rows"] == res["rows"] and again["runs"] == res["runs"]
     assert "DCGAN" in buf.getvalue() and "real data" in (tmp_path / "index.html").read_text()

@@ -30,7 +30,8 @@ def cmd_toy(args: argparse.Namespace) -> int:
     methods = list(METHODS) if (args.methods or "").strip() == "all" else _names(args.methods)
     run_toy_bench(datasets=_names(args.datasets), methods=methods, seeds=args.seeds, budget=args.budget,
                   out_dir=args.out, eval_samples=args.eval_samples, quick=args.quick, lr=args.lr,
-                  progress=not args.no_progress, console=Console(), eval_every=args.eval_every)
+                  progress=not args.no_progress, console=Console(), eval_every=args.eval_every,
+                  resume=not args.fresh)
     return 0
 
 
@@ -40,7 +41,7 @@ def cmd_stacked(args: argparse.Namespace) -> int:
     methods = list(STACKED_METHODS) if (args.methods or "").strip() == "all" else _names(args.methods)
     run_stacked_bench(methods=methods, budget=args.budget, seeds=args.seeds, data_path=str(args.data_path or ""),
                       split=args.split, num_samples=args.num_samples, out_dir=args.out, quick=args.quick,
-                      progress=not args.no_progress, console=Console())
+                      progress=not args.no_progress, console=Console(), resume=not args.fresh)
     return 0
 
 
@@ -71,6 +72,9 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="also score every run each STEPS steps: trajectories in results.json and a plot of the "
                         "scores against steps per dataset (default 0: only at the end)")
     t.add_argument("--quick", action="store_true", help="the CI preset (about two minutes on 2 cores)")
+    t.add_argument("--fresh", action="store_true",
+                   help="retrain every run; by default runs already finished in --out/cells with the same "
+                        "settings are loaded, so a stopped benchmark resumes")
     t.add_argument("--out", type=Path, default=Path("bench-toy"), help="output folder (default bench-toy)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_toy)
@@ -86,6 +90,8 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="MNIST split with --data-path (shared/data/mnist holds only 'test')")
     s.add_argument("--num-samples", type=int, help=f"samples counted per run (default {NUM_SAMPLES})")
     s.add_argument("--quick", action="store_true", help="the CI preset: 2 methods, 200 steps, 2600 samples")
+    s.add_argument("--fresh", action="store_true", help="retrain every run instead of loading finished ones "
+                   "from --out/cells")
     s.add_argument("--out", type=Path, default=Path("bench-stacked-mnist"), help="output folder")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(fn=cmd_stacked)

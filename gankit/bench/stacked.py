@@ -25,6 +25,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from gankit.bench.cells import CellStore, cell_key
 from gankit.bench.toy import _json_safe, _progress, _resolve, deep_merge, standard_error
 from gankit.config import ConfigError, Recipe, validate_recipe
 from gankit.registry import RegistryError
@@ -137,10 +138,12 @@ def run_stacked_bench(
     progress: bool = True,
     console: Console | None = None,
     classifier_epochs: int = 5,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """Train each (method, seed) for ``budget`` generator steps; count modes and KL to uniform of
     ``num_samples`` samples (26,000 by default); also of as many real samples, as a reference row.
-    Writes results.json, a sample grid per method and index.html to ``out_dir``."""
+    Writes results.json, a sample grid per method and index.html to ``out_dir``. Finished runs are
+    kept in ``out_dir/cells`` and loaded when the same settings run again (``resume=False``: never)."""
     from gankit.viz.html import html_table, page
     from gankit.train.build import build_data
     from gankit.train.trainer import NonFiniteLoss, Trainer
@@ -164,6 +167,7 @@ def run_stacked_bench(
     real, _ = source.sample_real(num_samples, seed=0)
     reference = count_modes(real, single)
 
+    store = CellStore(out, enabled=resume)
     runs: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     grids: dict[str, str] = {}
@@ -176,18 +180,27 @@ def run_stacked_bench(
             try:
                 if method in skipped:
                     raise ConfigError(skipped[method])
-                t = Trainer(stacked_recipe(method, seed, budget, data_path, split, num), "/nonexistent-bench-run",
-                            console=Console(quiet=True))
-                t0 = time.perf_counter()
-                for _ in range(budget):
-                    t.train_step(want_log=False)
-                    bar.advance(task)
-                t.check_finite()
-                run.update(count_modes(_generated(t, num_samples, seed), single), status="ok",
-                           seconds=time.perf_counter() - t0)
-                if method not in grids:
+                recipe = stacked_recipe(method, seed, budget, data_path, split, num)
+                name = f"{method}-seed{seed}"
+                key = cell_key(recipe, num_samples=num_samples, classifier_epochs=classifier_epochs)
+                stored = store.load(name, key)
+                if stored is not None:
+                    run, grid = stored[0], stored[1]
+                    bar.advance(task, budget)
+                else:
+                    t = Trainer(recipe, "/nonexistent-bench-run", console=Console(quiet=True))
+                    t0 = time.perf_counter()
+                    for _ in range(budget):
+                        t.train_step(want_log=False)
+                        bar.advance(task)
+                    t.check_finite()
+                    run.update(count_modes(_generated(t, num_samples, seed), single), status="ok",
+                               seconds=time.perf_counter() - t0)
+                    grid = next(iter(_generated(t, 64, seed, 64)))
+                    store.save(name, key, run, grid)
+                if method not in grids and grid is not None:
                     path = out / "samples" / f"{method}.png"
-                    save_image_grid(next(iter(_generated(t, 64, seed, 64))), path, nrow=8)
+                    save_image_grid(grid, path, nrow=8)
                     grids[method] = str(path.relative_to(out))
             except ConfigError as err:
                 skipped.setdefault(method, str(err))
@@ -212,7 +225,7 @@ def run_stacked_bench(
         "config": {"methods": methods, "budget": budget, "seeds": seeds, "num_samples": num_samples,
                    "data": "mnist " + split if data_path else "digits (16 px)", "quick": quick,
                    "device": "cuda" if torch.cuda.is_available() else "cpu", "torch": torch.__version__},
-        "reference": reference, "rows": rows, "runs": runs, "skipped": skipped,
+        "reference": reference, "rows": rows, "runs": runs, "skipped": skipped, "resumed": store.loaded,
     }
     (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2))
     _print_table(results, console)
@@ -228,6 +241,8 @@ def run_stacked_bench(
                                          f"<h2>Samples (first seed)</h2><div class='plots'>{figs}</div>"))
     for method, reason in skipped.items():
         console.print(f"[yellow]skipped {method}:[/] {reason}")
+    if store.loaded:
+        console.print(f"resumed {store.loaded} finished run(s) from {store.dir} (--fresh retrains them)")
     return results
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from gankit.bench.cells import CellStore, cell_key
 from gankit.config import ConfigError, Recipe, validate_recipe
 from gankit.registry import RegistryError
 
@@ -265,6 +266,7 @@ def run_toy_bench(
     lr: float | None = None,
     console: Console | None = None,
     eval_every: int = 0,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """Train every (dataset, method, seed) for ``budget`` generator steps; write results.json, one
     scatter/density plot per (dataset, method) and index.html to ``out_dir``; print the table.
@@ -274,6 +276,8 @@ def run_toy_bench(
     Methods whose recipe does not validate (a piece not implemented yet) are reported as skipped.
     ``eval_every`` > 0 also scores every run at each multiple of that many steps: the runs' and rows'
     ``trajectory`` in results.json and, per dataset, ``plots/trajectory-<dataset>.png``.
+    Every finished run is kept in ``out_dir/cells`` (gankit.bench.cells): run again with the same
+    settings and the finished runs are loaded, not retrained; ``resume=False`` retrains them all.
     """
     from gankit.bench.report import print_toy_table, save_points_figure, save_trajectory_figure, write_toy_html
     from gankit.train.trainer import NonFiniteLoss
@@ -293,6 +297,7 @@ def run_toy_bench(
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
 
+    store = CellStore(out, enabled=resume)
     cells = [(d, m, s) for d in datasets for m in methods for s in range(seeds)]
     runs: list[RunResult] = []
     skipped: dict[str, str] = {}
@@ -306,12 +311,21 @@ def run_toy_bench(
                 if method in skipped:
                     raise ConfigError(skipped[method])
                 recipe = method_recipe(dataset, method, seed, budget, lr, eval_samples)
-                t0 = time.perf_counter()
-                scores, res.samples, res.steps, res.trajectory = train_one(
-                    recipe, budget, lambda: bar.advance(task), eval_every)
-                res.seconds = time.perf_counter() - t0
-                res.status = "ok"
-                res.modes, res.hq_fraction, res.kl = scores["modes"], scores["hq_fraction"], scores["kl"]
+                name, key = f"{dataset}-{method}-seed{seed}", cell_key(recipe, eval_every=eval_every)
+                stored = store.load(name, key)
+                if stored is not None:
+                    for k, v in stored[0].items():
+                        setattr(res, k, v)
+                    res.samples = stored[1]
+                    bar.advance(task, budget)
+                else:
+                    t0 = time.perf_counter()
+                    scores, res.samples, res.steps, res.trajectory = train_one(
+                        recipe, budget, lambda: bar.advance(task), eval_every)
+                    res.seconds = time.perf_counter() - t0
+                    res.status = "ok"
+                    res.modes, res.hq_fraction, res.kl = scores["modes"], scores["hq_fraction"], scores["kl"]
+                    store.save(name, key, {k: v for k, v in vars(res).items() if k != "samples"}, res.samples)
             except ConfigError as err:
                 skipped.setdefault(method, str(err))
                 res.error = str(err)
@@ -344,6 +358,7 @@ def run_toy_bench(
         "rows": rows,
         "runs": [{k: v for k, v in vars(r).items() if k != "samples"} for r in runs],
         "skipped": skipped,
+        "resumed": store.loaded,
         "trajectory_plots": trajectory_plots,
     }
     (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2))
@@ -351,6 +366,8 @@ def run_toy_bench(
     print_toy_table(results, console)
     for method, reason in skipped.items():
         console.print(f"[yellow]skipped {method}:[/] {reason}")
+    if store.loaded:
+        console.print(f"resumed {store.loaded} finished run(s) from {store.dir} (--fresh retrains them)")
     console.print(f"wrote {out / 'results.json'}, {out / 'index.html'} and {len(rows)} plots")
     return results
 
