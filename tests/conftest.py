@@ -5,7 +5,10 @@ import pytest
 import torch
 
 # Tests run on CPU with the thread count CI has, so bit-exact comparisons mean the same thing everywhere.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist (the README's `-n 2`) the workers share those cores: one thread each, since two
+# workers with two threads apiece would oversubscribe CI's two cores.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // _WORKERS))
 
 REPO = Path(__file__).resolve().parents[1]
 
