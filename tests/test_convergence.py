@@ -31,15 +31,16 @@ def first_seed_that_learns(name: str, steps: int, ok, *overrides: str, score=Non
     """Train ``name`` on SEEDS in turn until ``ok(score(trainer))``; returns every seed's scores tried.
     ``score`` defaults to the toy-mixture scores (``Trainer.evaluate``), whose untrained start is
     checked to be collapsed first."""
+    toy, score = score is None, score or Trainer.evaluate
     tried = []
     for seed in SEEDS:
         t = train(name, 0, f"seed={seed}", *overrides)
-        if score is None and seed == SEEDS[0]:
+        if toy and seed == SEEDS[0]:
             before = t.evaluate()
             assert before["modes"] <= 1, before  # the starting point really is collapsed
         for _ in range(steps):
             t.train_step(want_log=False)
-        tried.append(score(t) if score is not None else t.evaluate())
+        tried.append(score(t))
         if ok(tried[-1]):
             break
     return tried
