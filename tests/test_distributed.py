@@ -62,7 +62,7 @@ def test_two_ranks_train_the_weights_of_one_rank_with_the_global_batch(tmp_path,
     assert len(two) == 6 and two == pytest.approx(one, abs=1e-4)
     names = sorted(p.name for p in (tmp_path / "two").iterdir() if not p.name.startswith("."))
     assert names == sorted(["checkpoints", "config.yaml", "environment.json", "metrics.jsonl", "report.html",
-                            "samples"] + (["best"] if extra is EVAL else []))
+                            "samples", "status.json"] + (["best"] if extra is EVAL else []))
     if extra is EVAL:  # features extracted half per rank and gathered: the same scores as one process
         fid = [[r["eval/fid"] for r in read_metrics(tmp_path / run) if "eval/fid" in r] for run in ("one", "two")]
         assert len(fid[1]) == 2 and fid[1] == pytest.approx(fid[0], rel=1e-4)

@@ -59,7 +59,7 @@ def training_state(t: Any) -> dict[str, Any]:
 def metadata(t: Any) -> dict[str, str]:
     """The checkpoint's string metadata: format, versions, step, the recipe and the data shapes."""
     return {
-        "format": "gankit-checkpoint-1",
+        "format": ck.FORMAT,
         "gankit": gankit.__version__,
         "step": str(t.step),
         "recipe": json.dumps(t.recipe.model_dump(mode="json")),
@@ -69,9 +69,43 @@ def metadata(t: Any) -> dict[str, str]:
     }
 
 
-def restore(t: Any, ckpt: Path) -> None:
-    """Load ``ckpt`` into trainer ``t``: weights, then every piece of ``training_state``."""
-    weights, _ = ck.load_weights(ckpt)
+def recipe_identity(recipe: dict[str, Any]) -> dict[str, str]:
+    """What makes a checkpoint *this run's*: the recipe's ``name``, its family and its data set's name.
+
+    Two recipes can build networks of the same shapes (gan-ring and gan-grid: the same MLPs on 2-D
+    points), so a shape check alone accepts one's checkpoint in the other's run and silently continues
+    the wrong experiment. These three never change within a run (``gankit train --resume`` refuses to
+    change them without ``--force``), while everything else a resume may legitimately alter
+    (steps, rates under --force, ...) is left out."""
+    def name(part: Any) -> str:
+        return str(part.get("name", "?")) if isinstance(part, dict) else str(part)
+
+    return {"recipe": str(recipe.get("name", "?")), "family": name(recipe.get("family", "unconditional")),
+            "data": name(recipe.get("data", "?"))}
+
+
+def _describe(identity: dict[str, str]) -> str:
+    return f"recipe {identity['recipe']!r} (family {identity['family']!r}, data {identity['data']!r})"
+
+
+def check_identity(t: Any, ckpt: Path, meta: dict[str, str], force: bool = False) -> None:
+    """Refuse, unless ``force``, a checkpoint whose recipe identity (``recipe_identity``) is not ``t``'s."""
+    theirs = recipe_identity(ck.recipe_from_metadata(meta))
+    ours = recipe_identity(t.recipe.model_dump(mode="json"))
+    if theirs != ours and not force:
+        raise ck.CheckpointError(
+            f"{ckpt} was written by {_describe(theirs)}, but this run is {_describe(ours)}: it is another "
+            "experiment's checkpoint (copied into this run's checkpoints/?). Resume the run it came from, or "
+            "pass --force to load it into this one anyway."
+        )
+
+
+def restore(t: Any, ckpt: Path, force: bool = False) -> None:
+    """Load ``ckpt`` into trainer ``t``: weights, then every piece of ``training_state``. Both files are
+    verified against their sha256 digests, and a checkpoint of another recipe identity is refused
+    unless ``force`` (``check_identity``)."""
+    weights, meta = ck.load_weights(ckpt)
+    check_identity(t, ckpt, meta, force)
     state = ck.load_state(ckpt)
     ck.load_into(t.G, weights, "G", ckpt)
     if t.D is not None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gankit.config import ConfigError, Recipe
@@ -121,6 +123,7 @@ class Trainer:
         self.guard = FiniteGuard()  # each step's terms stay on the device until a logging step checks them
         self.stop = StopSignals(self.console)
         self.last_eval: dict[str, float] = {}
+        self.last_eval_error: str | None = None
         self.last_protocol: dict[str, Any] = {}
         self.last_checkpoint: Path | None = None
         self.last_samples: Path | None = None
@@ -190,8 +193,9 @@ class Trainer:
         )
         return self.last_checkpoint
 
-    def load_checkpoint(self, ckpt: Path) -> None:
-        state.restore(self, ckpt)
+    def load_checkpoint(self, ckpt: Path, force: bool = False) -> None:
+        """Restore ``ckpt``; ``force`` accepts a checkpoint whose recipe identity differs from this run's."""
+        state.restore(self, ckpt, force=force)
         self.last_checkpoint = ckpt
 
     def set_network_step(self) -> None:
@@ -268,11 +272,26 @@ class Trainer:
             self._log(log, {"health/diversity": round(self.last_diversity, 4)})
             self.last_diversity = None
 
-    def _evaluate_and_log(self, log: RunLog) -> None:
-        results = self.evaluate()
+    def _evaluate_and_log(self, log: RunLog) -> bool:
+        """Evaluate, log and keep the best checkpoint; True if the best one changed. An evaluation that
+        fails is reported and logged (``eval/error``), never fatal: the weights matter more than a score,
+        and ``gankit eval RUN_DIR`` can score them afterwards."""
+        try:
+            results = self.evaluate()
+        except Exception as err:  # noqa: BLE001 - any failure of a metric must leave training standing
+            if os.environ.get("GANKIT_DEBUG"):
+                raise
+            self.last_eval_error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+            self.console.print(f"[yellow]warning (step {self.step}):[/] evaluation failed, training goes on: "
+                               f"{escape(self.last_eval_error)}")
+            log.write(self.step, {"eval/error": self.last_eval_error})
+            return False
+        self.last_eval_error = None
         self._log(log, {**{f"eval/{k}": v for k, v in results.items()}, "eval/protocol": self.last_protocol})
         if self.best.improved(results):
             self.best.save(self, results)
+            return True
+        return False
 
     # -- the loop ---------------------------------------------------------------------------------
     def _track(self, phase: str, terms: dict[str, torch.Tensor], skipped: torch.Tensor | None = None) -> None:
@@ -356,8 +375,7 @@ class Trainer:
             StopSignals.restore(old_handlers)
         self.check_finite()
         finished = self.step >= total
-        if finished and (self.metrics or getattr(self.source, "heldout", None) is not None):
-            self._evaluate_and_log(log)  # every rank: the evaluation is shared out under DDP
+        # The weights and the pictures first: whatever the evaluation below does, the run is kept.
         if main:
             self.save_samples()
             self._log_diversity(log)
@@ -366,8 +384,14 @@ class Trainer:
         if self.last_checkpoint is None or self.last_checkpoint.name != f"{ck.PREFIX}{self.step:07d}":
             self.save_checkpoint()
         log.flush()
+        if finished and (self.metrics or getattr(self.source, "heldout", None) is not None):
+            # every rank: the evaluation is shared out under DDP
+            if self._evaluate_and_log(log):
+                self.save_checkpoint()  # the same step again, now with the best score in its state
+            log.flush()
         return {
             "step": self.step, "finished": finished, "eval": dict(self.last_eval),
+            "eval_error": self.last_eval_error,
             "grid_legend": getattr(self.family, "grid_legend", ""),
             "protocol": dict(self.last_protocol),
             "samples": self.last_samples, "checkpoint": self.last_checkpoint,
