@@ -43,12 +43,16 @@ def load_generator(
 
 
 @torch.no_grad()
-def generate(G: torch.nn.Module, num: int, seed: int = 0, batch_size: int = 500,
+def generate(G: torch.nn.Module, num: int, seed: int | None = 0, batch_size: int = 500,
              labels: torch.Tensor | None = None, truncation: float = float("inf"),
              z: torch.Tensor | None = None, psi: float = 1.0) -> torch.Tensor:
-    """``num`` samples of G (or G(z) for given latents); ``truncation`` redraws |z_i| above it
-    (Brock et al. 2019); ``psi`` < 1 truncates in w space, w_avg + psi (w - w_avg) (StyleGAN only,
-    Karras et al. 2019, Sec. 3.1 / App. B)."""
+    """``num`` samples of G (or G(z) for given latents), as float32 on the CPU.
+
+    The latents are ``torch.randn(num, G.z_dim)`` drawn on the CPU from
+    ``torch.Generator().manual_seed(seed)`` (``seed=None``: from torch's global RNG), so a seed gives
+    the same samples on every device; ``truncation`` redraws |z_i| above it (Brock et al. 2019);
+    ``psi`` < 1 truncates in w space, w_avg + psi (w - w_avg) (StyleGAN only, Karras et al. 2019,
+    Sec. 3.1 / App. B)."""
     from gankit.latent import truncated_normal
 
     if not getattr(G, "z_dim", 0):
@@ -60,7 +64,8 @@ def generate(G: torch.nn.Module, num: int, seed: int = 0, batch_size: int = 500,
     kw = {"psi": psi} if psi != 1.0 else {}
 
     if z is None:
-        z = truncated_normal(num, G.z_dim, truncation, generator=torch.Generator().manual_seed(seed))
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = truncated_normal(num, G.z_dim, truncation, generator=gen)
     device = next(G.parameters()).device
     out = []
     for i in range(0, num, batch_size):
@@ -76,19 +81,60 @@ def to_uint8_nhwc(images: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).numpy()
 
 
+def resolve_labels(labels: Any, num: int, num_classes: int) -> torch.Tensor | None:
+    """The (num,) int64 class ids to ask a generator for: ``None`` gives the classes in turn
+    (:func:`requested_labels`, as training grids, evaluation and ``gankit sample`` do) for a conditional
+    generator and nothing for an unconditional one; an int asks every sample for that class; a list,
+    array or tensor of ``num`` ids gives one per sample. Ids outside 0..num_classes-1 are refused."""
+    if labels is None:
+        return requested_labels(num, num_classes) if num_classes else None
+    if not num_classes:
+        raise ValueError("this generator is unconditional: it takes no labels (leave labels=None)")
+    if isinstance(labels, bool):
+        raise ValueError(f"labels must be class ids (int, list, array or tensor), got {labels!r}")
+    try:
+        y = labels.detach().cpu() if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"labels must be class ids (int, list, array or tensor), got {labels!r}") from None
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class ids, got dtype {y.dtype}")
+    y = y.to(torch.int64)
+    if y.dim() == 0:
+        y = y.expand(num).clone()
+    if y.dim() != 1 or len(y) != num:
+        raise ValueError(f"labels must be one class id or {num} of them (one per sample), got shape {tuple(y.shape)}")
+    bad = y[(y < 0) | (y >= num_classes)]
+    if len(bad):
+        raise ValueError(f"label {int(bad[0])} is out of range: this generator has {num_classes} classes "
+                         f"(0..{num_classes - 1})")
+    return y
+
+
+def draw_samples(G: torch.nn.Module, num: int, seed: int | None = 0, labels: Any = None,
+                 truncation: float = float("inf"), psi: float = 1.0, batch_size: int = 500
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(samples, labels asked for) of ``num`` draws of G: what ``gankit sample`` writes and what
+    ``gankit.load(...).sample`` returns, one code path for both. ``labels`` as :func:`resolve_labels`
+    takes them; the rest as :func:`generate`."""
+    if isinstance(num, bool) or int(num) != num or num <= 0:
+        raise ValueError(f"the number of samples must be a positive whole number, got {num!r}")
+    y = resolve_labels(labels, int(num), int(getattr(G, "num_classes", 0) or 0))
+    samples = generate(G, int(num), seed=seed, batch_size=batch_size, labels=y, truncation=truncation, psi=psi)
+    return samples, y
+
+
 def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
                   device: str = "auto", use_ema: bool = True, truncation: float = float("inf"),
                   psi: float = 1.0) -> dict[str, Any]:
+    """Write ``num`` samples of a run's generator to ``out``: an .npz (uint8 NHWC ``images`` or float32
+    ``points``, and int64 ``labels`` for a conditional generator) or a .png grid / scatter plot."""
     if num <= 0:
         raise ValueError(f"--num must be positive, got {num}")
     out = Path(out)
     if out.suffix not in (".npz", ".png"):
         raise ValueError(f"--out must end in .npz (arrays) or .png (a picture), got {out.name!r}")
     G, recipe, shapes, meta = load_generator(source, device=device, use_ema=use_ema)
-    labels = None
-    if getattr(G, "num_classes", 0):
-        labels = requested_labels(num, G.num_classes)
-    samples = generate(G, num, seed=seed, labels=labels, truncation=truncation, psi=psi)
+    samples, labels = draw_samples(G, num, seed=seed, truncation=truncation, psi=psi)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
         from gankit.viz import save_samples

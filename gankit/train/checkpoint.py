@@ -5,10 +5,21 @@ recipe in its metadata, so a checkpoint rebuilds its networks with no pickled co
 (optimisers, RNG, data stream, step; read with ``torch.load(weights_only=True)``). A checkpoint is
 written into a temporary folder and renamed into place: a crash mid-write leaves the previous one
 intact and the temporary folder is ignored.
+
+Integrity (format ``gankit-checkpoint-2``): the weights' metadata records three sha256 digests,
+``sha256_tensors`` (every tensor's name, dtype, shape and bytes, in key order), ``sha256_state`` (the
+bytes of ``state.pt``) and ``sha256_metadata`` (every other metadata entry, the two digests above
+included). ``load_weights`` and ``load_state`` check them, so a flipped byte in tensor data, in the
+recipe or in the training state is an error naming the file instead of NaN samples or a silently
+different resume. The digests detect corruption and careless edits; they carry no secret, so someone
+who rewrites the digests as well is not stopped (that would need a signature). Checkpoints written
+before the digests (``gankit-checkpoint-1``, no ``sha256_*`` keys) still load, unverified.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -22,6 +33,10 @@ from safetensors.torch import save_file
 WEIGHTS = "weights.safetensors"
 STATE = "state.pt"
 PREFIX = "step-"
+FORMAT = "gankit-checkpoint-2"  # -1: the same files with no sha256 digests in the metadata
+TENSORS_SHA = "sha256_tensors"
+STATE_SHA = "sha256_state"
+META_SHA = "sha256_metadata"
 
 
 class CheckpointError(RuntimeError):
@@ -41,10 +56,44 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of every tensor's name, dtype, shape and raw bytes, in key order.
+
+    Computed over the tensors rather than the file's byte range so it does not depend on how
+    safetensors lays the data out; the name, dtype and shape go in so that bytes moved between
+    tensors or reinterpreted as another shape also change it. One pass of sha256 over the bytes is
+    cheap next to writing them."""
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        v = tensors[key].detach().to("cpu").contiguous()
+        h.update(json.dumps([key, str(v.dtype), list(v.shape)]).encode() + b"\n")
+        # A byte view works for every dtype, bfloat16 included (which numpy itself lacks).
+        h.update(memoryview(v.reshape(-1).view(torch.uint8).numpy()))
+    return h.hexdigest()
+
+
+def metadata_digest(metadata: dict[str, str]) -> str:
+    """sha256 of every metadata entry but ``sha256_metadata`` itself, in a canonical JSON form: the
+    recipe rebuilds the networks at sampling time, so an altered byte there matters as much as one
+    in the tensors."""
+    rest = {k: v for k, v in metadata.items() if k != META_SHA}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
 def _write_weights(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """Write the weights with ``metadata`` plus the tensors' digest and the digest of the metadata,
+    and fsync them (the directory fsync alone does not put the file's data on disk)."""
     # safetensors refuses shared or strided storage: give it plain contiguous CPU copies.
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    save_file(flat, str(path), metadata=metadata)
+    meta = {**metadata, "format": FORMAT, TENSORS_SHA: tensors_digest(flat)}
+    meta[META_SHA] = metadata_digest(meta)
+    save_file(flat, str(path), metadata=meta)
+    _fsync_file(path)
 
 
 def save_checkpoint(
@@ -55,7 +104,10 @@ def save_checkpoint(
     metadata: dict[str, str],
     keep: int = 3,
 ) -> Path:
-    """Write checkpoint ``step`` atomically under ``root`` and keep only the newest ``keep``."""
+    """Write checkpoint ``step`` atomically under ``root`` and keep only the newest ``keep``.
+
+    ``state`` is serialised to bytes first so that its sha256 can go into the weights' metadata (with
+    the tensors' own digest): one file's header then vouches for both files."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{step:07d}"
     tmp = root / f".tmp-{PREFIX}{step:07d}-{os.getpid()}"
@@ -63,9 +115,13 @@ def save_checkpoint(
         shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
     try:
-        _write_weights(tensors, tmp / WEIGHTS, metadata)
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        state_bytes = buf.getvalue()
+        _write_weights(tensors, tmp / WEIGHTS,
+                       {**metadata, STATE_SHA: hashlib.sha256(state_bytes).hexdigest()})
         with open(tmp / STATE, "wb") as fh:
-            torch.save(state, fh)
+            fh.write(state_bytes)
             fh.flush()
             os.fsync(fh.fileno())
         _fsync_dir(tmp)
@@ -114,20 +170,86 @@ def find_checkpoint(path: str | Path) -> Path:
     raise CheckpointError(f"{p} is neither a run directory nor a checkpoint folder (no {WEIGHTS} found)")
 
 
-def load_weights(ckpt: Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def is_hashed(meta: dict[str, str]) -> bool:
+    """Whether a checkpoint claims the digests of ``gankit-checkpoint-2``. One that claims the format
+    but lost its digests counts as hashed, so stripping them does not switch verification off."""
+    return meta.get("format") == FORMAT or any(k in meta for k in (TENSORS_SHA, STATE_SHA, META_SHA))
+
+
+def _altered(path: Path, what: str) -> CheckpointError:
+    """The error for a file whose digest no longer matches: which file, what changed, what to do."""
+    ckpt = path.parent
+
+    def step(p: Path) -> int:
+        return int(p.name[len(PREFIX):]) if p.name[len(PREFIX):].isdigit() else -1
+
+    earlier = [p.name for p in list_checkpoints(ckpt.parent) if p.name != ckpt.name and step(p) < step(ckpt)]
+    if earlier:
+        instead = (f"Use an earlier checkpoint ({ckpt.parent} keeps {', '.join(earlier)}): give its folder to "
+                   f"`gankit sample`, or move {ckpt.name} out of {ckpt.parent} and resume, which then continues "
+                   "from the newest one left.")
+    else:
+        instead = (f"{ckpt.parent} keeps no earlier checkpoint to fall back on; use another of the run's "
+                   "checkpoints (its checkpoints/ or best/ folder) if it has one, otherwise train again.")
+    return CheckpointError(
+        f"{path} was altered after it was written: {what} no longer match the sha256 recorded when the "
+        f"checkpoint was saved (the file was tampered with, or the disk corrupted it). Do not use it. {instead}"
+    )
+
+
+def _verified_metadata(meta: dict[str, str], path: Path) -> dict[str, str]:
+    """``meta`` if its digest matches (or it predates digests); checked first, since the other two
+    digests are read from it."""
+    if is_hashed(meta) and (META_SHA not in meta or metadata_digest(meta) != meta[META_SHA]):
+        raise _altered(path, "its metadata (the recipe, step and digests)")
+    return meta
+
+
+def read_metadata(ckpt: Path) -> dict[str, str]:
+    """The weights' metadata, verified, reading only the header (no tensor data)."""
     try:
-        with safe_open(str(ckpt / WEIGHTS), framework="pt", device=str(device)) as fh:
+        with safe_open(str(ckpt / WEIGHTS), framework="pt", device="cpu") as fh:
             meta = fh.metadata() or {}
-            return {k: fh.get_tensor(k) for k in fh.keys()}, meta
     except Exception as err:  # safetensors raises its own types for truncated files
         raise CheckpointError(f"cannot read {ckpt / WEIGHTS}: {err}") from None
+    return _verified_metadata(meta, ckpt / WEIGHTS)
+
+
+def load_weights(ckpt: Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of ``ckpt``'s weights, verified against the digests in its metadata
+    (checkpoints written before the digests load unverified)."""
+    path = ckpt / WEIGHTS
+    try:
+        # Read on the CPU, where the digest is computed; moved to ``device`` once verified.
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as err:  # safetensors raises its own types for truncated files
+        raise CheckpointError(f"cannot read {path}: {err}") from None
+    _verified_metadata(meta, path)
+    if is_hashed(meta) and tensors_digest(tensors) != meta.get(TENSORS_SHA):
+        raise _altered(path, "the bytes of its tensor data")
+    if torch.device(device).type != "cpu":
+        tensors = {k: v.to(device) for k, v in tensors.items()}
+    return tensors, meta
 
 
 def load_state(ckpt: Path) -> dict[str, Any]:
+    """The training state of ``ckpt``, its bytes verified against the sha256 in the weights' metadata
+    (so the weights file must be readable too) before ``torch.load(weights_only=True)`` parses them:
+    altered bytes are named as such rather than parsed into a silently different resume."""
+    meta = read_metadata(ckpt)
+    path = ckpt / STATE
     try:
-        return torch.load(ckpt / STATE, map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+    except OSError as err:
+        raise CheckpointError(f"cannot read {path}: {err}") from None
+    if is_hashed(meta) and hashlib.sha256(data).hexdigest() != meta.get(STATE_SHA):
+        raise _altered(path, "its bytes")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"cannot read {ckpt / STATE}: {err}") from None
+        raise CheckpointError(f"cannot read {path}: {err}") from None
 
 
 def recipe_from_metadata(meta: dict[str, str]) -> dict[str, Any]:
