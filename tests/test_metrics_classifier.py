@@ -108,9 +108,27 @@ def test_unlabelled_source_is_refused() -> None:
     unlabelled = DATASETS.build("digits", labels=False)
     with pytest.raises(ValueError, match="needs a labelled dataset") as err:
         load_or_train(unlabelled, epochs=1, progress=False)
-    assert "--features inception" in str(err.value) and "pixels" in str(err.value)
-    with pytest.raises(ValueError, match="labelled"):
-        build_extractor("classifier", source=unlabelled)
+    assert "random-projection or inception" in str(err.value)
+    # The advice names what the command that prints it takes: flags in `eval`, recipe keys in `train`.
+    with pytest.raises(ValueError, match="labelled") as err:
+        build_extractor("classifier", source=unlabelled, context="eval")
+    assert "--features random-projection or --features inception" in str(err.value)
+    with pytest.raises(ValueError, match="labelled") as err:
+        build_extractor("classifier", source=unlabelled, context="train")
+    assert "--features" not in str(err.value)
+    assert "eval.metrics=[{name: fid, features: random-projection}]" in str(err.value)
+
+
+def test_few_images_per_class_are_refused_for_scoring_but_train_longer(digits: InMemoryImages) -> None:
+    """Below MIN_IMAGES_PER_CLASS the scoring extractor is refused; at it, a small set trains for at least
+    MIN_TRAIN_STEPS optimiser steps (5 epochs of 200 images would be 10 steps: an untrained network)."""
+    few = digits.subset(torch.cat([(digits.labels == k).nonzero().flatten()[:clf.MIN_IMAGES_PER_CLASS - 1]
+                                   for k in range(10)]), "digits")
+    with pytest.raises(ValueError, match=f"fewer than {clf.MIN_IMAGES_PER_CLASS} images"):
+        build_extractor("classifier", source=few)
+    assert clf.default_epochs(1797) == clf.DEFAULT_EPOCHS  # the sklearn digits: 15 batches x 5 epochs, unchanged
+    assert clf.default_epochs(200) == 38  # 2 batches of 128 per epoch: 76 >= MIN_TRAIN_STEPS steps
+    assert clf.default_epochs(60000) == clf.DEFAULT_EPOCHS
 
 
 def test_wrong_channel_count_is_refused(digits: InMemoryImages) -> None:

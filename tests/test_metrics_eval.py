@@ -135,8 +135,10 @@ def test_cli_eval_compares_two_files(tmp_path, digits, capsys):
 
 def test_cli_eval_of_a_run_appends_to_its_eval_log(tmp_path):
     run = tmp_path / "run"
+    # Pixel FID at the end too: the recipe's classifier-FID would train a classifier (~40 s) for nothing here.
     assert main(["train", "dcgan-digits", "schedule.steps=5", "generator.width=8", "discriminator.width=8",
-                 "log.tensorboard=false", "--out", str(run)]) == 0
+                 "log.tensorboard=false", "eval.metrics=[{name: fid, features: pixels, num_samples: 300}]",
+                 "--out", str(run)]) == 0
     assert main(["eval", str(run), "--features", "pixels", "--metrics", "fid,swd", "--num", "300"]) == 0
     record = json.loads((run / "eval.jsonl").read_text().splitlines()[-1])
     assert record["step"] == 5 and set(record["results"]) == {"fid", "swd"}
@@ -192,3 +194,95 @@ def test_classifier_fid_tells_real_from_blurred_mnist(mnist_dir):
     assert real["kid"] < 0.25 * blur["kid"]
     assert real["is"] > 8.0 > blur["is"]  # 10 balanced, confidently classified digits score near 10
     assert protocol["fid"]["trained_on"] == half.fingerprint()[:16]
+
+
+# -- start-up check: every metric against the data, before step 0 ----------------------------------------
+def _unlabelled_folder(root, n=80, size=32):
+    from PIL import Image
+
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / f"{i:03d}.png")
+    return root
+
+
+def test_training_refuses_a_metric_the_data_cannot_serve_before_step_0(tmp_path, monkeypatch, capsys):
+    """The issue's example: dcgan-digits on an unlabelled folder trained, then its end-of-run evaluation
+    failed because the classifier extractor needs labels. Now the Trainer refuses it when built, before
+    the run directory is written, with advice in recipe keys (no `--features`, which `train` lacks)."""
+    from gankit.train.trainer import Trainer
+
+    folder = _unlabelled_folder(tmp_path / "imgs")
+    overrides = ["data.name=image-folder", f"data.path={folder}", "data.resolution=32", "data.channels=3",
+                 "schedule.steps=100", "schedule.batch_size=16", "log.tensorboard=false"]
+    with pytest.raises(ConfigError) as err:
+        Trainer(load_recipe("dcgan-digits", overrides), tmp_path / "run")
+    msg = str(err.value)
+    assert "metrics 'fid', 'inception-score' (features: classifier)" in msg and "has no labels" in msg
+    assert "eval.metrics=[{name: fid, features: random-projection, num_samples: 1797}]" in msg
+    assert "--features" not in msg and "--metrics" not in msg
+    assert not (tmp_path / "run").exists()
+
+    # Through the command line: status 2, no run directory, and no training step taken.
+    monkeypatch.setattr(Trainer, "train_step", lambda *a, **k: pytest.fail("trained a step"))
+    assert main(["train", "dcgan-digits", *overrides, "--out", str(tmp_path / "run")]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert "error: metrics 'fid', 'inception-score' (features: classifier)" in out and "eval.metrics=[" in out
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_advice_names_what_the_command_takes(digits):
+    unlabelled = DATASETS.build("digits", labels=False)
+    metrics = [("fid", METRICS.build("fid", features="classifier", num_samples=300)),
+               ("kid", METRICS.build("kid", features="pixels", num_samples=300))]
+    with pytest.raises(ConfigError) as train:
+        Evaluator(metrics, unlabelled)  # context="train", the default: the trainer's
+    with pytest.raises(ConfigError) as cli:
+        Evaluator(metrics, unlabelled, context="eval")
+    assert "eval.metrics=[{name: fid, features: random-projection, num_samples: 300}]" in str(train.value)
+    assert "--features" not in str(train.value)
+    assert "--features random-projection or --features inception" in str(cli.value)
+    assert "eval.metrics" not in str(cli.value)
+    # Image metrics on 2-D points, and too few samples: likewise phrased for each command.
+    ring = DATASETS.build("ring")
+    pix = [("fid", METRICS.build("fid", features="pixels", num_samples=300))]
+    cnn = [("fid", METRICS.build("fid", features="inception", num_samples=3000))]
+    assert "eval.metrics=[{name: toy-mixture}]" in _refusal(cnn, ring, "train")
+    assert "--metrics toy-mixture" in _refusal(cnn, ring, "eval")
+    Evaluator(pix, ring)  # pixels of 2-D points: a Frechet distance of the points, as tests/test_distributed.py uses
+    few = [("fid", METRICS.build("fid", features="pixels", num_samples=100))]
+    assert "eval.metrics=[{name: fid, features: pixels, num_samples: 257}]" in _refusal(few, digits, "train")
+    assert "(--num 257 --num-real 257)" in _refusal(few, digits, "eval")
+    with pytest.raises(ValueError, match="context"):
+        Evaluator(pix, digits, context="bench")
+
+
+def _refusal(metrics, source, context):
+    with pytest.raises(ConfigError) as err:
+        Evaluator(metrics, source, context=context)
+    return str(err.value)
+
+
+def test_training_with_missing_inception_weights_is_refused_at_start_up(tmp_path, monkeypatch):
+    from gankit.train.trainer import Trainer
+
+    monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    recipe = load_recipe("dcgan-digits", ["log.tensorboard=false",
+                                          "eval.metrics=[{name: fid, features: inception, num_samples: 2100}]"])
+    with pytest.raises(ConfigError) as err:
+        Trainer(recipe, tmp_path / "run")
+    msg = str(err.value)
+    assert "gankit fetch inception" in msg and "feature_options: {weights: PATH}" in msg
+    assert "--inception-weights" not in msg and "--features" not in msg
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_recipe_with_an_unknown_extractor_fails_at_start_up(tmp_path):
+    from gankit.registry import RegistryError
+    from gankit.train.trainer import Trainer
+
+    recipe = load_recipe("dcgan-digits", ["log.tensorboard=false", "eval.metrics=[{name: fid, features: pixles}]"])
+    with pytest.raises((ConfigError, RegistryError), match="unknown feature extractor 'pixles'; valid choices"):
+        Trainer(recipe, tmp_path / "run")

@@ -4,6 +4,13 @@ The evaluator extracts features once per extractor for all metrics that share it
 samples once (the largest ``num_samples`` needed; smaller metrics use a prefix), and caches the
 reference features on disk under ``(dataset fingerprint, extractor key, count, seed)``: a changed
 dataset or extractor never reuses stale statistics. Every score comes back with its protocol.
+
+Building an Evaluator checks every metric against the reference set (gankit/metrics/checks.py): a
+metric that cannot work there (the classifier extractor on unlabelled data, a CNN extractor on
+2-D points, too few samples for the estimator, ...) is refused with a ``ConfigError`` whose advice fits
+the command, ``context="train"`` (recipe keys) or ``"eval"`` (flags). Counts are what exists: a
+reference set smaller than ``num_real`` is scored whole, not repeated, and the protocol's
+``num_real`` / ``num_fake`` are the numbers of samples actually scored.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from typing import Any, Callable
 
 import torch
 
+from gankit.metrics.checks import check_metrics
 from gankit.metrics.features import Extractor, build_extractor, cache_dir, extract, protocol_base
 
 Generate = Callable[[int], torch.Tensor]
@@ -30,11 +38,20 @@ def reference_description(source: Any, options: dict[str, Any] | None = None) ->
 
 
 class Evaluator:
-    """Scores ``metrics`` (a list of (name, metric) pairs from ``METRICS``) against ``source``."""
+    """Scores ``metrics`` (a list of (name, metric) pairs from ``METRICS``) against ``source``.
+
+    ``context`` is the command whose errors this evaluator raises: "train" (the default; advice names
+    recipe keys such as ``eval.metrics=[...]``) or "eval" (advice names ``--features`` / ``--metrics``).
+    ``fake_size``: how many generated samples exist when they are a fixed set (``gankit eval --fake``),
+    None when a generator draws as many as asked. Raises ``ConfigError`` at once when a metric cannot
+    work on ``source`` (see gankit/metrics/checks.py), so training refuses it before step 0."""
 
     def __init__(self, metrics: list[tuple[str, Any]], source: Any, device: torch.device | str = "cpu",
                  seed: int = 0, reference: dict[str, Any] | None = None, progress: bool = False,
-                 use_cache: bool = True) -> None:
+                 use_cache: bool = True, context: str = "train", fake_size: int | None = None) -> None:
+        # First, before anything is built or drawn: can every metric work here, and on how many samples?
+        self.counts = check_metrics(metrics, source, context, fake_size)
+        self.context = context
         self.metrics, self.source = metrics, source
         self.device, self.seed = torch.device(device), seed
         self.reference = reference or reference_description(source)
@@ -49,7 +66,7 @@ class Evaluator:
     def extractor(self, spec: tuple[str, tuple[tuple[str, Any], ...]]) -> Extractor:
         if spec not in self._extractors:
             name, options = spec
-            ex = build_extractor(name, source=self.source, **dict(options))
+            ex = build_extractor(name, source=self.source, context=self.context, **dict(options))
             self._extractors[spec] = ex.to(self.device)
         return self._extractors[spec]
 
@@ -102,26 +119,44 @@ class Evaluator:
             if getattr(metric, "uses_features", False):
                 groups.setdefault(metric.feature_spec(), []).append((name, metric))
             else:  # sample-space metrics (toy mixtures) score the samples directly
-                n = int(getattr(metric, "num_samples", 2500))
-                self._merge(results, metric(generate(n), self.source), name)
-                protocols[name] = {"metric": name, "num_fake": n, "reference": self.reference,
+                samples = generate(self.counts[name][0])
+                self._merge(results, metric(samples, self.source), name)
+                protocols[name] = {"metric": name, "num_fake": len(samples), "reference": self.reference,
                                    "seed": self.seed, **protocol_base()}
         for spec, members in groups.items():
             ex = self.extractor(spec)
-            n_fake = max(m.num_samples for _, m in members)
-            fake = self._extract(ex, _as_saved(generate(n_fake)), f"generated features ({ex.name})")
-            n_real = max((m.num_real for _, m in members if m.needs_real), default=0)
+            n_fake = max(self.counts[name][0] for name, _ in members)
+            images = _as_saved(generate(n_fake))
+            self._check_shape(images)
+            fake = self._extract(ex, images, f"generated features ({ex.name})")
+            n_real = max((self.counts[name][1] for name, m in members if m.needs_real), default=0)
             real = self.real_features(ex, n_real) if n_real else None
             for name, m in members:
-                f = {k: v[:m.num_samples] for k, v in fake.items()}
-                r = {k: v[:m.num_real] for k, v in real.items()} if real is not None and m.needs_real else None
+                want_fake, want_real = self.counts[name]
+                f = {k: v[:want_fake] for k, v in fake.items()}  # a prefix: one draw serves every metric
+                r = {k: v[:want_real] for k, v in real.items()} if real is not None and m.needs_real else None
+                if r is not None and f["features"].shape[1:] != r["features"].shape[1:]:
+                    raise ValueError(f"metric {name!r}: {ex.name} features of generated and real images differ in "
+                                     f"width ({f['features'].shape[1]} vs {r['features'].shape[1]}); real and "
+                                     f"generated images must have one shape")
                 self._merge(results, m.score(f, r), name, ex.name)
+                n_f, n_r = len(f["features"]), len(r["features"]) if r is not None else 0
                 protocols[name] = {
-                    "metric": name, **ex.protocol(), "num_fake": m.num_samples,
-                    "num_real": m.num_real if m.needs_real else 0, "reference": self.reference,
-                    "seed": self.seed, **m.options(), **protocol_base(),
+                    # The counts actually scored, which may be fewer than asked (a small reference set).
+                    "metric": name, **ex.protocol(), "num_fake": n_f, "num_real": n_r, "reference": self.reference,
+                    "seed": self.seed, **m.options(n_f, n_r or None), **protocol_base(),
                 }
         return results, protocols
+
+    def _check_shape(self, images: torch.Tensor) -> None:
+        """Generated and real images must have one shape: every extractor would otherwise either fail
+        deep inside (pixels) or quietly compare unlike things (resizing, random projection)."""
+        want = tuple(getattr(self.source, "shape", ()))
+        if getattr(self.source, "kind", "image") == "image" and want and tuple(images.shape[1:]) != want:
+            got = "x".join(map(str, images.shape[1:]))
+            raise ValueError(f"the generated images are {got} (channels x height x width) but the reference images of "
+                             f"{self.reference.get('dataset', '?')!r} are {'x'.join(map(str, want))}; "
+                             f"score images of the reference's shape")
 
     @staticmethod
     def _merge(results: dict[str, float], scores: dict[str, float], metric: str, features: str = "") -> None:

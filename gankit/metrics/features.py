@@ -16,9 +16,11 @@ comparable to anything.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
@@ -27,6 +29,30 @@ import gankit
 from gankit.registry import Registry
 
 FEATURES = Registry("feature extractor")
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What the evaluator can know about an extractor *before* building it (building the classifier
+    trains a network, and the Inception net loads 95 MB), so that a metric that cannot work on a
+    dataset is refused at start-up rather than after training (gankit/metrics/checks.py).
+
+    ``dim(options, source)``: the feature width for these recipe options on this reference set, or
+    None when unknown. ``logits``: it also returns class logits (for IS and the class metrics).
+    ``images_only``: it needs images (a CNN); the others take any vectors, 2-D toy points too.
+    ``problem(options, source, context)``: why it cannot be built on this source, or None; a
+    sentence without advice, which the checker adds for the command ("train" / "eval"), unless
+    ``advised`` says the sentence already carries its own (the Inception weights' how-to-get).
+    """
+
+    dim: Callable[[dict[str, Any], Any], int | None]
+    logits: bool = False
+    images_only: bool = False
+    problem: Callable[[dict[str, Any], Any, str], str | None] = lambda options, source, context: None
+    advised: bool = False
+
+
+TRAITS: dict[str, Traits] = {}  # extractor name -> Traits; an extractor without an entry is not pre-checked
 
 
 class Extractor(nn.Module):
@@ -56,6 +82,9 @@ class Pixels(Extractor):
         return {"features": x.flatten(1).float()}
 
 
+TRAITS["pixels"] = Traits(dim=lambda options, source: math.prod(getattr(source, "shape", ())) or None)
+
+
 @FEATURES.register("random-projection")
 class RandomProjection(Extractor):
     """Pixels times a fixed random Gaussian matrix (seeded): a Johnson-Lindenstrauss embedding.
@@ -77,17 +106,28 @@ class RandomProjection(Extractor):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         flat = x.flatten(1).float()
-        if self._matrix is None or self._matrix.shape[0] != flat.shape[1]:
+        if self._matrix is None:
             g = torch.Generator().manual_seed(self.seed)
             self._matrix = torch.randn(flat.shape[1], self.dim, generator=g) / self.dim**0.5
+        elif self._matrix.shape[0] != flat.shape[1]:
+            # A new matrix for the new size would map both sets to `dim` numbers and hand back a
+            # score for images that were never comparable (16 px against 32 px): refuse instead.
+            raise ValueError(
+                f"random-projection was first given images of {self._matrix.shape[0]} values and now "
+                f"{tuple(x.shape[1:])} = {flat.shape[1]} values; real and generated images must have one shape"
+            )
         return {"features": flat @ self._matrix.to(flat.device)}
 
 
-def build_extractor(name: str, source: Any = None, **options: Any) -> Extractor:
+TRAITS["random-projection"] = Traits(dim=lambda options, source: int(options.get("dim", 256)))
+
+
+def build_extractor(name: str, source: Any = None, context: str = "eval", **options: Any) -> Extractor:
     """Build extractor ``name`` with its recipe options; ``source`` (the reference dataset) is handed
-    to the extractors that need it (the classifier trains on it)."""
+    to the extractors that need it (the classifier trains on it), and ``context`` ("eval" or
+    "train", the command that will print an error) to those whose errors give advice."""
     entry = FEATURES.entry(name)
-    injected = {"source": source} if "source" in entry.injected else {}
+    injected = {k: v for k, v in (("source", source), ("context", context)) if k in entry.injected}
     return FEATURES.build(name, **options, **injected)
 
 

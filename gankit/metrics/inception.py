@@ -19,7 +19,7 @@ from unittest import mock
 
 import torch
 
-from gankit.metrics.features import FEATURES, Extractor
+from gankit.metrics.features import FEATURES, TRAITS, Extractor, Traits
 
 ENV_VAR = "GANKIT_INCEPTION_WEIGHTS"
 PYTORCH_FID_NAME = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's release file
@@ -43,12 +43,32 @@ def hub_checkpoints() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def find_weights(path: str | Path | None = None) -> Path:
-    """The weights file: ``path`` (``--inception-weights``), else ``$GANKIT_INCEPTION_WEIGHTS``, else
-    either standard file name in the torch hub cache. Never downloads."""
+def _weights_option(context: str | None) -> str:
+    """What the user calls the weights path in ``context``: a flag of `gankit eval`, a recipe option in `train`."""
+    return "--inception-weights" if context == "eval" else "the inception extractor's weights option"
+
+
+def how_to_get_weights(context: str | None) -> str:
+    """Where to get the weights and how to point gankit at them, phrased for ``context``."""
+    if context == "eval":
+        point, offline = "pass --inception-weights PATH", "use `--features classifier`"
+    else:  # train: recipe keys, no flags
+        point = ("set it in the recipe "
+                 "(eval.metrics=[{name: fid, features: inception, feature_options: {weights: PATH}}])")
+        offline = "give the metrics features: classifier (labelled data) or features: random-projection in eval.metrics"
+    return ("To get them (about 95 MB), either:\n"
+            "  * run `gankit fetch inception` (downloads into the torch hub cache), or\n"
+            f"  * download {URL} yourself and {point} or set {ENV_VAR}=PATH;\n"
+            f"or, offline, {offline} (scores are then not comparable with published FID).")
+
+
+def find_weights(path: str | Path | None = None, context: str | None = "eval") -> Path:
+    """The weights file: ``path`` (``--inception-weights`` in `eval`, the extractor's ``weights``
+    option in a recipe), else ``$GANKIT_INCEPTION_WEIGHTS``, else either standard file name in the
+    torch hub cache. Never downloads. ``context`` ("eval", "train") phrases the advice of the error."""
     # An explicitly named file that is missing is an error, not a cue to fall back silently to
     # another file: the user asked for that one.
-    for given, origin in ((path, "--inception-weights"), (os.environ.get(ENV_VAR), f"${ENV_VAR}")):
+    for given, origin in ((path, _weights_option(context)), (os.environ.get(ENV_VAR), f"${ENV_VAR}")):
         if given:
             p = Path(given).expanduser()
             if not p.is_file():
@@ -59,12 +79,8 @@ def find_weights(path: str | Path | None = None) -> Path:
         if p.is_file():
             return p
     raise InceptionWeightsError(
-        "FID Inception-v3 weights not found. Looked at: --inception-weights (not given), "
-        f"${ENV_VAR} (not set), " + ", ".join(map(str, looked)) + ".\n"
-        "To get them (about 95 MB), either:\n"
-        "  * run `gankit fetch inception` (downloads into the torch hub cache), or\n"
-        f"  * download {URL} yourself and pass --inception-weights PATH or set {ENV_VAR}=PATH;\n"
-        "or, offline, use `--features classifier` (scores are then not comparable with published FID)."
+        f"FID Inception-v3 weights not found. Looked at: {_weights_option(context)} (not given), "
+        f"${ENV_VAR} (not set), " + ", ".join(map(str, looked)) + ".\n" + how_to_get_weights(context)
     )
 
 
@@ -218,8 +234,9 @@ def _device(spec: str) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu") if spec == "auto" else torch.device(spec)
 
 
-@FEATURES.register("inception")
-def inception(weights: str | None = None, sha256: str | None = None, device: str = "auto") -> InceptionFeatures:
+@FEATURES.register("inception", injected=("context",))
+def inception(weights: str | None = None, sha256: str | None = None, device: str = "auto",
+              context: str | None = "eval") -> InceptionFeatures:
     """FID Inception-v3 (TF-2015 graph): pool3 features (2048) and logits (IS); TF1 bilinear resize to 299.
 
     The network of FID (Heusel et al. 2017, "GANs trained by a two time-scale update rule converge to a
@@ -231,4 +248,17 @@ def inception(weights: str | None = None, sha256: str | None = None, device: str
     ``sha256``: a full digest or prefix to pin the file; the standard file names are checked against
     their torch.hub prefix 6726825d by default.
     """
-    return InceptionFeatures(find_weights(weights), sha256=sha256).to(_device(device))
+    return InceptionFeatures(find_weights(weights, context), sha256=sha256).to(_device(device))
+
+
+def _traits_problem(options: dict[str, Any], source: Any, context: str | None) -> str | None:
+    # Only whether the file is there (cheap); its SHA-256 and layout are checked when it is loaded.
+    try:
+        find_weights(options.get("weights"), context)
+    except InceptionWeightsError as err:
+        return str(err)
+    return None
+
+
+TRAITS["inception"] = Traits(dim=lambda options, source: InceptionFeatures.dim, logits=True, images_only=True,
+                             problem=_traits_problem, advised=True)

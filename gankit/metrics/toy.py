@@ -76,12 +76,17 @@ class ToyMixtureMetric:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.num_samples, self.hq_sigmas, self.min_count = num_samples, hq_sigmas, min_count
 
-    def __call__(self, fake: torch.Tensor, source: Any) -> dict[str, float]:
+    def source_problem(self, source: Any) -> str | None:
+        """Why ``source`` cannot be scored (the evaluator asks at start-up), or None."""
         centers, std = getattr(source, "centers", None), getattr(source, "std", None)
         if not isinstance(centers, torch.Tensor) or std is None:
             name = getattr(source, "name", type(source).__name__)
-            raise TypeError(
-                f"metric 'toy-mixture' needs a toy mixture dataset with known centres (ring, grid); "
-                f"got dataset {name!r}. Use an image metric (e.g. FID) for image data."
-            )
-        return mixture_metrics(fake, centers, float(std), self.hq_sigmas, self.min_count)
+            return (f"it needs a toy mixture dataset with known centres (ring, grid), and the dataset is {name!r}; "
+                    f"image data is scored by the image metrics (fid, kid, ...)")
+        return None
+
+    def __call__(self, fake: torch.Tensor, source: Any) -> dict[str, float]:
+        problem = self.source_problem(source)
+        if problem:
+            raise TypeError(f"metric 'toy-mixture': {problem}")
+        return mixture_metrics(fake, source.centers, float(source.std), self.hq_sigmas, self.min_count)
