@@ -8,7 +8,7 @@ import torch
 
 from gankit.config import load_recipe
 from gankit.families.unconditional import separation
-from gankit.train.health import Health, diversity, replay
+from gankit.train.health import WARMUP_STEPS, Coverage, Health, coverage, diversity, replay
 from gankit.train.logger import read_metrics
 from gankit.train.run import start_run
 
@@ -59,11 +59,83 @@ def test_divergence_on_losses_or_gradients():
 
 
 def test_mode_collapse_from_coverage_or_diversity():
-    rows = [{"step": 100 * k, "eval/modes": m} for k, m in enumerate([10, 22, 24, 20, 16, 25], 1)]
+    rows = [{"step": 1000 * k, "eval/modes": m} for k, m in enumerate([10, 22, 24, 20, 16, 25], 1)]
     w = replay(rows)
-    assert [(x.kind, x.step) for x in w] == [("mode_collapse", 500)] and "modes fell to 16 from 24" in w[0].message
-    w = replay([{"step": 100 * k, "health/diversity": d} for k, d in enumerate([0.9, 1.0, 0.6, 0.45, 0.15], 1)])
-    assert [(x.kind, x.step) for x in w] == [("mode_collapse", 400)]
+    assert [(x.kind, x.step) for x in w] == [("mode_collapse", 5000)] and "modes fell to 16 from 24" in w[0].message
+    w = replay([{"step": 1000 * k, "health/diversity": d} for k, d in enumerate([0.9, 1.0, 0.6, 0.45, 0.15], 1)])
+    assert [(x.kind, x.step) for x in w] == [("mode_collapse", 4000)]
+
+
+def _eval(step, protocol=None, **scores):
+    return {"step": step, **{f"eval/{k}": v for k, v in scores.items()}, **({"eval/protocol": protocol} if protocol else {})}
+
+
+def _toy(dataset, **options):
+    ref = {"dataset": dataset, **({"options": options} if options else {})}
+    return {"toy-mixture": {"metric": "toy-mixture", "num_fake": 2500, "reference": ref, "seed": 0}}
+
+
+def test_an_evaluation_covering_at_most_half_the_classes_or_modes_is_mode_collapse():
+    # 1 of 10 classes from the first evaluation on: nothing ever "fell", yet G is collapsed.
+    w = replay([_eval(1000 * k, classes_covered=1.0, class_coverage=0.1, class_kl=2.2) for k in (1, 2, 3)])
+    assert [(x.kind, x.step) for x in w] == [("mode_collapse", 1000)], w
+    assert "covers 1 of 10 classes" in w[0].message
+    # The classifier's class count, when the protocol records it, names the total.
+    proto = {"class-coverage": {"metric": "class-coverage", "num_classes": 1000}}
+    w = replay([_eval(2000, proto, classes_covered=400.0, class_coverage=0.4)])
+    assert "covers 400 of 1000 classes" in w[0].message
+    assert replay([_eval(2000, proto, classes_covered=600.0, class_coverage=0.6)]) == []
+    # Toy mixtures: the number of modes is not logged; the protocol's reference names the mixture
+    # (ring: 8 modes by default; grid of size 3: 9), rebuilt from the dataset registry.
+    w = replay([_eval(1000, _toy("ring"), modes=2.0, hq_fraction=0.9)])
+    assert [(x.kind, x.step) for x in w] == [("mode_collapse", 1000)] and "covers 2 of 8 modes" in w[0].message
+    assert "covers 4 of 9 modes" in replay([_eval(1000, _toy("grid", size=3), modes=4.0)])[0].message
+    assert replay([_eval(1000, _toy("grid", size=3), modes=5.0)]) == []
+    # Without a known total (an older log without the protocol, or a dataset that can't be rebuilt) only
+    # a fall from the best counts.
+    assert replay([_eval(1000, modes=2.0)]) == []
+    assert replay([_eval(1000, _toy("no-such-mixture"), modes=2.0)]) == []
+    assert coverage(_eval(1000, _toy("ring", num_modes=12), modes=3.0)) == [Coverage("modes", 3.0, 0.25, 12)]
+
+
+def test_no_mode_collapse_verdict_during_the_warm_up(tmp_path):
+    """An untrained G is neither diverse nor on the modes: logging from step 1 must not call that collapse."""
+    r = load_recipe("dcgan-digits", ["generator.width=8", "discriminator.width=8", "schedule.batch_size=16",
+                                     "schedule.steps=4", "log.every=1", "log.sample_every=1", "log.tensorboard=false",
+                                     "log.checkpoint_every=0", "eval.metrics=[]", "eval.best=null"])
+    res = start_run(r, out=tmp_path / "run")
+    rows = read_metrics(tmp_path / "run")
+    div = [x["health/diversity"] for x in rows if "health/diversity" in x]
+    assert div[0] < 0.2 and rows[0]["step"] == 1  # step 1's samples are nearly identical ...
+    assert res["health"] == [] and replay(rows) == []  # ... and that is a start, not a collapse
+    assert [w.kind for w in replay(rows, Health(warmup=0))] == ["mode_collapse"]  # the rule itself would fire
+    # Coverage too: 1 of 10 classes at step 1 is an untrained G; the same reading past the warm-up is not.
+    early = [_eval(1, classes_covered=1.0, class_coverage=0.1), _eval(2, classes_covered=1.0, class_coverage=0.1)]
+    assert replay(early) == []
+    assert [(x.kind, x.step) for x in replay(early + [_eval(WARMUP_STEPS, classes_covered=1.0, class_coverage=0.1)])
+            ] == [("mode_collapse", WARMUP_STEPS)]
+
+
+def test_a_row_without_a_reading_neither_raises_nor_clears_mode_collapse():
+    # Diversity collapsed; evaluations, samples and training rows interleave: one warning, not one per row.
+    rows = []
+    for k in range(1, 7):
+        rows += _rows(1, d__loss=lambda i: 1.3)
+        rows[-1]["step"] = 1000 * k
+        rows += [{"step": 1000 * k, "health/diversity": 0.1}, _eval(1000 * k, modes=20.0)]
+    w = replay(rows)
+    assert [(x.kind, x.step) for x in w] == [("mode_collapse", 1000)]
+    # It clears when every source reads healthy again, and may then warn again.
+    rows += [{"step": 7000, "health/diversity": 0.9}, {"step": 8000, "health/diversity": 0.1}]
+    assert [x.step for x in replay(rows)] == [1000, 8000]
+
+
+def test_diversity_above_the_datas_is_no_higher_best():
+    # An untrained MLP G spreads wider than the 8-Gaussian ring (measured: 1.54 at step 20); settling to
+    # the data's spread is learning, not a halving of diversity.
+    rows = [{"step": s, "health/diversity": d} for s, d in [(500, 1.54), (1000, 0.62), (1500, 0.95), (2000, 1.0)]]
+    assert replay(rows) == []
+    assert "best 1.00" in replay(rows + [{"step": 2500, "health/diversity": 0.45}])[0].message
 
 
 def test_diversity_is_zero_for_one_point_and_one_for_the_data_itself():

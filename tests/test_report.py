@@ -84,6 +84,86 @@ def test_the_report_shows_the_health_warnings(runs, tmp_path):
     assert (tmp_path / "r.html").read_text() == page
 
 
+def _with_status(runs, tmp_path, name="ring", **status):
+    """A copy of the ring run whose status.json says ``status`` (as gankit/train/run.py writes it)."""
+    run = tmp_path / name
+    shutil.copytree(runs[0]["run_dir"], run)
+    (run / "status.json").unlink(missing_ok=True)
+    if status:
+        (run / "status.json").write_text(json.dumps({"total": 40, "message": "", "pid": os.getpid(),
+                                                     "updated": "2025-01-01T00:00:00+0000", **status}))
+    return run
+
+
+def _banner(page: str) -> str:
+    """The banner, if any: everything in <body> before the title."""
+    return page.split("<body>", 1)[1].split("<h1>", 1)[0]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_run_that_did_not_finish_says_so_first(runs, tmp_path):
+    nan = ("the loss term d/loss became NaN/Inf at step 37; training stopped and the last good checkpoint is "
+           "RUN/checkpoints/step-0000020. Resume from it with lower learning rates:\n  gankit train --resume RUN "
+           "--force optim.g.lr=0.00025 optim.d.lr=0.00025\nor start again with a gradient penalty or another objective.")
+    run = _with_status(runs, tmp_path, "nan", state="nan", step=37, message=nan)
+    top = _banner(build_report(run))
+    assert "Stopped at step 37 of 40: a loss became NaN/Inf" in top and "d/loss became NaN/Inf at step 37" in top
+    assert "--force optim.g.lr=0.00025 optim.d.lr=0.00025" in top
+
+    run = _with_status(runs, tmp_path, "sig", state="signalled", step=30, message="stopped by SIGTERM")
+    top = _banner(build_report(run))
+    assert "Stopped by a signal at step 30 of 40" in top and "SIGTERM" in top
+    assert f"gankit train --resume {run}" in top and "last checkpoint is at step 40" in top
+
+    run = _with_status(runs, tmp_path, "crash", state="crashed", step=12, message="RuntimeError: CUDA error: out of memory")
+    top = _banner(build_report(run))
+    assert "Crashed at step 12 of 40" in top and "RuntimeError: CUDA error: out of memory" in top
+    assert "After fixing the cause" in top and f"gankit train --resume {run}" in top
+
+    # "running" from a process that is gone: killed (SIGKILL, power loss) without a stop record.
+    run = _with_status(runs, tmp_path, "killed", state="running", step=0, pid=_dead_pid())
+    top = _banner(build_report(run))
+    assert "ended without a stop record at step 40 of 40 (killed?)" in top and f"gankit train --resume {run}" in top
+    # "running" from a live process (the trainer itself, or `gankit report` during training): in progress.
+    run = _with_status(runs, tmp_path, "live", state="running", step=0, pid=os.getpid())
+    top = _banner(build_report(run))
+    assert "In progress" in top and "killed" not in top and "--resume" not in top
+
+
+def test_a_finished_or_older_run_has_no_banner_and_a_bad_status_does_not_fail(runs, tmp_path):
+    page = build_report(_with_status(runs, tmp_path, "done", state="finished", step=40))
+    assert _banner(page) == "" and "finished at step 40 of 40" in page
+    assert _banner(build_report(_with_status(runs, tmp_path, "old"))) == ""  # before status.json existed
+    run = _with_status(runs, tmp_path, "bad")
+    (run / "status.json").write_text('{"state": "runn')
+    page = build_report(run)
+    assert _banner(page) == "" and "status.json could not be read" in page and "Diagnostics" in page
+    (run / "status.json").write_text("[1, 2]")
+    assert "status.json holds no run state" in build_report(run)
+
+
+def test_low_coverage_is_never_called_no_sign_of_mode_collapse(runs, tmp_path):
+    # The 40-step ring run ends covering few of the 8 modes: too early for a verdict, but not "no sign".
+    page = build_report(runs[0]["run_dir"])
+    modes = [r["eval/modes"] for r in map(json.loads, (runs[0]["run_dir"] / "metrics.jsonl").read_text().splitlines())
+             if "eval/modes" in r]
+    assert modes[-1] <= 4, modes
+    assert "mode collapse in the logged values" not in page
+    assert f"covers {modes[-1]:g} of 8 modes" in page and "too early to judge" in page
+    # Past the warm-up, an evaluation covering 1 of 10 classes is a mode-collapse warning.
+    run = _with_status(runs, tmp_path)
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": 1000, "eval/classes_covered": 1.0, "eval/class_coverage": 0.1}) + "\n")
+    page = build_report(run)
+    assert "step 1000, mode collapse:</b> mode collapse: the evaluation covers 1 of 10 classes" in page
+    assert "no sign of" not in page
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

@@ -11,9 +11,13 @@ steps, evaluations, sample-diversity readings) and returns a warning the first t
   loss recovers to 0.3 of its early value, so a flicker does not repeat the warning.
 * **Vanishing G gradients**: G's gradient norm falls below 1/1000 of its early typical size.
 * **Divergence**: a loss or gradient norm grows to 100x its early typical scale and stays there.
-* **Mode collapse** (Goodfellow 2016, Sec. 5.1.1; Metz et al. 2016): the modes or classes covered
-  fall to 70 % of the best seen, or the samples' diversity (their mean pairwise distance relative to
-  real data's) falls below 0.2 or to half its best.
+* **Mode collapse** (Goodfellow 2016, Sec. 5.1.1; Metz et al. 2016): an evaluation covers at most half
+  of the classes or mixture modes (``coverage``), the modes or classes covered fall to 70 % of the best
+  seen, or the samples' diversity (their mean pairwise distance relative to real data's) falls below
+  0.2 or to half its best (a best above 1, a generator spread wider than the data, counts as 1). No
+  verdict before generator step ``warmup`` (500): an untrained G is neither diverse nor on the modes,
+  which is a start, not a collapse. Each source (class coverage, mode coverage, diversity) keeps its
+  last verdict until its next reading, so a row without it neither raises nor clears the warning.
 
 The rules use only the rows, so ``gankit report`` replays them on any finished run and gets the same
 warnings as the live run printed. Each kind warns once, and again only after it has cleared.
@@ -21,16 +25,97 @@ warnings as the live run printed. Each kind warns once, and again only after it 
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable
 
 import torch
 
 #: eval scores whose fall means lost modes, with the smallest best value that makes a fall meaningful
 COVERAGE_SCORES = {"eval/modes": 3.0, "eval/classes_covered": 3.0, "eval/class_coverage": 0.3}
+
+#: an evaluation covering at most this fraction of the classes (or of a toy mixture's modes) is collapsed
+COLLAPSED_FRACTION = 0.5
+
+#: No mode-collapse verdict before this generator step. Diversity and coverage read off an untrained or
+#: barely trained G say "collapsed" for every run: measured here, dcgan-digits' samples have a diversity
+#: of 0.08 at step 10 (0.5 by step 80, 0.9 by 130), and gan-ring covers 1 of 8 modes at step 50, 4 at
+#: 300 and 7 at 500 while learning normally. 500 is the first sample grid of most recipes (sample_every
+#: 500) and a sixth of the shortest schedules (2000-3000 steps), so recipes keep every verdict from their
+#: first grid on. It is a number of steps, not "the second reading": a run evaluated only at its end has
+#: a single evaluation, and that one must be judged. Health sees only the logged rows (so a replay agrees
+#: with the live run) and the rows do not carry the schedule's length, hence a fixed step, not a fraction.
+WARMUP_STEPS = 500
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the data's classes or modes one evaluation covered."""
+
+    what: str  # "classes" or "modes"
+    covered: float
+    fraction: float | None  # covered / total; None when the total is unknown
+    total: int | None = None
+
+    @property
+    def low(self) -> bool:
+        return self.fraction is not None and self.fraction <= COLLAPSED_FRACTION
+
+    def __str__(self) -> str:
+        if self.total:
+            return f"{self.covered:g} of {self.total} {self.what}"
+        return f"{self.fraction:.0%} of the {self.what}" if self.fraction is not None else f"{self.covered:g} {self.what}"
+
+
+def _number(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+@lru_cache(maxsize=16)
+def _mixture_size(dataset: str, options: str) -> int | None:
+    """Number of components of the toy mixture an evaluation was scored against, rebuilt from the
+    ``reference`` recorded in its protocol (ring/grid are a few centres: cheap); None if it can't be."""
+    try:
+        from gankit.data import DATASETS
+
+        centers = getattr(DATASETS.build(dataset, **json.loads(options)), "centers", None)
+        return int(centers.shape[0]) if centers is not None else None
+    except Exception:  # noqa: BLE001 - an unknown or unbuildable dataset: the total stays unknown
+        return None
+
+
+def coverage(row: dict[str, Any]) -> list[Coverage]:
+    """The class and mode coverage an evaluation row reports, with totals where the row tells them.
+
+    Classes: ``eval/class_coverage`` is already the covered fraction (class-coverage metric); the total
+    is the classifier's ``num_classes`` in ``eval/protocol``, or covered / fraction. Toy modes:
+    ``eval/modes`` counts the modes hit and the total is not logged, so it is the size of the mixture
+    named by the toy-mixture protocol's ``reference`` (dataset and options), rebuilt from the registry.
+    """
+    found: list[Coverage] = []
+    protocols = row.get("eval/protocol") if isinstance(row.get("eval/protocol"), dict) else {}
+    entries = [p for p in protocols.values() if isinstance(p, dict)]
+    frac, covered = _number(row.get("eval/class_coverage")), _number(row.get("eval/classes_covered"))
+    if frac is not None:
+        total = next((int(p["num_classes"]) for p in entries if p.get("metric") == "class-coverage"
+                      and _number(p.get("num_classes"))), None)
+        if total is None and covered and frac > 0:
+            total = round(covered / frac)
+        found.append(Coverage("classes", covered if covered is not None else frac * (total or 0), frac, total))
+    modes = _number(row.get("eval/modes"))
+    if modes is not None:
+        total = None
+        for p in entries:
+            ref = p.get("reference")
+            if p.get("metric") == "toy-mixture" and isinstance(ref, dict) and isinstance(ref.get("dataset"), str):
+                opts = ref.get("options") if isinstance(ref.get("options"), dict) else {}
+                total = _mixture_size(ref["dataset"], json.dumps(opts, sort_keys=True))
+        found.append(Coverage("modes", modes, modes / total if total else None, total))
+    return found
 
 
 @dataclass
@@ -47,11 +132,17 @@ class HealthWarning:
 class Health:
     patience: int = 5  # consecutive logging steps a training-scalar pattern must hold
     baseline_rows: int = 5  # the first rows that set the "early typical" scales
+    warmup: int = WARMUP_STEPS  # no mode-collapse verdict before this generator step
     _early: dict[str, list[float]] = field(default_factory=dict)
     _streak: dict[str, int] = field(default_factory=dict)
     active: set[str] = field(default_factory=set)  # kinds warned about and not yet cleared
     _best: dict[str, float] = field(default_factory=dict)
     _window: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
+    _lost: dict[str, str | None] = field(default_factory=dict)  # last mode-collapse verdict per source
+
+    def collapse_reasons(self) -> list[str]:
+        """Why the latest readings (past the warm-up) count as mode collapse; empty when they don't."""
+        return [why for why in self._lost.values() if why]
 
     def _scale(self, key: str) -> float | None:
         early = self._early.get(key, [])
@@ -81,7 +172,7 @@ class Health:
         values = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if "d/loss" in values or "g/loss" in values:
             self._training(values, warn)
-        self._coverage(values, warn)
+        self._coverage(step, values, row, warn)
         return found
 
     def _training(self, v: dict[str, float], warn: Any) -> None:
@@ -116,18 +207,29 @@ class Health:
                  f"training is diverging: {'; '.join(grown)}. Lower the learning rates, add a gradient "
                  "penalty (wgan-gp, r1) or spectral norm.")
 
-    def _coverage(self, v: dict[str, float], warn: Any) -> None:
-        lost = []
+    def _coverage(self, step: int, v: dict[str, float], row: dict[str, Any], warn: Any) -> None:
+        readings: dict[str, str | None] = {}  # source -> why it says collapsed, or None
         for key, floor in COVERAGE_SCORES.items():
             if key in v:
                 best = self._best[key] = max(self._best.get(key, -math.inf), v[key])
-                if best >= floor and v[key] <= 0.7 * best:
-                    lost.append(f"{key[5:]} fell to {v[key]:.3g} from {best:.3g}")
+                src = "modes" if key == "eval/modes" else "classes"
+                fell = f"{key[5:]} fell to {v[key]:.3g} from {best:.3g}" if best >= floor and v[key] <= 0.7 * best else None
+                readings[src] = "; ".join(x for x in (readings.get(src), fell) if x) or None
+        for c in coverage(row):
+            if c.low:
+                readings[c.what] = f"the evaluation covers {c} (at most {COLLAPSED_FRACTION:.0%})"
         if "health/diversity" in v:
             d = v["health/diversity"]
-            best = self._best["diversity"] = max(self._best.get("diversity", -math.inf), d)
-            if d < 0.2 or d <= 0.5 * best:
-                lost.append(f"sample diversity is {d:.2f} of real data's (best {best:.2f})")
+            # Spread wider than the data (an untrained G often is) is no more diverse than the data itself.
+            best = self._best["diversity"] = max(self._best.get("diversity", -math.inf), min(d, 1.0))
+            readings["diversity"] = (f"sample diversity is {d:.2f} of real data's (best {best:.2f})"
+                                     if d < 0.2 or d <= 0.5 * best else None)
+        # A row without a reading keeps the verdicts as they were; best values are tracked from the start,
+        # but the warm-up keeps an untrained G's readings out of the verdict.
+        if not readings or step < self.warmup:
+            return
+        self._lost.update(readings)
+        lost = self.collapse_reasons()
         if self._once("mode_collapse", bool(lost)):
             warn("mode_collapse",
                  f"mode collapse: {'; '.join(lost)}. Try minibatch discrimination / minibatch stddev, "

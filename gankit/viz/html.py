@@ -16,6 +16,10 @@ figure { margin: 0; } figure img { max-width: 540px; border: 1px solid #ddd; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.85em; }
 .warn { background: #fff4e0; border-left: 4px solid #e69500; padding: 0.4em 0.8em; margin: 0.4em 0; }
 .ok { color: #2a7a2a; }
+.banner { background: #fde8e8; border: 2px solid #c62828; border-radius: 4px; padding: 0.7em 1em; margin: 0 0 1em; }
+.banner.info { background: #e8f0fd; border-color: #2857c6; }
+.banner .msg { white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 0.9em; margin: 0.4em 0; }
+code { background: #f3f3f3; padding: 0 0.3em; }
 figure.wide img { max-width: 100%; }
 .grids figure img { max-width: 400px; }
 .note { color: #555; font-size: 0.9em; }
@@ -46,10 +50,11 @@ window.addEventListener('load', function () {
 """
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, banner: str = "") -> str:
+    """A whole page; ``banner`` (HTML) goes first, above the title: what a reader must see before anything."""
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style><script>{_CHECK_IMAGES}</script></head>"
-            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>")
+            f"<body>{banner}<h1>{html.escape(title)}</h1>{body}</body></html>")
 
 
 def data_uri(png: bytes | str | Path) -> str:

@@ -4,6 +4,11 @@ Loss, discriminator-output and gradient-norm curves, metric curves, sample grids
 toy-data density figure, the training-health diagnostics (replayed from ``metrics.jsonl`` with the
 same rules the live run used), the resolved recipe and the environment. Every picture is inlined,
 so the page can be mailed or archived on its own. Reads files only: it never imports the trainer.
+
+A run that did not finish says so first: ``status.json`` (written by the trainer's side at start,
+resume and stop) names the outcome, and a NaN stop, a crash, a signal or a process that vanished
+without a stop record (killed) gets a banner above everything else, with the step, the message and
+the command to continue. Runs from before ``status.json`` existed show no banner.
 """
 
 from __future__ import annotations
@@ -13,17 +18,21 @@ import io
 import json
 import math
 import os
+import shlex
+import socket
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from gankit.train.health import replay
+from gankit.train import checkpoint as ck
+from gankit.train.health import Health, replay
 from gankit.train.logger import read_metrics
 from gankit.viz.html import figure, html_table, page
 
 REPORT = "report.html"
 ENVIRONMENT = "environment.json"
+STATUS = "status.json"
 MAX_GRIDS = 8  # sample grids shown, evenly spaced over the run (the last one always)
 
 # Logged terms that are not losses: they get plots of their own.
@@ -99,6 +108,125 @@ def _last_eval(rows: list[dict[str, Any]]) -> tuple[int, dict[str, float]]:
     return -1, {}
 
 
+def read_status(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """``status.json`` as a dict, or None; and a note when it exists but cannot be used."""
+    path = run_dir / STATUS
+    if not path.is_file():
+        return None, ""  # a run from before status.json: nothing to say
+    try:
+        status = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return None, f"{STATUS} could not be read ({type(err).__name__}: {err}); the run's outcome is unknown."
+    if not isinstance(status, dict) or not isinstance(status.get("state"), str):
+        return None, f"{STATUS} holds no run state; the run's outcome is unknown."
+    return status, ""
+
+
+def _alive(status: dict[str, Any]) -> bool | None:
+    """Whether the process that wrote a "running" status still runs: None when this machine can't tell
+    (no pid, another host, not POSIX: on Windows os.kill would end the process)."""
+    pid, host = status.get("pid"), status.get("host")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or os.name != "posix":
+        return None
+    if isinstance(host, str) and host and host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    except OSError:
+        return None
+    return True
+
+
+def _int(x: Any) -> int | None:
+    return x if isinstance(x, int) and not isinstance(x, bool) else None
+
+
+def status_banner(run_dir: Path, last_step: int, total: Any) -> tuple[str, str]:
+    """(banner, note) HTML for the run's outcome: a banner when it did not finish (NaN, crash, signal,
+    killed) or is still running; a quiet note when it finished, or when status.json is unusable."""
+    status, problem = read_status(run_dir)
+    if status is None:
+        return "", (f"<p class='note'>{html.escape(problem)}</p>" if problem else "")
+    state = status["state"]
+    step = _int(status.get("step"))
+    step = last_step if step is None else step
+    total = _int(status.get("total")) or total
+    of = f" of {total}" if total else ""
+    message = str(status.get("message") or "")
+    resume = f"gankit train --resume {shlex.quote(str(run_dir))}"
+    ckpts = ck.list_checkpoints(run_dir / "checkpoints")
+    last_ckpt = (f"the last checkpoint is at step {int(ckpts[-1].name[len(ck.PREFIX):])}" if ckpts
+                 else "there is no checkpoint yet")
+
+    def banner(title: str, text: str = "", command: str = "", cls: str = "banner",
+               lead: str = "Continue where it stopped with") -> str:
+        out = f"<div class='{cls}' id='run-status'><b>{html.escape(title)}</b>"
+        if text:
+            out += f"<div class='msg'>{html.escape(text)}</div>"
+        if command:
+            out += f"<div>{html.escape(lead)}: <code>{html.escape(command)}</code></div>"
+        return out + "</div>"
+
+    if state == "finished":
+        note = f"finished at step {step}{of}" + (f" ({message})" if message else "")
+        return "", f"<p class='note' id='run-status'>{html.escape(note)}</p>"
+    if state == "nan":  # the message names the term and the lower-rate resume command
+        return banner(f"Stopped at step {step}{of}: a loss became NaN/Inf", message), ""
+    if state == "signalled":
+        return banner(f"Stopped by a signal at step {step}{of}", f"{message or 'signalled'}; {last_ckpt}.", resume), ""
+    if state == "crashed":
+        return banner(f"Crashed at step {step}{of}", message or "no message recorded", resume if ckpts else "",
+                      lead="After fixing the cause, continue from the last checkpoint with"), ""
+    if state == "running":
+        alive = _alive(status)
+        # status.json records where this (re)start began; the log may have gone further
+        reached = max(step, last_step)
+        if alive is False:
+            return banner(f"The process ended without a stop record at step {reached}{of} (killed?)",
+                          f"status.json still says running, but process {status.get('pid')} is gone (SIGKILL, "
+                          f"out of memory, power loss); {last_ckpt}.", resume,
+                          lead="Resume from the last checkpoint with"), ""
+        if alive is True:
+            return banner(f"In progress: step {reached}{of} when this report was written",
+                          f"process {status.get('pid')} is still training; this page is a snapshot.",
+                          cls="banner info"), ""
+        return banner(f"Running, or ended without a stop record, at step {reached}{of}",
+                      f"status.json says running (process {status.get('pid')}), which can't be checked from here; "
+                      f"if it is no longer running, {last_ckpt}.", resume, cls="banner info",
+                      lead="If it is not running, resume with"), ""
+    return "", f"<p class='note'>{html.escape(f'{STATUS} names an unknown state {state!r}.')}</p>"
+
+
+def _diagnostics(rows: list[dict[str, Any]]) -> list[str]:
+    """The health warnings replayed from the rows, and what the latest coverage and diversity say."""
+    health = Health()
+    warnings = replay(rows, health)
+    # Readings that say collapsed while no mode-collapse warning stands can only come from the warm-up
+    # (an untrained G covers little): the page names them rather than calling the run free of collapse.
+    pending: list[str] = []
+    if "mode_collapse" not in health.active:
+        early = Health(warmup=0)
+        replay(rows, early)
+        pending = early.collapse_reasons()
+    parts = ["<h2>Diagnostics</h2>"]
+    parts += [f"<div class='warn'><b>step {w.step}, {html.escape(w.kind.replace('_', ' '))}:</b> "
+              f"{html.escape(w.message)}</div>" for w in warnings]
+    if pending:
+        parts.append(f"<div class='warn'><b>low coverage or diversity, too early to judge:</b> "
+                     f"{html.escape('; '.join(pending))}. Before generator step {health.warmup} the monitor gives no "
+                     "mode-collapse verdict, as an untrained generator is neither diverse nor on the data's "
+                     "modes: this one may still have been learning, or collapsed.</div>")
+    if not warnings:
+        checked = "an overpowering discriminator, vanishing generator gradients, divergence"
+        checked += " in the logged values" if pending else " or mode collapse in the logged values"
+        parts.append(f"<p class='ok'>No warning: no sign of {checked}.</p>")
+    return parts
+
+
 def environment() -> dict[str, Any]:
     """What a result depends on besides the recipe: versions, device and threads."""
     import platform
@@ -142,23 +270,17 @@ def build_report(run_dir: str | Path) -> str:
     total = (recipe.get("schedule") or {}).get("steps")
     parts: list[str] = []
 
+    banner, status_note = status_banner(run_dir, last_step, total)
     desc = " ".join(str(recipe.get("description", "")).split())
     status = f"step {last_step} of {total}" if total else f"step {last_step}"
-    parts.append(f"<p>{html.escape(desc)}</p><p class='note'>{html.escape(str(run_dir))} — {status}</p>")
+    parts.append(f"<p>{html.escape(desc)}</p><p class='note'>{html.escape(str(run_dir))} — {status}</p>{status_note}")
 
     eval_step, scores = _last_eval(rows)
     if scores:
         parts.append(f"<h2>Evaluation at step {eval_step}</h2>"
                      + html_table(["score", "value"], [[k, f"{v:.4g}"] for k, v in scores.items()], left=1))
 
-    warnings = replay(rows)
-    parts.append("<h2>Diagnostics</h2>")
-    if warnings:
-        parts += [f"<div class='warn'><b>step {w.step}, {html.escape(w.kind.replace('_', ' '))}:</b> "
-                  f"{html.escape(w.message)}</div>" for w in warnings]
-    else:
-        parts.append("<p class='ok'>No warning: no sign of an overpowering discriminator, vanishing "
-                     "generator gradients, divergence or mode collapse in the logged values.</p>")
+    parts += _diagnostics(rows)
 
     d_loss = [k for k in _keys(train_rows, "d/") if k.split("/", 1)[1] not in _NOT_LOSS]
     g_loss = [k for k in _keys(train_rows, "g/") if k.split("/", 1)[1] not in _NOT_LOSS]
@@ -196,7 +318,7 @@ def build_report(run_dir: str | Path) -> str:
         parts.append("<h2>Environment</h2>" + html_table(
             ["", *[f"run from step {e.get('from_step', 0)}" for e in entries]],
             [[k, *[str(e.get(k, "")) for e in entries]] for k in keys if k != "from_step"], left=1))
-    return page(f"gankit run report: {recipe.get('name', run_dir.name)}", "".join(parts))
+    return page(f"gankit run report: {recipe.get('name', run_dir.name)}", "".join(parts), banner=banner)
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
