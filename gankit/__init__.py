@@ -1,3 +1,112 @@
-"""gankit: train, evaluate and study generative adversarial networks."""
+"""gankit: train, evaluate and study generative adversarial networks.
+
+The Python API, loaded on first use (``import gankit`` itself imports neither torch nor the pieces, so
+the command line stays quick):
+
+- ``gankit.train(recipe, overrides=[...], out=...)`` trains a recipe as ``gankit train`` does and
+  returns a :class:`gankit.api.TrainResult` (run_dir, step, finished, eval, checkpoint, samples, ...);
+- ``gankit.load(run_dir_or_checkpoint, device="auto", ema=True)`` returns a
+  :class:`gankit.api.TrainedGenerator`; ``G.sample(n, labels=None, seed=None, truncation=None)`` gives
+  images NCHW in [-1, 1] (or points (n, 2)), the same for a seed as ``gankit sample --seed``;
+- ``gankit.list_recipes()``, ``gankit.resolve_recipe(recipe, overrides)``, ``gankit.Recipe``;
+- the registries of named pieces, as ``gankit list`` shows them: ``gankit.RECIPES``, ``OBJECTIVES``,
+  ``PENALTIES``, ``TRICKS``, ``GENERATORS``, ``DISCRIMINATORS``, ``ENCODERS``, ``DATASETS``,
+  ``METRICS``, ``FEATURES``, ``FAMILIES``.
+
+Example:
+    >>> import gankit
+    >>> G = gankit.load("runs/digits")
+    >>> x = G.sample(16, seed=0)
+"""
+
+import importlib as _importlib
+import sys as _sys
+import types as _types
+from typing import Any as _Any
 
 __version__ = "0.1.0"
+
+# name -> (module, attribute), imported on first access (PEP 562). The registries are those of
+# `gankit list` (gankit.cli.KINDS); tests/test_api.py keeps the two in step.
+_LAZY: dict[str, tuple[str, str]] = {
+    "load": ("gankit.api", "load"),
+    "list_recipes": ("gankit.api", "list_recipes"),
+    "resolve_recipe": ("gankit.api", "resolve_recipe"),
+    "TrainResult": ("gankit.api", "TrainResult"),
+    "TrainedGenerator": ("gankit.api", "TrainedGenerator"),
+    "Recipe": ("gankit.config", "Recipe"),
+    "ConfigError": ("gankit.config", "ConfigError"),
+    "RECIPES": ("gankit.recipes", "RECIPES"),
+    "OBJECTIVES": ("gankit.objectives", "OBJECTIVES"),
+    "PENALTIES": ("gankit.penalties", "PENALTIES"),
+    "TRICKS": ("gankit.tricks", "TRICKS"),
+    "GENERATORS": ("gankit.models", "GENERATORS"),
+    "DISCRIMINATORS": ("gankit.models", "DISCRIMINATORS"),
+    "ENCODERS": ("gankit.models", "ENCODERS"),
+    "DATASETS": ("gankit.data", "DATASETS"),
+    "METRICS": ("gankit.metrics", "METRICS"),
+    "FEATURES": ("gankit.metrics", "FEATURES"),
+    "FAMILIES": ("gankit.families", "FAMILIES"),
+}
+
+__all__ = ["train", *_LAZY]
+
+
+class _TrainPackage(_types.ModuleType):
+    """The ``gankit.train`` subpackage, callable: ``gankit.train(recipe, ...)`` is :func:`gankit.api.train`.
+
+    The function and the subpackage (trainer, checkpoints, run directories) share the name, and Python
+    sets ``gankit.train`` to the subpackage whenever anything imports it; so the subpackage itself is
+    made callable and every ``gankit.train.<module>`` path keeps working.
+    """
+
+    def __call__(self, recipe: _Any = None, overrides: _Any = (), out: _Any = None, *, progress: bool = False,
+                 console: _Any = None) -> _Any:
+        """Train a recipe as ``gankit train`` does; see :func:`gankit.api.train`.
+
+        Example:
+            >>> run = gankit.train("gan-ring", overrides=["schedule.steps=500"], out="runs/ring")
+        """
+        from gankit.api import train
+
+        return train(recipe, overrides, out, progress=progress, console=console)
+
+
+_CALL_DOC = ("Calling it, gankit.train(recipe, overrides=[...], out=...), trains a recipe as `gankit train` "
+             "does: see gankit.api.train.\n\n")
+
+
+def _callable_train(module: _types.ModuleType) -> None:
+    if not isinstance(module, _TrainPackage):
+        module.__class__ = _TrainPackage
+        module.__doc__ = _CALL_DOC + (module.__doc__ or "")
+
+
+class _Package(_types.ModuleType):
+    """gankit's own module type: the import system's ``setattr(gankit, "train", <subpackage>)`` makes
+    the subpackage callable on its way in."""
+
+    def __setattr__(self, name: str, value: _Any) -> None:
+        if name == "train" and isinstance(value, _types.ModuleType) and value.__name__ == f"{__name__}.train":
+            _callable_train(value)
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
+if f"{__name__}.train" in _sys.modules:  # importlib.reload(gankit)
+    _callable_train(_sys.modules[f"{__name__}.train"])
+
+
+def __getattr__(name: str) -> _Any:
+    if name == "train":
+        return _importlib.import_module(f"{__name__}.train")  # light: the subpackage's __init__ imports nothing
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(_importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({n for n in globals() if not n.startswith("_")} | set(__all__) | {"__version__"})

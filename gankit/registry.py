@@ -22,8 +22,9 @@ class RegistryError(ValueError):
 class Entry:
     name: str
     factory: Callable[..., Any]
-    description: str
+    description: str  # one line: the given description, or the docstring's first line
     injected: tuple[str, ...]  # arguments the framework supplies (shapes, class counts), not the recipe
+    doc: str = ""  # the whole text (`gankit list --long`): the given description, or the full docstring
 
 
 def _first_doc_line(obj: Any) -> str:
@@ -53,7 +54,8 @@ class Registry:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             desc = description if description is not None else _first_doc_line(factory)
-            self._entries[name] = Entry(name, factory, desc, tuple(self.injected) + tuple(injected))
+            doc = description if description is not None else (inspect.getdoc(factory) or "").strip()
+            self._entries[name] = Entry(name, factory, desc, tuple(self.injected) + tuple(injected), doc)
             return factory
 
         return deco
@@ -80,8 +82,10 @@ class Registry:
     def get(self, name: str) -> Callable[..., Any]:
         return self.entry(name).factory
 
-    def describe(self) -> dict[str, str]:
-        return {n: self._entries[n].description for n in self.names()}
+    def describe(self, long: bool = False) -> dict[str, str]:
+        """name -> its one-line description, or with ``long`` its whole text (docstring paragraphs)."""
+        return {n: (self._entries[n].doc or self._entries[n].description) if long else self._entries[n].description
+                for n in self.names()}
 
     def __getitem__(self, name: str) -> Any:
         return self.build(name)

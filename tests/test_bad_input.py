@@ -1,6 +1,7 @@
 """Bad input gets a message that names the problem and the fix, and never touches a run directory:
 unreadable images, labels out of range, image sizes a model cannot take, checkpoints of another
-recipe, and tampered checkpoints (a broken safetensors header, a pickle that would run code)."""
+recipe, and tampered checkpoints (a broken safetensors header, a pickle that would run code). Byte-level
+alterations that still parse are tests/test_checkpoint_integrity.py's."""
 
 import json
 import os
@@ -91,7 +92,9 @@ def grid_run(tmp_path):
 
 
 def _snapshot(run):
-    return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+    # .lock is the run lock's owner record, rewritten by every process that takes the lock (train/lock.py).
+    return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(run.rglob("*"))
+            if p.is_file() and p.name != ".lock"}
 
 
 def test_a_checkpoint_of_another_recipe_is_named_as_such(grid_run, tmp_path):
@@ -101,8 +104,12 @@ def test_a_checkpoint_of_another_recipe_is_named_as_such(grid_run, tmp_path):
                                            "eval.best=null", "log.sample_every=0"]), out=other)
     shutil.copytree(ck.find_checkpoint(other), grid_run / "checkpoints" / "step-0000009")
     before = _snapshot(grid_run)
-    with pytest.raises(ck.CheckpointError, match=r"G weights in .*step-0000009 do not fit .*another recipe"):
+    with pytest.raises(ck.CheckpointError, match=r"step-0000009 was written by recipe 'dcgan-digits' .*this run is "
+                                                 r"recipe 'gan-grid'.*--force"):
         resume_run(grid_run, ["schedule.steps=12"])
+    # --force accepts another recipe's identity, never networks that do not fit.
+    with pytest.raises(ck.CheckpointError, match=r"G weights in .*step-0000009 do not fit .*another recipe"):
+        resume_run(grid_run, ["schedule.steps=12"], force=True)
     assert _snapshot(grid_run) == before, "a refused resume must leave the run directory untouched"
 
 
@@ -122,6 +129,11 @@ def test_changed_tensor_shapes_and_a_damaged_recipe_are_named(grid_run):
     tensors, meta = ck.load_weights(ckpt)
     key = next(k for k in tensors if k.startswith("G.") and k.endswith("weight"))
     save_file({**tensors, key: torch.zeros(3, 3)}, str(ckpt / ck.WEIGHTS), metadata=meta)
+    with pytest.raises(ck.CheckpointError, match=r"weights\.safetensors was altered after it was written"):
+        resume_run(grid_run, ["schedule.steps=8"])  # the tensors' sha256 catches it before the shapes are read
+    # A checkpoint from before the digests (format -1) is unverified: the shape and recipe checks still name it.
+    meta = {**{k: v for k, v in meta.items() if not k.startswith("sha256_")}, "format": "gankit-checkpoint-1"}
+    save_file({**tensors, key: torch.zeros(3, 3)}, str(ckpt / ck.WEIGHTS), metadata=meta)
     with pytest.raises(ck.CheckpointError, match=r"1 of another shape \(e\.g\. "):
         resume_run(grid_run, ["schedule.steps=8"])
     save_file(load_file(str(ckpt / ck.WEIGHTS)), str(ckpt / ck.WEIGHTS), metadata={**meta, "recipe": "{\"name\": "})
@@ -140,7 +152,14 @@ def test_a_state_file_that_would_run_code_is_refused_not_run(grid_run, tmp_path)
     ckpt = ck.find_checkpoint(grid_run)
     with open(ckpt / ck.STATE, "wb") as fh:
         pickle.dump({"step": 4, "evil": _RunsCode()}, fh)
+    with pytest.raises(ck.CheckpointError, match=r"state\.pt was altered after it was written"):
+        resume_run(grid_run, ["schedule.steps=8"])  # its sha256 no longer matches: never parsed at all
+    assert not _RunsCode.marker.exists(), "loading a checkpoint executed code"
+    tensors, meta = ck.load_weights(ckpt)
+    assert json.loads(meta["recipe"])["name"] == "gan-grid"  # the weights are still fine
+    # A checkpoint from before the digests is parsed, with weights_only: refused all the same.
+    meta = {**{k: v for k, v in meta.items() if not k.startswith("sha256_")}, "format": "gankit-checkpoint-1"}
+    save_file(tensors, str(ckpt / ck.WEIGHTS), metadata=meta)
     with pytest.raises(ck.CheckpointError, match=r"cannot read .*state\.pt"):
         resume_run(grid_run, ["schedule.steps=8"])
     assert not _RunsCode.marker.exists(), "loading a checkpoint executed code"
-    assert json.loads(ck.load_weights(ckpt)[1]["recipe"])["name"] == "gan-grid"  # the weights are still fine

@@ -95,3 +95,130 @@ def test_train_prints_the_family_scores(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "test_error" in out and "num_test=200" in out
+
+
+# -- issue 19: --version, show with defaults, short list, escaped text, intermixed options -----------------
+TINY = ["schedule.steps=2", "log.every=1", "log.sample_every=0", "log.checkpoint_every=0", "log.tensorboard=false"]
+
+
+def test_version(capsys):
+    import pytest
+
+    import gankit
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"gankit {gankit.__version__}\n"
+
+
+def test_show_prints_every_option_with_its_default(capsys):
+    import inspect
+    import re
+
+    import yaml
+
+    from gankit.penalties import PENALTIES
+
+    assert main(["show", "gan-grid", "penalties=[{name: r1}]"]) == 0
+    text = capsys.readouterr().out
+    r1 = yaml.safe_load(text)["penalties"][0]
+    for opt, param in inspect.signature(PENALTIES.get("r1")).parameters.items():
+        if param.default is not inspect.Parameter.empty:
+            assert r1[opt] == param.default, opt  # r1's gamma and every, not just its name
+    assert re.search(r"^  gamma: \S+  # default$", text, re.M)
+    assert re.search(r"^  z_dim: 2$", text, re.M)  # the recipe's own value: no comment
+    # A family's setting for D is shown as the family's, not as D's default (which would contradict it).
+    assert main(["show", "acgan-mnist", "data.path=nowhere"]) == 0
+    assert "conditioning: auxiliary  # set by family acgan" in capsys.readouterr().out
+
+
+def test_show_output_loads_back_to_itself_for_every_recipe(tmp_path, capsys):
+    import yaml
+
+    from gankit.config import ConfigError, load_recipe
+    from gankit.recipes import RECIPES
+
+    for name in RECIPES.names():
+        try:
+            load_recipe(name)
+            extra = []
+        except ConfigError:  # the MNIST / CIFAR recipes need data.path; show does not read the data
+            extra = ["data.path=nowhere"]
+        assert main(["show", name, *extra]) == 0
+        text = capsys.readouterr().out
+        assert "# default" in text, name
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        assert load_recipe(str(path)).model_dump(mode="json") == yaml.safe_load(text), name
+
+
+def test_options_anywhere_and_show_output_trains_like_the_recipe(tmp_path, capsys):
+    """--out between the overrides (argparse alone stopped the overrides at the option), and a run
+    from `gankit show`'s file gives the same weights as the named recipe."""
+    from safetensors.torch import load_file
+
+    overrides = ["penalties=[{name: r1}]", *TINY]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "gan-grid", "--out", str(a), *overrides]) == 0
+    capsys.readouterr()  # the run's own output
+    assert main(["show", "gan-grid", *overrides]) == 0
+    shown = tmp_path / "shown.yaml"
+    shown.write_text(capsys.readouterr().out)
+    assert main(["train", str(shown), "--out", str(b), "schedule.steps=2"]) == 0
+    wa, wb = (load_file(str(ck.find_checkpoint(run) / ck.WEIGHTS)) for run in (a, b))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_every_subcommand_still_parses():
+    import pytest
+
+    from gankit.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["train", "--out", "D", "gan-grid", "schedule.steps=5", "--force"],
+                 ["train", "gan-grid", "--out", "D", "schedule.steps=5", "--force"],
+                 ["train", "gan-grid", "--force", "schedule.steps=5", "--out", "D"]):
+        args = parser.parse_args(argv)
+        assert args.items == ["gan-grid", "schedule.steps=5"] and str(args.out) == "D" and args.force, argv
+    args = parser.parse_args(["train", "--resume", "R", "schedule.steps=9"])
+    assert args.items == ["schedule.steps=9"] and str(args.resume) == "R"
+    assert parser.parse_args(["show", "gan-grid", "a.b=1"]).items == ["gan-grid", "a.b=1"]
+    assert parser.parse_args(["bench", "toy", "--quick"]).quick
+    assert parser.parse_args(["dirac", "--steps", "3"]).steps == 3
+    for argv in (["dirac", "--help"], ["bench", "toy", "--help"], ["train", "--help"], ["show", "--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(argv)
+        assert exit_.value.code == 0, argv
+
+
+def test_list_is_one_line_per_name_within_the_terminal(capsys, monkeypatch):
+    from gankit import cli
+    from gankit.models import GENERATORS
+
+    assert main(["list", "generators"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "generators" and lines[-1] == ""
+    assert [line.split()[0] for line in lines[1:-1]] == GENERATORS.names()  # one line each, nothing wrapped
+    assert all(len(line) <= cli.console.width for line in lines)
+    assert "MLP generator (Goodfellow et al., 2014): z -> Linear/[BN]" in "\n".join(lines)
+    # --long: every paragraph of the docstring (BEGAN's second one is about its linear output).
+    monkeypatch.setattr(cli.console, "width", 400)  # one line per paragraph, so phrases stay whole
+    assert main(["list", "generators", "--long"]) == 0
+    out = capsys.readouterr().out
+    assert "The output is linear, not tanh" in out
+
+
+def test_bracketed_text_is_printed_whole(capsys, monkeypatch):
+    """rich reads "[shared(y), z_i]" as a markup tag and drops it unless the text is escaped."""
+    from gankit import cli
+
+    monkeypatch.setattr(cli.console, "width", 400)
+    assert main(["list", "recipes"]) == 0
+    assert "conditional BN from [shared(y), z_i]" in capsys.readouterr().out
+    assert main(["list", "generators", "--long"]) == 0
+    assert "block i gets cond [shared(y), z_i] in its conditional batch norms" in capsys.readouterr().out
+    assert main(["show", "[oops]"]) == 2  # main's error line
+    assert "unknown recipe '[oops]'" in capsys.readouterr().out
+    assert main(["list", "[bad]"]) == 2
+    assert "unknown kind '[bad]'" in capsys.readouterr().out

@@ -66,3 +66,19 @@ def test_every_project_registry_has_descriptions():
         reg = _registry(kind)
         for name, desc in reg.describe().items():
             assert desc, f"{kind} {name!r} has no one-line description (docstring)"
+
+
+def test_describe_long_gives_the_whole_text():
+    reg = Registry("gadget")
+
+    @reg.register("spring")
+    def spring(k: float = 1.0) -> float:
+        """A spring with stiffness ``k``.
+
+        Hooke's law: F = -k x [Hooke 1678]."""
+        return k
+
+    reg.register("given", description="A given description.")(spring)
+    assert reg.describe() == {"given": "A given description.", "spring": "A spring with stiffness ``k``."}
+    assert reg.describe(long=True)["spring"] == "A spring with stiffness ``k``.\n\nHooke's law: F = -k x [Hooke 1678]."
+    assert reg.describe(long=True)["given"] == "A given description."
