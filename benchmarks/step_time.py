@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from gankit.config import load_recipe
-from gankit.train.build import build_networks, build_penalties, make_optimizer
-from gankit.train.trainer import Trainer
+from gankit.training.build import build_networks, build_penalties, make_optimizer
+from gankit.training.trainer import Trainer
 
 RECIPES = {"toy": "gan-grid", "dcgan": "dcgan-mnist", "sngan": "sngan-mnist", "sagan": "sagan-mnist",
            "stylegan": "stylegan-mnist"}

@@ -20,8 +20,6 @@ Example:
 """
 
 import importlib as _importlib
-import sys as _sys
-import types as _types
 from typing import Any as _Any
 
 __version__ = "0.1.0"
@@ -52,54 +50,19 @@ _LAZY: dict[str, tuple[str, str]] = {
 __all__ = ["train", *_LAZY]
 
 
-class _TrainPackage(_types.ModuleType):
-    """The ``gankit.train`` subpackage, callable: ``gankit.train(recipe, ...)`` is :func:`gankit.api.train`.
+def train(recipe: _Any = None, overrides: _Any = (), out: _Any = None, *, progress: bool = False,
+          console: _Any = None) -> _Any:
+    """Train a recipe as ``gankit train`` does; see :func:`gankit.api.train`.
 
-    The function and the subpackage (trainer, checkpoints, run directories) share the name, and Python
-    sets ``gankit.train`` to the subpackage whenever anything imports it; so the subpackage itself is
-    made callable and every ``gankit.train.<module>`` path keeps working.
+    Example:
+        >>> run = gankit.train("gan-ring", overrides=["schedule.steps=500"], out="runs/ring")
     """
+    from gankit.api import train as _train
 
-    def __call__(self, recipe: _Any = None, overrides: _Any = (), out: _Any = None, *, progress: bool = False,
-                 console: _Any = None) -> _Any:
-        """Train a recipe as ``gankit train`` does; see :func:`gankit.api.train`.
-
-        Example:
-            >>> run = gankit.train("gan-ring", overrides=["schedule.steps=500"], out="runs/ring")
-        """
-        from gankit.api import train
-
-        return train(recipe, overrides, out, progress=progress, console=console)
-
-
-_CALL_DOC = ("Calling it, gankit.train(recipe, overrides=[...], out=...), trains a recipe as `gankit train` "
-             "does: see gankit.api.train.\n\n")
-
-
-def _callable_train(module: _types.ModuleType) -> None:
-    if not isinstance(module, _TrainPackage):
-        module.__class__ = _TrainPackage
-        module.__doc__ = _CALL_DOC + (module.__doc__ or "")
-
-
-class _Package(_types.ModuleType):
-    """gankit's own module type: the import system's ``setattr(gankit, "train", <subpackage>)`` makes
-    the subpackage callable on its way in."""
-
-    def __setattr__(self, name: str, value: _Any) -> None:
-        if name == "train" and isinstance(value, _types.ModuleType) and value.__name__ == f"{__name__}.train":
-            _callable_train(value)
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package
-if f"{__name__}.train" in _sys.modules:  # importlib.reload(gankit)
-    _callable_train(_sys.modules[f"{__name__}.train"])
+    return _train(recipe, overrides, out, progress=progress, console=console)
 
 
 def __getattr__(name: str) -> _Any:
-    if name == "train":
-        return _importlib.import_module(f"{__name__}.train")  # light: the subpackage's __init__ imports nothing
     if name in _LAZY:
         module, attr = _LAZY[name]
         value = getattr(_importlib.import_module(module), attr)

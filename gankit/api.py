@@ -1,7 +1,7 @@
 """The Python API: ``gankit.train`` runs a recipe, ``gankit.load`` gives a generator to sample.
 
 Both are thin layers over what the command line runs: :func:`train` is ``gankit train`` (it calls
-:func:`gankit.train.run.start_run`, so a run directory made here is the one the CLI makes), and
+:func:`gankit.training.run.start_run`, so a run directory made here is the one the CLI makes), and
 :meth:`TrainedGenerator.sample` is ``gankit sample`` (one code path,
 :func:`gankit.sampling.draw_samples`: the same checkpoint and seed give the same samples).
 """
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the API module is imported lazily (gankit/__init__.py); tor
     from rich.console import Console
 
     from gankit.config import Recipe
-    from gankit.train.build import Shapes
+    from gankit.training.build import Shapes
 
 
 def list_recipes() -> list[str]:
@@ -147,7 +147,7 @@ def train(recipe: Any = None, overrides: Sequence[str] = (), out: str | Path | N
     import torch.distributed as dist
     from rich.console import Console
 
-    from gankit.train.run import start_run
+    from gankit.training.run import start_run
 
     resolved = resolve_recipe(recipe, overrides)
     if console is None:

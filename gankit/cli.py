@@ -118,7 +118,7 @@ def _split_positionals(items: list[str]) -> tuple[str | None, list[str]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from gankit.train import distributed
+    from gankit.training import distributed
 
     recipe_name, overrides = _split_positionals(args.items)
     if not distributed.from_environment().main:
@@ -135,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train_command(args: argparse.Namespace, recipe_name: str | None, overrides: list[str]) -> int:
     from gankit.config import load_recipe
     from gankit.recipes import DEFAULT
-    from gankit.train.run import resume_run, start_run
+    from gankit.training.run import resume_run, start_run
 
     if args.resume:
         if recipe_name is not None:
@@ -574,8 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from gankit.config import ConfigError
     from gankit.registry import RegistryError
-    from gankit.train.checkpoint import CheckpointError
-    from gankit.train.trainer import NonFiniteLoss
+    from gankit.training.checkpoint import CheckpointError
+    from gankit.training.trainer import NonFiniteLoss
 
     args = build_parser().parse_args(argv)
     # Warnings (skipped unreadable files, a missing VGG file) as one readable line, not a source dump.

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from gankit.config import ConfigError
-from gankit.train import checkpoint as ck
+from gankit.training import checkpoint as ck
 from gankit.sampling import read_checkpoint
-from gankit.train.build import Shapes, build_encoder, build_generator, resolve_device
+from gankit.training.build import Shapes, build_encoder, build_generator, resolve_device
 
 
 def load_encoder(source: str | Path, device: str = "auto") -> tuple[torch.nn.Module, Any, Shapes, dict[str, str]]:
@@ -45,7 +45,7 @@ def encode_data(source: str | Path, out: str | Path, num: int = 10000, data: str
         raise ValueError(f"--out must end in .npz, got {out.name!r}")
     E, recipe, shapes, meta = load_encoder(source, device)
     if data is None:
-        from gankit.train.build import build_data
+        from gankit.training.build import build_data
 
         src = build_data(recipe)
     else:

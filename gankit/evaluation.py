@@ -187,7 +187,7 @@ def evaluate_run(run: str | Path, metrics: list[tuple[str, Any]], seed: int = 0,
 
     The record is also appended to RUN_DIR/eval.jsonl when ``run`` is a run directory."""
     from gankit.sampling import generate, load_generator
-    from gankit.train.build import build_data, resolve_device
+    from gankit.training.build import build_data, resolve_device
 
     from gankit.data import DataPathError
 
@@ -220,7 +220,7 @@ def evaluate_files(real: str | Path, fake: str | Path, metrics: list[tuple[str, 
     (`gankit eval` does, to default ``--num`` to what the files hold). A metric asking for more images
     than a file holds scores those it holds, with a warning; the protocol records the true counts."""
     from gankit.data.base import to_float
-    from gankit.train.build import resolve_device
+    from gankit.training.build import resolve_device
 
     real_src, fake_src = loaded if loaded is not None else load_pair(real, fake, max_unreadable)
     fake_images = to_float(fake_src.images)

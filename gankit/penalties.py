@@ -36,7 +36,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit.models.base import DOut
-from gankit.train.precision import penalty_scale
+from gankit.training.precision import penalty_scale
 from gankit.registry import Registry
 
 PENALTIES = Registry("penalty")

@@ -13,8 +13,8 @@ import torch
 from gankit.config import validate_recipe
 from gankit.metrics.classes import requested_labels
 from gankit.models.base import set_step
-from gankit.train import checkpoint as ck
-from gankit.train.build import Shapes, build_generator, resolve_device
+from gankit.training import checkpoint as ck
+from gankit.training.build import Shapes, build_generator, resolve_device
 
 
 def read_checkpoint(source: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str], Any, Shapes]:

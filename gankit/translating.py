@@ -21,8 +21,8 @@ from gankit.data.base import make_generator, to_float
 from gankit.data.folder import find_images, load_square
 from gankit.families import FAMILIES
 from gankit.sampling import read_checkpoint, to_uint8_nhwc
-from gankit.train import checkpoint as ck
-from gankit.train.build import build_generator, resolve_device
+from gankit.training import checkpoint as ck
+from gankit.training.build import build_generator, resolve_device
 
 
 def _inputs(path: Path) -> list[Path]:

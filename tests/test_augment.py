@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from gankit.config import ConfigError, load_recipe
 from gankit.nn.augment import color, cutout, diff_augment, translate
-from gankit.train.trainer import Trainer
+from gankit.training.trainer import Trainer
 from gankit.tricks import TRICKS
 
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from gankit.config import ConfigError, load_recipe
-from gankit.train import checkpoint as ck
-from gankit.train.run import start_run
-from gankit.train.trainer import Trainer
+from gankit.training import checkpoint as ck
+from gankit.training.run import start_run
+from gankit.training.trainer import Trainer
 
 AE_DIGITS = ["data={name: digits, resolution: 16, holdout: 297}", "generator.width=16", "generator.max_channels=32",
              "generator.code_dim=16", "schedule.batch_size=32", "log.tensorboard=false"]

@@ -19,9 +19,9 @@ from gankit.cli import main
 from gankit.config import ConfigError, load_recipe
 from gankit.data import DATASETS
 from gankit.data.base import DataPathError, InMemoryImages
-from gankit.train import checkpoint as ck
-from gankit.train.run import resume_run, start_run
-from gankit.train.trainer import Trainer
+from gankit.training import checkpoint as ck
+from gankit.training.run import resume_run, start_run
+from gankit.training.trainer import Trainer
 
 GRID_FAST = ["generator.hidden=[16]", "discriminator.hidden=[16]", "schedule.batch_size=16",
              "log.tensorboard=false", "eval.metrics=[]", "eval.every=0", "eval.best=null", "log.sample_every=0"]

@@ -270,7 +270,7 @@ def test_command_line(tmp_path):
 @pytest.fixture(scope="module")
 def stacked():
     from gankit.bench.stacked import channel_classifier, stacked_recipe
-    from gankit.train.build import build_data
+    from gankit.training.build import build_data
 
     source = build_data(stacked_recipe("gan", num=30000))
     return source, channel_classifier(source)
@@ -326,7 +326,7 @@ def test_quick_stacked_bench(tmp_path, stacked, monkeypatch):
     assert res["reference"]["modes"] > 500  # 1000 real samples: about 1000 (1 - 1/e) distinct triples
     assert json.loads((tmp_path / "results.json").read_text())["config"]["num_samples"] == 1000
     # run again: both finished runs are loaded, not trained (Trainer would fail), with the same rows
-    import gankit.train.trainer as trainer_module
+    import gankit.training.trainer as trainer_module
 
     def no_training(*a, **k):
         raise AssertionError("a finished run was trained again")

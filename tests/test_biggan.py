@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from gankit.config import load_recipe
 from gankit.models import GENERATORS
 from gankit.nn.conditional import LinearConditionalBatchNorm2d
-from gankit.train.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 
 def test_linear_cbn_is_batch_norm_with_gain_and_bias_linear_in_the_condition():

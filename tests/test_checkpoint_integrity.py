@@ -12,8 +12,8 @@ from safetensors.torch import save_file
 
 from gankit.cli import main
 from gankit.config import load_recipe
-from gankit.train import checkpoint as ck
-from gankit.train.run import resume_run, start_run
+from gankit.training import checkpoint as ck
+from gankit.training.run import resume_run, start_run
 
 FAST = ["generator.hidden=[16]", "discriminator.hidden=[16]", "schedule.batch_size=16", "log.tensorboard=false",
         "eval.metrics=[]", "eval.every=0", "eval.best=null", "log.sample_every=0"]

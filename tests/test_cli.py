@@ -4,7 +4,7 @@ from PIL import Image
 
 from gankit.cli import main
 from gankit.sampling import generate, load_generator
-from gankit.train import checkpoint as ck
+from gankit.training import checkpoint as ck
 
 
 def test_list_all_and_one_kind(capsys):

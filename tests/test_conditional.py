@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from gankit.config import ConfigError, load_recipe
 from gankit.models import DISCRIMINATORS, GENERATORS
 from gankit.nn.conditional import ConditionalBatchNorm2d, Projection
-from gankit.train.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 RESNET = ["generator.name=resnet", "discriminator.name=resnet", "generator.width=8", "discriminator.width=8",
           "generator.z_dim=16", "objective.name=hinge"]

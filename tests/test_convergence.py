@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gankit.config import load_recipe
-from gankit.train.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 pytestmark = pytest.mark.slow
 

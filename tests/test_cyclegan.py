@@ -8,10 +8,10 @@ from gankit.data import DATASETS
 from gankit.data.split import split_holdout
 from gankit.data.unpaired import UnpairedImages
 from gankit.models import GENERATORS
-from gankit.train import checkpoint as ck
-from gankit.train.logger import read_metrics
-from gankit.train.run import start_run
-from gankit.train.trainer import Trainer
+from gankit.training import checkpoint as ck
+from gankit.training.logger import read_metrics
+from gankit.training.run import start_run
+from gankit.training.trainer import Trainer
 from gankit.tricks import ImageHistory
 
 CG_FAST = ["data.base=digits", "data.path=null", "data.split=train", "data.holdout=100", "generator.width=8",

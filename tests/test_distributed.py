@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gankit.train import checkpoint as ck
-from gankit.train.logger import read_metrics
+from gankit.training import checkpoint as ck
+from gankit.training.logger import read_metrics
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 GRID = ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]", "schedule.batch_size=64", "log.every=5",

@@ -272,4 +272,4 @@ def test_dynamics_never_imports_the_trainer():
             else:
                 continue
             todo += [m for m in found if m.startswith("gankit") and _is_module(m)]
-    assert "gankit.registry" in seen and not any(m.startswith("gankit.train") for m in seen), sorted(seen)
+    assert "gankit.registry" in seen and not any(m.startswith("gankit.training") for m in seen), sorted(seen)

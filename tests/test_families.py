@@ -11,7 +11,7 @@ from gankit.families import FAMILIES
 from gankit.families.bidirectional import pair
 from gankit.models import DISCRIMINATORS, ENCODERS, GENERATORS
 from gankit.objectives import OBJECTIVES
-from gankit.train.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 ENC = "encoder={name: mlp-encoder, hidden: [32]}"
 
@@ -100,8 +100,8 @@ def test_encoder_is_required_exactly_by_the_bidirectional_families():
 
 
 def test_bigan_checkpoints_keep_the_encoder_and_resume_exactly(tmp_path):
-    from gankit.train.checkpoint import load_weights
-    from gankit.train.run import resume_run, start_run
+    from gankit.training.checkpoint import load_weights
+    from gankit.training.run import resume_run, start_run
 
     over = ["log.tensorboard=false", "log.checkpoint_every=3", "family=bigan", ENC, "eval.every=0"]
     full = start_run(load_recipe("gan-grid", [*over, "schedule.steps=6"]), out=tmp_path / "full")
@@ -116,7 +116,7 @@ def test_bigan_checkpoints_keep_the_encoder_and_resume_exactly(tmp_path):
 @pytest.mark.slow
 def test_bigan_learns_an_inverse_and_encode_writes_it(tmp_path):
     from gankit.cli import main
-    from gankit.train.run import start_run
+    from gankit.training.run import start_run
 
     torch.set_num_threads(1)
     res = start_run(load_recipe("bigan-ring", ["log.tensorboard=false", "schedule.steps=1500",
@@ -130,7 +130,7 @@ def test_bigan_learns_an_inverse_and_encode_writes_it(tmp_path):
     from gankit.sampling import load_generator
 
     G, recipe, *_ = load_generator(res["run_dir"], device="cpu")
-    from gankit.train.build import build_data
+    from gankit.training.build import build_data
 
     x, _ = build_data(recipe).sample_real(2000, seed=0)
     with torch.no_grad():

@@ -8,9 +8,9 @@ import torch
 
 from gankit.config import load_recipe
 from gankit.families.unconditional import separation
-from gankit.train.health import WARMUP_STEPS, Coverage, Health, coverage, diversity, replay
-from gankit.train.logger import read_metrics
-from gankit.train.run import start_run
+from gankit.training.health import WARMUP_STEPS, Coverage, Health, coverage, diversity, replay
+from gankit.training.logger import read_metrics
+from gankit.training.run import start_run
 
 
 def _rows(n, **series):

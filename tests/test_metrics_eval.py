@@ -87,8 +87,8 @@ def test_reference_features_are_cached_by_fingerprint(digits, tmp_path, monkeypa
 
 
 def test_training_logs_protocol_and_keeps_the_best_checkpoint(tmp_path):
-    from gankit.train.logger import read_metrics
-    from gankit.train.run import start_run
+    from gankit.training.logger import read_metrics
+    from gankit.training.run import start_run
 
     recipe = load_recipe("dcgan-digits", [
         "schedule.steps=60", "generator.width=8", "discriminator.width=8", "log.tensorboard=false",
@@ -107,7 +107,7 @@ def test_training_logs_protocol_and_keeps_the_best_checkpoint(tmp_path):
 
 
 def test_best_must_name_a_score_of_the_recipe():
-    from gankit.train.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     recipe = load_recipe("gan-grid", ["eval.best=fid", "log.tensorboard=false"])
     with pytest.raises(ConfigError, match="modes"):
@@ -211,7 +211,7 @@ def test_training_refuses_a_metric_the_data_cannot_serve_before_step_0(tmp_path,
     """The issue's example: dcgan-digits on an unlabelled folder trained, then its end-of-run evaluation
     failed because the classifier extractor needs labels. Now the Trainer refuses it when built, before
     the run directory is written, with advice in recipe keys (no `--features`, which `train` lacks)."""
-    from gankit.train.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     folder = _unlabelled_folder(tmp_path / "imgs")
     overrides = ["data.name=image-folder", f"data.path={folder}", "data.resolution=32", "data.channels=3",
@@ -265,7 +265,7 @@ def _refusal(metrics, source, context):
 
 
 def test_training_with_missing_inception_weights_is_refused_at_start_up(tmp_path, monkeypatch):
-    from gankit.train.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
@@ -281,7 +281,7 @@ def test_training_with_missing_inception_weights_is_refused_at_start_up(tmp_path
 
 def test_a_recipe_with_an_unknown_extractor_fails_at_start_up(tmp_path):
     from gankit.registry import RegistryError
-    from gankit.train.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     recipe = load_recipe("dcgan-digits", ["log.tensorboard=false", "eval.metrics=[{name: fid, features: pixles}]"])
     with pytest.raises((ConfigError, RegistryError), match="unknown feature extractor 'pixles'; valid choices"):

@@ -376,7 +376,7 @@ def test_refresh_spectral_norm_restores_the_singular_vectors_after_averaging() -
 
 def test_ema_of_a_spectrally_normalised_generator_keeps_unit_vectors() -> None:
     from gankit.config import load_recipe
-    from gankit.train.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=6", "eval.metrics=[]",
                                              "eval.best=null", "ema={enabled: true, decay: 0.5, start: 0}",

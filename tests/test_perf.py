@@ -9,12 +9,12 @@ from torch import nn
 
 from gankit.config import ConfigError, load_recipe
 from gankit.penalties import input_gradients
-from gankit.train import checkpoint as ck
-from gankit.train.build import make_optimizer
-from gankit.train.phases import Phase, run_phase
-from gankit.train.precision import Precision, penalty_scale, scaling
-from gankit.train.run import resume_run, start_run
-from gankit.train.trainer import Trainer
+from gankit.training import checkpoint as ck
+from gankit.training.build import make_optimizer
+from gankit.training.phases import Phase, run_phase
+from gankit.training.precision import Precision, penalty_scale, scaling
+from gankit.training.run import resume_run, start_run
+from gankit.training.trainer import Trainer
 
 GRID = ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]", "schedule.batch_size=32",
         "log.tensorboard=false", "eval.metrics=[]", "eval.every=0", "eval.best=null", "log.sample_every=0"]

@@ -5,7 +5,7 @@ import torch
 
 from gankit.config import load_recipe
 from gankit.metrics.probe import linear_probe
-from gankit.train.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 
 def test_probe_separates_linearly_separable_classes_and_not_noise():

@@ -312,10 +312,10 @@ def test_recipes_use_the_papers_objective_and_matching_growth() -> None:
 
 def test_training_grows_and_resume_restores_the_stage(tmp_path: Any) -> None:
     from gankit.sampling import load_generator
-    from gankit.train import checkpoint as ck
-    from gankit.train.logger import read_metrics
-    from gankit.train.run import resume_run, start_run
-    from gankit.train.trainer import Trainer
+    from gankit.training import checkpoint as ck
+    from gankit.training.logger import read_metrics
+    from gankit.training.run import resume_run, start_run
+    from gankit.training.trainer import Trainer
 
     run, n = tmp_path / "run", 5  # stops at step 5 (8x8, stable), resumes to 10 (16x16, alpha 1)
     start_run(_digits(n, f"log.checkpoint_every={n}"), out=run)
@@ -345,7 +345,7 @@ def test_training_grows_and_resume_restores_the_stage(tmp_path: Any) -> None:
 
 def test_mismatched_growth_schedules_are_refused_before_training() -> None:
     from gankit.config import ConfigError, load_recipe
-    from gankit.train.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     with pytest.raises(ConfigError, match=r"same schedule \(fade_steps: G 300 vs D 200\)"):
         Trainer(load_recipe("progan-digits", ["discriminator.fade_steps=200", "generator.fade_steps=300",

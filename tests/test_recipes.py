@@ -12,7 +12,7 @@ import torch
 
 from gankit.config import load_recipe
 from gankit.recipes import RECIPES
-from gankit.train.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 FILE_DATA = ("mnist", "npz", "cifar10", "image-folder")
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from gankit.cli import main
 from gankit.config import load_recipe
-from gankit.train.run import resume_run, start_run
+from gankit.training.run import resume_run, start_run
 from gankit.viz.report import build_report
 
 FAST = ["log.tensorboard=false", "log.every=5", "log.sample_every=10", "log.checkpoint_every=20"]
@@ -85,7 +85,7 @@ def test_the_report_shows_the_health_warnings(runs, tmp_path):
 
 
 def _with_status(runs, tmp_path, name="ring", **status):
-    """A copy of the ring run whose status.json says ``status`` (as gankit/train/run.py writes it)."""
+    """A copy of the ring run whose status.json says ``status`` (as gankit/training/run.py writes it)."""
     run = tmp_path / name
     shutil.copytree(runs[0]["run_dir"], run)
     (run / "status.json").unlink(missing_ok=True)

@@ -16,10 +16,10 @@ import yaml
 from gankit.cli import main
 from gankit.config import ConfigError, load_recipe
 from gankit.metrics.evaluate import Evaluator
-from gankit.train import checkpoint as ck
-from gankit.train.lock import LOCK, RunLock, RunLocked, read_owner
-from gankit.train.logger import read_metrics
-from gankit.train.run import resume_run, start_run
+from gankit.training import checkpoint as ck
+from gankit.training.lock import LOCK, RunLock, RunLocked, read_owner
+from gankit.training.logger import read_metrics
+from gankit.training.run import resume_run, start_run
 
 FAST = ["generator.hidden=[16]", "discriminator.hidden=[16]", "schedule.batch_size=16", "log.tensorboard=false",
         "log.sample_every=0"]

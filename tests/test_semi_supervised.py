@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from gankit.config import ConfigError, load_recipe
 from gankit.data import DATASETS
 from gankit.data.split import labelled_subset, split_holdout
-from gankit.train.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 DIGITS = "data={name: digits, resolution: 16, holdout: 400, labels_per_class: 5}"
 SMALL = ["log.tensorboard=false", "generator.width=16", "discriminator.width=16", "schedule.batch_size=64"]

@@ -17,8 +17,8 @@ from gankit.models.stylegan import StyleGANGenerator, style_mixing_grid, stylega
 from gankit.nn.style import AdaIN, MappingNetwork, ModulatedConv2d, NoiseInjection
 from gankit.registry import RegistryError
 from gankit.sampling import load_generator
-from gankit.train.logger import RunLog, read_metrics
-from gankit.train.trainer import Trainer
+from gankit.training.logger import RunLog, read_metrics
+from gankit.training.trainer import Trainer
 
 CONVS = ["adain", "modulated"]
 SMALL = {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "width": 4, "max_channels": 8}

@@ -13,8 +13,8 @@ from gankit.data.patches import cut_patches
 from gankit.families.superres import bicubic_upsample, downsample
 from gankit.models import GENERATORS
 from gankit.nn.perceptual import VGGFeatures, load_weights_file, vgg19_cut
-from gankit.train.run import start_run
-from gankit.train.trainer import Trainer
+from gankit.training.run import start_run
+from gankit.training.trainer import Trainer
 
 SR_FAST = ["generator.blocks=2", "generator.width=8", "discriminator.width=8", "discriminator.dense=16",
            "schedule.batch_size=8", "log.tensorboard=false", "data.max_patches=200", "data.holdout=32",

@@ -15,10 +15,10 @@ import yaml
 from PIL import Image
 
 from gankit.config import load_recipe
-from gankit.train import checkpoint as ck
-from gankit.train.logger import RunLog, read_metrics
-from gankit.train.run import resume_run
-from gankit.train.trainer import NonFiniteLoss, Trainer
+from gankit.training import checkpoint as ck
+from gankit.training.logger import RunLog, read_metrics
+from gankit.training.run import resume_run
+from gankit.training.trainer import NonFiniteLoss, Trainer
 
 GRID_FAST = ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]", "schedule.batch_size=32",
              "log.tensorboard=false", "eval.metrics=[]", "eval.every=0", "eval.best=null"]

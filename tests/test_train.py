@@ -10,10 +10,10 @@ import yaml
 from PIL import Image
 
 from gankit.config import ConfigError, load_recipe
-from gankit.train import checkpoint as ck
-from gankit.train.logger import RunLog, read_metrics
-from gankit.train.run import resume_run, start_run
-from gankit.train.trainer import NonFiniteLoss, Trainer
+from gankit.training import checkpoint as ck
+from gankit.training.logger import RunLog, read_metrics
+from gankit.training.run import resume_run, start_run
+from gankit.training.trainer import NonFiniteLoss, Trainer
 
 GRID_FAST = ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]", "schedule.batch_size=32",
              "log.tensorboard=false"]
@@ -89,7 +89,7 @@ def test_resume_refuses_other_changes(tmp_path):
 KILL_MID_WRITE = r"""
 import os, sys, torch
 from pathlib import Path
-from gankit.train import checkpoint as ck
+from gankit.training import checkpoint as ck
 root = Path(sys.argv[1])
 real_save = torch.save
 def dying_save(obj, fh, *a, **k):

@@ -14,10 +14,10 @@ from gankit.data.split import split_holdout
 from gankit.families.translation import hole_masks
 from gankit.metrics.fidelity import psnr, ssim
 from gankit.models import DISCRIMINATORS, GENERATORS
-from gankit.train import checkpoint as ck
-from gankit.train.logger import read_metrics
-from gankit.train.run import resume_run, start_run
-from gankit.train.trainer import Trainer
+from gankit.training import checkpoint as ck
+from gankit.training.logger import read_metrics
+from gankit.training.run import resume_run, start_run
+from gankit.training.trainer import Trainer
 
 P2P_FAST = ["generator.width=8", "generator.max_width=16", "discriminator.width=8", "schedule.batch_size=8",
             "log.tensorboard=false"]

@@ -9,7 +9,7 @@ from gankit.config import ConfigError, load_recipe
 from gankit.models.base import DOut
 from gankit.objectives import OBJECTIVES
 from gankit.tricks import TRICKS, smoothed_terms
-from gankit.train.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 
 def trainer(name="gan-grid", *overrides):
@@ -121,7 +121,7 @@ def test_pacgan_trainer_builds_a_packed_discriminator():
 
 
 def test_tricks_compose_and_resume_exactly(tmp_path):
-    from gankit.train.run import resume_run, start_run
+    from gankit.training.run import resume_run, start_run
 
     over = ["log.tensorboard=false", "log.checkpoint_every=3",
             "tricks=[{name: instance-noise, sigma: 0.1, anneal_steps: 10}, {name: historical-averaging}, "
@@ -129,7 +129,7 @@ def test_tricks_compose_and_resume_exactly(tmp_path):
     full = start_run(load_recipe("gan-grid", [*over, "schedule.steps=6"]), out=tmp_path / "full")
     start_run(load_recipe("gan-grid", [*over, "schedule.steps=3"]), out=tmp_path / "half")
     resumed = resume_run(tmp_path / "half", ["schedule.steps=6"])
-    from gankit.train.checkpoint import load_weights
+    from gankit.training.checkpoint import load_weights
 
     a, _ = load_weights(full["checkpoint"])
     b, _ = load_weights(resumed["checkpoint"])

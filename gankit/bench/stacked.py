@@ -145,8 +145,8 @@ def run_stacked_bench(
     Writes results.json, a sample grid per method and index.html to ``out_dir``. Finished runs are
     kept in ``out_dir/cells`` and loaded when the same settings run again (``resume=False``: never)."""
     from gankit.viz.html import html_table, page
-    from gankit.train.build import build_data
-    from gankit.train.trainer import NonFiniteLoss, Trainer
+    from gankit.training.build import build_data
+    from gankit.training.trainer import NonFiniteLoss, Trainer
     from gankit.viz import save_image_grid
 
     preset = QUICK if quick else {"methods": tuple(STACKED_METHODS), "budget": 20000, "seeds": 3,

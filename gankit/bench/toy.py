@@ -173,7 +173,7 @@ def train_one(recipe: Recipe, budget: int, on_step: Any = None,
     toy-mixture scores, the evaluation samples, the steps done and the trajectory: with
     ``eval_every`` > 0 the scores at every multiple of it and at the last step, else []. Evaluating
     does not touch the training's random streams, so a trajectory never changes the final scores."""
-    from gankit.train.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     if eval_every < 0:
         raise ConfigError(f"eval_every must be >= 0 (0: evaluate only at the end), got {eval_every}")
@@ -280,7 +280,7 @@ def run_toy_bench(
     settings and the finished runs are loaded, not retrained; ``resume=False`` retrains them all.
     """
     from gankit.bench.report import print_toy_table, save_points_figure, save_trajectory_figure, write_toy_html
-    from gankit.train.trainer import NonFiniteLoss
+    from gankit.training.trainer import NonFiniteLoss
 
     preset = QUICK if quick else {"datasets": DATASETS, "methods": tuple(METHODS), "seeds": FULL_SEEDS,
                                   "budget": FULL_BUDGET, "lr": PAPER_LR}

@@ -1,6 +1,6 @@
 """Families: how a batch flows through the networks (unconditional, conditional, ...).
 
-A family turns built pieces into a list of training phases (gankit.train.phases.Phase).
+A family turns built pieces into a list of training phases (gankit.training.phases.Phase).
 """
 
 from gankit.families.base import FAMILIES

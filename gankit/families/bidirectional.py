@@ -16,7 +16,7 @@ from gankit.families.base import FAMILIES, eval_batches
 from gankit.families.unconditional import Unconditional
 from gankit.metrics.probe import linear_probe
 from gankit.tricks import LOGISTIC
-from gankit.train.phases import Phase
+from gankit.training.phases import Phase
 
 
 def pair(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

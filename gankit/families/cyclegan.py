@@ -10,7 +10,7 @@ from torch import nn
 from gankit.data.base import to_float
 from gankit.families.base import FAMILIES
 from gankit.families.unconditional import Unconditional
-from gankit.train.phases import Phase
+from gankit.training.phases import Phase
 from gankit.tricks import ImageHistory
 
 

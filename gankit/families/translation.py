@@ -20,7 +20,7 @@ from gankit.data.base import make_generator, to_float
 from gankit.families.base import FAMILIES
 from gankit.families.unconditional import Unconditional
 from gankit.metrics.fidelity import psnr, ssim
-from gankit.train.phases import Phase
+from gankit.training.phases import Phase
 
 _SCORE_MASKS = 5  # stream word: the held-out masks are the same at every evaluation
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from gankit.data.base import to_uint8
 from gankit.families.base import FAMILIES
-from gankit.train.phases import Phase
+from gankit.training.phases import Phase
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]
 

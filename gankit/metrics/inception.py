@@ -230,7 +230,7 @@ class InceptionFeatures(Extractor):
 
 
 def _device(spec: str) -> torch.device:
-    # metrics/ never imports the trainer, so "auto" is resolved here rather than via gankit.train.
+    # metrics/ never imports the trainer, so "auto" is resolved here rather than via gankit.training.
     return torch.device("cuda" if torch.cuda.is_available() else "cpu") if spec == "auto" else torch.device(spec)
 
 

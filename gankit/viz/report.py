@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from gankit.train import checkpoint as ck
-from gankit.train.health import Health, replay
-from gankit.train.logger import read_metrics
+from gankit.training import checkpoint as ck
+from gankit.training.health import Health, replay
+from gankit.training.logger import read_metrics
 from gankit.viz.html import figure, html_table, page
 
 REPORT = "report.html"

@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from gankit.train.precision import Precision, scaling
+from gankit.training.precision import Precision, scaling
 
 LossFn = Callable[[], dict[str, torch.Tensor]]
 

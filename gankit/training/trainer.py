@@ -14,21 +14,21 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gankit.config import ConfigError, Recipe
 from gankit.penalties import refresh_spectral_norm
-from gankit.train import checkpoint as ck
-from gankit.train import distributed, state
-from gankit.train.build import (
+from gankit.training import checkpoint as ck
+from gankit.training import distributed, state
+from gankit.training.build import (
     Shapes, build_data, build_encoder, build_family_inputs, build_metrics, build_networks, build_objective,
     build_penalties, build_tricks, check_family, make_optimizer, resolve_device,
 )
 from gankit.metrics.classes import requested_labels
 from gankit.models.base import set_step
 from gankit.metrics.evaluate import Evaluator, reference_description
-from gankit.train.best import BestTracker
-from gankit.train.health import Health, HealthWarning, diversity, replay
-from gankit.train.logger import RunLog, make_progress, read_metrics
-from gankit.train.guard import FiniteGuard, NonFiniteLoss, StopSignals  # noqa: F401 - NonFiniteLoss: public here too
-from gankit.train.phases import run_phase
-from gankit.train.precision import Precision
+from gankit.training.best import BestTracker
+from gankit.training.health import Health, HealthWarning, diversity, replay
+from gankit.training.logger import RunLog, make_progress, read_metrics
+from gankit.training.guard import FiniteGuard, NonFiniteLoss, StopSignals  # noqa: F401 - NonFiniteLoss: public here too
+from gankit.training.phases import run_phase
+from gankit.training.precision import Precision
 from gankit.viz import save_samples
 from gankit.viz.grid import save_image_grid
 

@@ -14,13 +14,13 @@ import yaml
 from rich.console import Console
 
 from gankit.config import ConfigError, Recipe, apply_overrides, diff_keys, dump_yaml, flatten, validate_recipe
-from gankit.train import checkpoint as ck
-from gankit.train import distributed
-from gankit.train.build import resolve_device
-from gankit.train.guard import NonFiniteLoss
-from gankit.train.lock import LOCK, RunLock
-from gankit.train.logger import RunLog
-from gankit.train.trainer import Trainer
+from gankit.training import checkpoint as ck
+from gankit.training import distributed
+from gankit.training.build import resolve_device
+from gankit.training.guard import NonFiniteLoss
+from gankit.training.lock import LOCK, RunLock
+from gankit.training.logger import RunLog
+from gankit.training.trainer import Trainer
 from gankit.viz.report import record_environment, write_report
 
 CONFIG = "config.yaml"

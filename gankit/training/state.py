@@ -11,8 +11,8 @@ from typing import Any
 import torch
 
 import gankit
-from gankit.train import checkpoint as ck
-from gankit.train import distributed
+from gankit.training import checkpoint as ck
+from gankit.training import distributed
 
 
 def tensors(t: Any) -> dict[str, torch.Tensor]:

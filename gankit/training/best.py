@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from gankit.config import ConfigError
-from gankit.train import checkpoint as ck
+from gankit.training import checkpoint as ck
 
 BEST_DIR = "best"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from gankit.train import distributed
+from gankit.training import distributed
 
 
 class NonFiniteLoss(RuntimeError):
