@@ -45,8 +45,10 @@ def fid_arithmetic(d: int) -> None:
     ref = float(np.trace(sqrtm(c1.numpy() @ c2.numpy())).real)
     scipy_s = time.perf_counter() - t0
     ours = trace_sqrt_product(c1, c2)
-    print(f"FID trace term at d={d}: ours {ours_s:.2f} s, scipy sqrtm {scipy_s:.2f} s, "
-          f"speed-up {scipy_s / ours_s:.1f}x, |diff| {abs(ours - ref):.2e} (value {ref:.4f})")
+    print(
+        f"FID trace term at d={d}: ours {ours_s:.2f} s, scipy sqrtm {scipy_s:.2f} s, "
+        f"speed-up {scipy_s / ours_s:.1f}x, |diff| {abs(ours - ref):.2e} (value {ref:.4f})"
+    )
 
 
 def kid_arithmetic(n: int, d: int) -> None:
@@ -64,20 +66,23 @@ def extraction(images: int, device: str) -> None:
     from gankit.metrics.features import Pixels, extract
 
     x = torch.rand(images, 3, 32, 32) * 2 - 1
-    rows = [("pixels", Pixels()),
-            ("classifier (untrained weights)", ClassifierFeatures(SmallClassifier(3, 10), "-", "-"))]
+    rows = [
+        ("pixels", Pixels()),
+        ("classifier (untrained weights)", ClassifierFeatures(SmallClassifier(3, 10), "-", "-")),
+    ]
     try:
         from gankit.metrics.inception import find_weights, inception
 
         rows.append(("inception (real weights)", inception(weights=str(find_weights()))))
     except FileNotFoundError:
-        import torchvision
         from unittest import mock
 
         import torch_fidelity.feature_extractor_inceptionv3 as tfi
+        import torchvision
 
-        sd = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False,
-                                             num_classes=1008).state_dict()
+        sd = torchvision.models.inception_v3(
+            weights=None, aux_logits=False, init_weights=False, num_classes=1008
+        ).state_dict()
         with mock.patch.object(tfi.torch, "load", lambda *a, **k: sd):
             net = tfi.FeatureExtractorInceptionV3("inception", ["2048"], feature_extractor_weights_path="-")
 
@@ -94,7 +99,7 @@ def extraction(images: int, device: str) -> None:
     for name, ex in rows:
         ex = ex.to(device)
         n = images if "inception" not in name or device != "cpu" else min(images, 32)
-        s = timed(lambda: extract(ex, x[:n], batch_size=64, device=device))
+        s = timed(lambda ex=ex, n=n: extract(ex, x[:n], batch_size=64, device=device))
         print(f"extract {name:<36} {n / s:10.1f} images/s on {device}")
 
 
@@ -109,7 +114,8 @@ def fid_of_samples(counts: list[int], device: str) -> None:
     ref = extract(ex, torch.rand(2000, 1, 32, 32) * 2 - 1, batch_size=500, device=device)["features"]
     mu_r, cov_r = gaussian_stats(ref)
     for n in counts:
-        def run() -> float:
+
+        def run(n: int = n) -> float:
             with torch.no_grad():
                 fake = torch.cat([G(torch.randn(500, 100, device=device)).cpu() for _ in range(-(-n // 500))])[:n]
             f = extract(ex, fake, batch_size=500, device=device)["features"]

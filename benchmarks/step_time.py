@@ -24,18 +24,24 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from gankit.config import load_recipe
+from gankit.recipes.load import load_recipe
 from gankit.training.build import build_networks, build_penalties, make_optimizer
 from gankit.training.trainer import Trainer
 
-RECIPES = {"toy": "gan-grid", "dcgan": "dcgan-mnist", "sngan": "sngan-mnist", "sagan": "sagan-mnist",
-           "stylegan": "stylegan-mnist"}
+RECIPES = {
+    "toy": "gan-grid",
+    "dcgan": "dcgan-mnist",
+    "sngan": "sngan-mnist",
+    "sagan": "sagan-mnist",
+    "stylegan": "stylegan-mnist",
+}
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 QUIET = ["log.tensorboard=false", "eval.metrics=[]", "eval.best=null"]
 
@@ -140,8 +146,9 @@ def _time_block(step: Callable[[], None], n: int, device: torch.device) -> float
     return (time.perf_counter() - t0) / n
 
 
-def alternate(a: Callable[[], None], b: Callable[[], None], rounds: int, block: int, warmup: int,
-              device: torch.device) -> tuple[float, float]:
+def alternate(
+    a: Callable[[], None], b: Callable[[], None], rounds: int, block: int, warmup: int, device: torch.device
+) -> tuple[float, float]:
     """Median seconds per step of ``a`` and ``b``, timed in alternating blocks after a warm-up."""
     _time_block(a, warmup, device)
     _time_block(b, warmup, device)
@@ -162,13 +169,25 @@ def overhead(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
         recipe = recipe_for(key, args.data_path, args.device)
         trainer = Trainer(recipe, "/nonexistent")
         plain = PlainLoop(recipe, trainer)
-        t_plain, t_ours = alternate(plain.train_step, gankit_step(trainer), args.rounds, args.block, args.warmup,
-                                    trainer.device)
+        t_plain, t_ours = alternate(
+            plain.train_step, gankit_step(trainer), args.rounds, args.block, args.warmup, trainer.device
+        )
         b = recipe.schedule.batch_size
-        rows.append({"recipe": recipe.name, "batch": b, "plain_ms": 1e3 * t_plain, "gankit_ms": 1e3 * t_ours,
-                     "images_per_s": b / t_ours, "overhead": t_ours / t_plain})
-        print(f"{recipe.name:<16}{b:>6}{1e3 * t_plain:>11.1f}{1e3 * t_ours:>11.1f}{b / t_ours:>10.0f}"
-              f"{t_ours / t_plain:>10.3f}", flush=True)
+        rows.append(
+            {
+                "recipe": recipe.name,
+                "batch": b,
+                "plain_ms": 1e3 * t_plain,
+                "gankit_ms": 1e3 * t_ours,
+                "images_per_s": b / t_ours,
+                "overhead": t_ours / t_plain,
+            }
+        )
+        print(
+            f"{recipe.name:<16}{b:>6}{1e3 * t_plain:>11.1f}{1e3 * t_ours:>11.1f}{b / t_ours:>10.0f}"
+            f"{t_ours / t_plain:>10.3f}",
+            flush=True,
+        )
     return rows
 
 
@@ -193,17 +212,32 @@ def options(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
                 extra = ["perf.compile=g"]
             try:
                 trainer = Trainer(recipe_for(key, args.data_path, args.device, extra), "/nonexistent")
-                t_base, t_opt = alternate(gankit_step(base), gankit_step(trainer), args.rounds, args.block,
-                                          args.warmup + (20 if "compile" in name else 0), base.device)
+                t_base, t_opt = alternate(
+                    gankit_step(base),
+                    gankit_step(trainer),
+                    args.rounds,
+                    args.block,
+                    args.warmup + (20 if "compile" in name else 0),
+                    base.device,
+                )
             except Exception as err:  # noqa: BLE001 - an option this device cannot run is reported, not fatal
                 print(f"{base.recipe.name:<16}{name:<16} failed: {type(err).__name__}: {str(err)[:120]}", flush=True)
                 rows.append({"recipe": base.recipe.name, "option": name, "error": f"{type(err).__name__}"})
                 continue
             label = name + (" (G only)" if extra == ["perf.compile=g"] else "")
-            rows.append({"recipe": base.recipe.name, "option": label, "base_ms": 1e3 * t_base,
-                         "option_ms": 1e3 * t_opt, "speedup": t_base / t_opt})
-            print(f"{base.recipe.name:<16}{label:<22}{1e3 * t_base:>10.1f}{1e3 * t_opt:>10.1f}{t_base / t_opt:>9.2f}x",
-                  flush=True)
+            rows.append(
+                {
+                    "recipe": base.recipe.name,
+                    "option": label,
+                    "base_ms": 1e3 * t_base,
+                    "option_ms": 1e3 * t_opt,
+                    "speedup": t_base / t_opt,
+                }
+            )
+            print(
+                f"{base.recipe.name:<16}{label:<22}{1e3 * t_base:>10.1f}{1e3 * t_opt:>10.1f}{t_base / t_opt:>9.2f}x",
+                flush=True,
+            )
     return rows
 
 
@@ -219,7 +253,11 @@ def main() -> None:
     ap.add_argument("--data-path", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
-    dev = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
+    dev = (
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     args.device = dev
     where = torch.cuda.get_device_name(0) if dev.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__} on {where}; median of {args.rounds} alternating blocks of {args.block} steps")

@@ -22,7 +22,7 @@ Example:
 import importlib as _importlib
 from typing import Any as _Any
 
-__version__ = "0.1.0"
+from gankit.version import __version__ as __version__
 
 # name -> (module, attribute), imported on first access (PEP 562). The registries are those of
 # `gankit list` (gankit.cli.KINDS); tests/test_api.py keeps the two in step.
@@ -50,8 +50,9 @@ _LAZY: dict[str, tuple[str, str]] = {
 __all__ = ["train", *_LAZY]
 
 
-def train(recipe: _Any = None, overrides: _Any = (), out: _Any = None, *, progress: bool = False,
-          console: _Any = None) -> _Any:
+def train(
+    recipe: _Any = None, overrides: _Any = (), out: _Any = None, *, progress: bool = False, console: _Any = None
+) -> _Any:
     """Train a recipe as ``gankit train`` does; see :func:`gankit.api.train`.
 
     Example:

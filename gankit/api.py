@@ -8,9 +8,10 @@ Both are thin layers over what the command line runs: :func:`train` is ``gankit 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the API module is imported lazily (gankit/__init__.py); torch comes with it anyway
     import numpy as np
@@ -56,8 +57,9 @@ def resolve_recipe(recipe: Any = None, overrides: Sequence[str] = ()) -> Recipe:
         >>> gankit.resolve_recipe("gan-ring", ["schedule.steps=10"]).schedule.steps
         10
     """
-    from gankit.config import Recipe, apply_overrides, load_recipe, validate_recipe
+    from gankit.config import Recipe, apply_overrides
     from gankit.recipes import DEFAULT
+    from gankit.recipes.load import load_recipe, validate_recipe
 
     if isinstance(overrides, str) or any(not isinstance(o, str) for o in overrides):
         raise TypeError(f"overrides must be a list of 'key.sub=value' strings, got {overrides!r}")
@@ -69,8 +71,10 @@ def resolve_recipe(recipe: Any = None, overrides: Sequence[str] = ()) -> Recipe:
     elif isinstance(recipe, dict):
         raw = validate_recipe(dict(recipe), check=False).model_dump(mode="json")
     else:
-        raise TypeError(f"recipe must be a recipe name, a YAML path, a mapping or a gankit.config.Recipe, "
-                        f"got {type(recipe).__name__}")
+        raise TypeError(
+            f"recipe must be a recipe name, a YAML path, a mapping or a gankit.config.Recipe, "
+            f"got {type(recipe).__name__}"
+        )
     return validate_recipe(apply_overrides(raw, overrides))
 
 
@@ -115,8 +119,14 @@ class TrainResult:
         return load(self.run_dir, device=device, ema=ema)
 
 
-def train(recipe: Any = None, overrides: Sequence[str] = (), out: str | Path | None = None, *,
-          progress: bool = False, console: Console | None = None) -> TrainResult:
+def train(
+    recipe: Any = None,
+    overrides: Sequence[str] = (),
+    out: str | Path | None = None,
+    *,
+    progress: bool = False,
+    console: Console | None = None,
+) -> TrainResult:
     """Train a recipe, as ``gankit train RECIPE key=value ... --out OUT`` does.
 
     The run directory is the one the command line makes (config, metrics, TensorBoard events, sample
@@ -162,10 +172,18 @@ def train(recipe: Any = None, overrides: Sequence[str] = (), out: str | Path | N
         if not was_initialised and dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
     return TrainResult(
-        run_dir=Path(result["run_dir"]), step=int(result["step"]), finished=bool(result["finished"]),
-        eval=dict(result.get("eval") or {}), checkpoint=result.get("checkpoint"), samples=result.get("samples"),
-        report=result.get("report"), seconds=float(result.get("seconds", 0.0)), stopped_by=result.get("stopped_by"),
-        health=list(result.get("health") or []), protocol=dict(result.get("protocol") or {}), recipe=resolved,
+        run_dir=Path(result["run_dir"]),
+        step=int(result["step"]),
+        finished=bool(result["finished"]),
+        eval=dict(result.get("eval") or {}),
+        checkpoint=result.get("checkpoint"),
+        samples=result.get("samples"),
+        report=result.get("report"),
+        seconds=float(result.get("seconds", 0.0)),
+        stopped_by=result.get("stopped_by"),
+        health=list(result.get("health") or []),
+        protocol=dict(result.get("protocol") or {}),
+        recipe=resolved,
     )
 
 
@@ -209,8 +227,16 @@ class TrainedGenerator:
         self.module.to(device)
         return self
 
-    def sample(self, n: int, labels: Any = None, seed: int | None = None, truncation: float | None = None,
-               psi: float | None = None, numpy: bool = False, batch_size: int = 500) -> torch.Tensor | np.ndarray:
+    def sample(
+        self,
+        n: int,
+        labels: Any = None,
+        seed: int | None = None,
+        truncation: float | None = None,
+        psi: float | None = None,
+        numpy: bool = False,
+        batch_size: int = 500,
+    ) -> torch.Tensor | np.ndarray:
         """``n`` samples of the generator: what ``gankit sample`` writes, as a tensor or an array.
 
         Args:
@@ -240,15 +266,23 @@ class TrainedGenerator:
         """
         from gankit.sampling import draw_samples
 
-        samples, _ = draw_samples(self.module, n, seed=seed, labels=labels,
-                                  truncation=float("inf") if truncation is None else float(truncation),
-                                  psi=1.0 if psi is None else float(psi), batch_size=batch_size)
+        samples, _ = draw_samples(
+            self.module,
+            n,
+            seed=seed,
+            labels=labels,
+            truncation=float("inf") if truncation is None else float(truncation),
+            psi=1.0 if psi is None else float(psi),
+            batch_size=batch_size,
+        )
         return samples.numpy() if numpy else samples
 
     def __repr__(self) -> str:
         cond = f", num_classes={self.num_classes}" if self.num_classes else ""
-        return (f"TrainedGenerator({self.recipe.name!r}, {self.kind} {self.shape}, z_dim={self.z_dim}{cond}, "
-                f"step={self.step}, weights={self.weights!r}, device={self.device})")
+        return (
+            f"TrainedGenerator({self.recipe.name!r}, {self.kind} {self.shape}, z_dim={self.z_dim}{cond}, "
+            f"step={self.step}, weights={self.weights!r}, device={self.device})"
+        )
 
 
 def load(source: str | Path, device: str = "auto", ema: bool = True) -> TrainedGenerator:

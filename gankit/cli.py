@@ -133,8 +133,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_command(args: argparse.Namespace, recipe_name: str | None, overrides: list[str]) -> int:
-    from gankit.config import load_recipe
     from gankit.recipes import DEFAULT
+    from gankit.recipes.load import load_recipe
     from gankit.training.run import resume_run, start_run
 
     if args.resume:
@@ -143,8 +143,10 @@ def _train_command(args: argparse.Namespace, recipe_name: str | None, overrides:
             return 2
         if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
             src, dst = escape(str(args.resume)), escape(str(args.out))
-            console.print(f"[red]error:[/] --resume continues {src} in place; it cannot write to --out {dst}. To "
-                          f"branch the run, copy it and resume the copy: cp -r {src} {dst} && gankit train --resume {dst}")
+            console.print(
+                f"[red]error:[/] --resume continues {src} in place; it cannot write to --out {dst}. To "
+                f"branch the run, copy it and resume the copy: cp -r {src} {dst} && gankit train --resume {dst}"
+            )
             return 2
         result = resume_run(args.resume, overrides, force=args.force, console=console)
     else:
@@ -161,7 +163,10 @@ def _train_command(args: argparse.Namespace, recipe_name: str | None, overrides:
 def _print_summary(result: dict[str, Any]) -> None:
     status = "finished" if result["finished"] else "stopped early (resume with --resume)"
     if result.get("stopped_by"):
-        status = f"stopped by {result['stopped_by']} with a checkpoint (continue with: gankit train --resume {result['run_dir']})"
+        status = (
+            f"stopped by {result['stopped_by']} with a checkpoint "
+            f"(continue with: gankit train --resume {result['run_dir']})"
+        )
     console.print(f"\n[bold green]{escape(status)}[/] at step {result['step']} in {result['seconds']:.1f} s")
     if result.get("eval"):
         _print_scores(f"evaluation at step {result['step']}", result["eval"], result.get("protocol", {}))
@@ -172,9 +177,11 @@ def _print_summary(result: dict[str, Any]) -> None:
     if result.get("report"):
         console.print(f"report:        {escape(str(result['report']))}")
     if result.get("eval_error"):
-        console.print(f"[red]evaluation failed[/] (the weights and samples above are saved): "
-                      f"{escape(result['eval_error'])}\n"
-                      f"score them with: gankit eval {escape(str(result['run_dir']))} --metrics ...")
+        console.print(
+            f"[red]evaluation failed[/] (the weights and samples above are saved): "
+            f"{escape(result['eval_error'])}\n"
+            f"score them with: gankit eval {escape(str(result['run_dir']))} --metrics ..."
+        )
     for w in result.get("health", []):
         console.print(f"[yellow]health (step {w.step}):[/] {w.kind.replace('_', ' ')}")
     if result.get("grid_legend"):
@@ -187,10 +194,20 @@ def _print_summary(result: dict[str, Any]) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.sampling import write_samples
 
-    res = write_samples(args.source, args.out, num=args.num, seed=args.seed, device=args.device,
-                        use_ema=not args.no_ema, truncation=args.truncation, psi=args.psi)
-    console.print(f"wrote {res['num']} samples ({res['weights']} weights of {escape(str(res['checkpoint']))}) "
-                  f"to {escape(str(res['out']))}")
+    res = write_samples(
+        args.source,
+        args.out,
+        num=args.num,
+        seed=args.seed,
+        device=args.device,
+        use_ema=not args.no_ema,
+        truncation=args.truncation,
+        psi=args.psi,
+    )
+    console.print(
+        f"wrote {res['num']} samples ({res['weights']} weights of {escape(str(res['checkpoint']))}) "
+        f"to {escape(str(res['out']))}"
+    )
     return 0
 
 
@@ -198,30 +215,59 @@ def cmd_latent(args: argparse.Namespace) -> int:
     from gankit.sampling import write_class_morph, write_interpolations, write_style_mixing
 
     if args.mixing is not None:
-        res = write_style_mixing(args.source, args.out, args.mixing, rows=args.rows, cols=args.steps, seed=args.seed,
-                                 device=args.device, use_ema=not args.no_ema)
+        res = write_style_mixing(
+            args.source,
+            args.out,
+            args.mixing,
+            rows=args.rows,
+            cols=args.steps,
+            seed=args.seed,
+            device=args.device,
+            use_ema=not args.no_ema,
+        )
     elif args.morph is not None:
         try:
             a, b = (int(v) for v in args.morph.split(","))
         except ValueError:
             raise ValueError(f"--morph takes two class ids A,B (e.g. --morph 1,7), got {args.morph!r}") from None
-        res = write_class_morph(args.source, args.out, a, b, rows=args.rows, steps=args.steps, seed=args.seed,
-                                device=args.device, use_ema=not args.no_ema)
+        res = write_class_morph(
+            args.source,
+            args.out,
+            a,
+            b,
+            rows=args.rows,
+            steps=args.steps,
+            seed=args.seed,
+            device=args.device,
+            use_ema=not args.no_ema,
+        )
     else:
-        res = write_interpolations(args.source, args.out, rows=args.rows, steps=args.steps, mode=args.mode,
-                                   seed=args.seed, device=args.device, use_ema=not args.no_ema)
-    console.print(f"wrote {res['rows']} {res['mode']} interpolations of {res['steps']} steps to "
-                  f"{escape(str(res['out']))}")
+        res = write_interpolations(
+            args.source,
+            args.out,
+            rows=args.rows,
+            steps=args.steps,
+            mode=args.mode,
+            seed=args.seed,
+            device=args.device,
+            use_ema=not args.no_ema,
+        )
+    console.print(
+        f"wrote {res['rows']} {res['mode']} interpolations of {res['steps']} steps to {escape(str(res['out']))}"
+    )
     return 0
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
     from gankit.translating import translate_images
 
-    res = translate_images(args.source, args.input, args.out, direction=args.direction, device=args.device,
-                           use_ema=not args.no_ema)
-    console.print(f"translated {res['num']} images ({res['size']}, {res['weights']} weights of "
-                  f"{escape(str(res['checkpoint']))}) into {escape(str(res['out']))}")
+    res = translate_images(
+        args.source, args.input, args.out, direction=args.direction, device=args.device, use_ema=not args.no_ema
+    )
+    console.print(
+        f"translated {res['num']} images ({res['size']}, {res['weights']} weights of "
+        f"{escape(str(res['checkpoint']))}) into {escape(str(res['out']))}"
+    )
     return 0
 
 
@@ -230,8 +276,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     res = encode_data(args.source, args.out, num=args.num, data=args.data, seed=args.seed, device=args.device)
     what = " with labels" if res["labels"] else ""
-    console.print(f"wrote {res['num']} latents (z_dim {res['z_dim']}){what} from {escape(str(res['checkpoint']))} "
-                  f"to {escape(str(res['out']))}")
+    console.print(
+        f"wrote {res['num']} latents (z_dim {res['z_dim']}){what} from {escape(str(res['checkpoint']))} "
+        f"to {escape(str(res['out']))}"
+    )
     return 0
 
 
@@ -271,8 +319,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         num = args.num if args.num is not None else len(fake_src)
         num_real = args.num_real if args.num_real is not None else (len(real_src) if args.num is None else None)
         metrics = build_metric_list(args.metrics, args.features, num, num_real, options)
-        record = evaluate_files(args.real, args.fake, metrics, seed=args.seed, device=args.device,
-                                loaded=(real_src, fake_src))
+        record = evaluate_files(
+            args.real, args.fake, metrics, seed=args.seed, device=args.device, loaded=(real_src, fake_src)
+        )
         title = f"{args.fake} vs {args.real}"
     _print_scores(title, record["results"], record["protocol"])
     if args.out:
@@ -291,9 +340,21 @@ def _print_scores(title: str, results: dict[str, float], protocols: dict[str, di
         names = proto.get("scores") or _scores_of(metric)  # family scores name their own
         keys = [k for k in results if k.split("@")[0] in names] or list(results)
         desc = ", ".join(
-            f"{k}={v}" for k, v in proto.items()
-            if k in ("extractor", "num_fake", "num_real", "subset_size", "k", "splits", "resize", "num_train",
-                     "num_test", "labelled")
+            f"{k}={v}"
+            for k, v in proto.items()
+            if k
+            in (
+                "extractor",
+                "num_fake",
+                "num_real",
+                "subset_size",
+                "k",
+                "splits",
+                "resize",
+                "num_train",
+                "num_test",
+                "labelled",
+            )
         )
         sha = proto.get("weights_sha256")
         if sha:
@@ -304,8 +365,9 @@ def _print_scores(title: str, results: dict[str, float], protocols: dict[str, di
         if proto.get("baseline"):
             desc += f", baseline: {proto['baseline']}"
         for i, k in enumerate(keys):
-            table.add_row(escape(metric) if i == 0 else "", escape(k), f"{results[k]:.6g}",
-                          escape(desc) if i == 0 else "")
+            table.add_row(
+                escape(metric) if i == 0 else "", escape(k), f"{results[k]:.6g}", escape(desc) if i == 0 else ""
+            )
     console.print(table)
 
 
@@ -326,8 +388,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from gankit.config import load_recipe
     from gankit.recipes import DEFAULT
+    from gankit.recipes.load import load_recipe
 
     recipe_name, overrides = _split_positionals(args.items)
     sys.stdout.write(_show_yaml(load_recipe(recipe_name or DEFAULT, overrides)))
@@ -352,15 +414,15 @@ def _with_defaults(recipe: Any) -> tuple[dict[str, Any], dict[tuple[str | int, .
     for the comments of `gankit show`."""
     import inspect
 
-    from gankit.config import _registries, validate_recipe
-    from gankit.families import FAMILIES
+    from gankit.recipes.load import registries, validate_recipe
+    from gankit.training.build import family_of
 
     raw = recipe.model_dump(mode="json")
     notes: dict[tuple[str | int, ...], str] = {}
     # What the family imposes on D at build time (AC-GAN's class head) beats D's own default; showing
     # the default instead would make the printed recipe contradict its family.
-    imposed = dict(getattr(FAMILIES.get(recipe.family.name), "d_options", {}))
-    for field, (reg, is_list) in _registries().items():
+    imposed = dict(family_of(recipe).d_options)
+    for field, (reg, is_list) in registries().items():
         *parents, key = field.split(".")
         holder = raw
         for p in parents:
@@ -442,7 +504,8 @@ class _Parser(argparse.ArgumentParser):
 
     _intermixing = False  # set while parse_known_intermixed_args calls back into parse_known_args
 
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+    # (namespace, extras): the Namespace, or the caller's own ``namespace`` filled in (argparse's overloads)
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[Any, list[str]]:
         many = any(a.nargs in (argparse.ZERO_OR_MORE, argparse.ONE_OR_MORE) for a in self._get_positional_actions())
         if not many or self._intermixing:  # the top level (sub-parsers can't intermix) and the other commands
             return super().parse_known_args(args, namespace)
@@ -460,13 +523,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = p.add_subparsers(dest="command", required=True)  # sub-parsers are _Parser too (argparse's parser_class)
 
-    t = sub.add_parser("train", help="train a recipe (default: dcgan-digits)",
-                       description="gankit train [RECIPE|FILE.yaml] [key.sub=value ...]")
+    t = sub.add_parser(
+        "train",
+        help="train a recipe (default: dcgan-digits)",
+        description="gankit train [RECIPE|FILE.yaml] [key.sub=value ...]",
+    )
     t.add_argument("items", nargs="*", help="recipe name or YAML path, then key.sub=value overrides")
     t.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>-<time>)")
     t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its newest checkpoint")
-    t.add_argument("--force", action="store_true", help="with --resume: accept recipe changes other than more steps (recorded in "
-                   "config_history.json), or a checkpoint of another recipe")
+    t.add_argument(
+        "--force",
+        action="store_true",
+        help="with --resume: accept recipe changes other than more steps (recorded in "
+        "config_history.json), or a checkpoint of another recipe",
+    )
     t.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("sample", help="write samples from a run or checkpoint")
@@ -476,20 +546,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
-    s.add_argument("--truncation", type=float, default=float("inf"),
-                   help="truncation trick: redraw latent entries with |z_i| above this (BigGAN; default: none)")
-    s.add_argument("--psi", type=float, default=1.0,
-                   help="StyleGAN truncation in w space: w_avg + psi (w - w_avg) (default 1: none)")
+    s.add_argument(
+        "--truncation",
+        type=float,
+        default=float("inf"),
+        help="truncation trick: redraw latent entries with |z_i| above this (BigGAN; default: none)",
+    )
+    s.add_argument(
+        "--psi",
+        type=float,
+        default=1.0,
+        help="StyleGAN truncation in w space: w_avg + psi (w - w_avg) (default 1: none)",
+    )
     s.set_defaults(fn=cmd_sample)
 
-    la = sub.add_parser("latent", help="latent interpolation grid (lerp or slerp), class morphing or style mixing of a run's generator")
+    la = sub.add_parser(
+        "latent", help="latent interpolation grid (lerp or slerp), class morphing or style mixing of a run's generator"
+    )
     la.add_argument("source", help="run directory or checkpoints/step-N folder")
     la.add_argument("--out", required=True, help="FILE.png")
     la.add_argument("--mode", choices=["slerp", "lerp"], default="slerp")
     la.add_argument("--morph", metavar="A,B", help="category morphing (BigGAN): walk the class embedding from A to B")
-    la.add_argument("--mixing", type=int, metavar="LAYER",
-                    help="StyleGAN style mixing grid: styles below LAYER from the row source, the rest from the column "
-                         "source (--rows rows, --steps columns)")
+    la.add_argument(
+        "--mixing",
+        type=int,
+        metavar="LAYER",
+        help="StyleGAN style mixing grid: styles below LAYER from the row source, the rest from the column "
+        "source (--rows rows, --steps columns)",
+    )
     la.add_argument("--rows", type=int, default=8)
     la.add_argument("--steps", type=int, default=10)
     la.add_argument("--seed", type=int, default=0)
@@ -506,33 +590,59 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--device", default="auto")
     en.set_defaults(fn=cmd_encode)
 
-    e = sub.add_parser("eval", help="score a run's generator, or --fake images against --real ones",
-                       description="gankit eval RUN_DIR [--metrics fid,kid,is,pr,dc] | gankit eval --real PATH --fake PATH")
+    e = sub.add_parser(
+        "eval",
+        help="score a run's generator, or --fake images against --real ones",
+        description="gankit eval RUN_DIR [--metrics fid,kid,is,pr,dc] | gankit eval --real PATH --fake PATH",
+    )
     e.add_argument("source", nargs="?", help="run directory or checkpoints/step-N folder")
     e.add_argument("--real", type=Path, help="reference images: a folder or an .npz (uint8 'images')")
     e.add_argument("--fake", type=Path, help="images to score: a folder or an .npz (as `gankit sample` writes)")
-    e.add_argument("--metrics", default="fid,kid,is,pr,dc",
-                   help="comma-separated: fid, kid, is, pr, dc, mmd, swd, fid-inf, classes, agree, toy-mixture")
-    e.add_argument("--num", type=int, default=None,
-                   help="generated samples (default: all of --fake; 10000, the standard, for a RUN_DIR)")
-    e.add_argument("--num-real", type=int,
-                   help="real samples (default: all of --real without --num, else as --num; never more than exist)")
-    e.add_argument("--max-unreadable", type=float, default=0.01,
-                   help="fraction of a --real / --fake folder's files that may be unreadable and skipped, with a "
-                        "warning (default 0.01, as data.max_unreadable in training)")
-    e.add_argument("--features", default="inception",
-                   help="inception (papers' numbers; needs the weights), classifier (offline, labelled data), "
-                        "pixels, random-projection")
-    e.add_argument("--inception-weights", type=Path, help="pt_inception-2015-12-05-6726825d.pth (or set "
-                   "GANKIT_INCEPTION_WEIGHTS); `gankit fetch inception` downloads it")
+    e.add_argument(
+        "--metrics",
+        default="fid,kid,is,pr,dc",
+        help="comma-separated: fid, kid, is, pr, dc, mmd, swd, fid-inf, classes, agree, toy-mixture",
+    )
+    e.add_argument(
+        "--num",
+        type=int,
+        default=None,
+        help="generated samples (default: all of --fake; 10000, the standard, for a RUN_DIR)",
+    )
+    e.add_argument(
+        "--num-real",
+        type=int,
+        help="real samples (default: all of --real without --num, else as --num; never more than exist)",
+    )
+    e.add_argument(
+        "--max-unreadable",
+        type=float,
+        default=0.01,
+        help="fraction of a --real / --fake folder's files that may be unreadable and skipped, with a "
+        "warning (default 0.01, as data.max_unreadable in training)",
+    )
+    e.add_argument(
+        "--features",
+        default="inception",
+        help="inception (papers' numbers; needs the weights), classifier (offline, labelled data), "
+        "pixels, random-projection",
+    )
+    e.add_argument(
+        "--inception-weights",
+        type=Path,
+        help="pt_inception-2015-12-05-6726825d.pth (or set "
+        "GANKIT_INCEPTION_WEIGHTS); `gankit fetch inception` downloads it",
+    )
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="auto")
     e.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
     e.add_argument("--out", type=Path, help="also write the scores and their protocol to this JSON file")
     e.set_defaults(fn=cmd_eval)
 
-    t = sub.add_parser("translate", help="apply a trained image-to-image run (pix2pix, srgan, cyclegan, inpainting, "
-                       "autoencoder) to your images")
+    t = sub.add_parser(
+        "translate",
+        help="apply a trained image-to-image run (pix2pix, srgan, cyclegan, inpainting, autoencoder) to your images",
+    )
     t.add_argument("source", help="run directory or checkpoint folder")
     t.add_argument("--input", required=True, type=Path, help="an image or a folder of images")
     t.add_argument("--out", required=True, type=Path, help="folder for the outputs (PNG, the inputs' names)")
@@ -541,8 +651,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-ema", action="store_true", help="use the raw generator even when EMA weights exist")
     t.set_defaults(fn=cmd_translate)
 
-    rp = sub.add_parser("report", help="(re)write a run's self-contained report.html: curves, samples over time, "
-                        "diagnostics, recipe, environment")
+    rp = sub.add_parser(
+        "report",
+        help="(re)write a run's self-contained report.html: curves, samples over time, "
+        "diagnostics, recipe, environment",
+    )
     rp.add_argument("run_dir", type=Path)
     rp.add_argument("--out", type=Path, default=None, help="where to write it (default: RUN_DIR/report.html)")
     rp.set_defaults(fn=cmd_report)
@@ -557,8 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--long", action="store_true", help="full descriptions (default: one line per name)")
     ls.set_defaults(fn=cmd_list)
 
-    sh = sub.add_parser("show", help="print a recipe fully resolved, with overrides applied and every component's "
-                        "options (defaults marked); the output is a recipe file `gankit train` accepts")
+    sh = sub.add_parser(
+        "show",
+        help="print a recipe fully resolved, with overrides applied and every component's "
+        "options (defaults marked); the output is a recipe file `gankit train` accepts",
+    )
     sh.add_argument("items", nargs="*", help="recipe name or YAML path, then key.sub=value overrides")
     sh.set_defaults(fn=cmd_show)
 
@@ -574,7 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from gankit.config import ConfigError
     from gankit.registry import RegistryError
-    from gankit.training.checkpoint import CheckpointError
+    from gankit.runlog.checkpoint import CheckpointError
     from gankit.training.trainer import NonFiniteLoss
 
     args = build_parser().parse_args(argv)

@@ -16,8 +16,6 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from gankit.registry import Registry, RegistryError
-
 
 class ConfigError(ValueError):
     """A recipe that cannot run; the message names the key and the fix."""
@@ -72,10 +70,12 @@ class Schedule(_Strict):
     decay_start: NonNegativeInt = 0
 
     @pydantic.model_validator(mode="after")
-    def _decay(self) -> "Schedule":
+    def _decay(self) -> Schedule:
         if self.decay_start and self.decay_start >= self.steps:
-            raise ValueError(f"schedule.decay_start={self.decay_start} must be below schedule.steps={self.steps} "
-                             "(lower it with the steps, or set it to 0 for no decay)")
+            raise ValueError(
+                f"schedule.decay_start={self.decay_start} must be below schedule.steps={self.steps} "
+                "(lower it with the steps, or set it to 0 for no decay)"
+            )
         return self
 
     def lr_factor(self, step: int) -> float:
@@ -99,12 +99,12 @@ class EMA(_Strict):
     """Exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019)."""
 
     enabled: bool = False
-    decay: float = Field(0.999, gt=0.0, lt=1.0)
-    start: int = Field(0, ge=0)  # generator step at which averaging begins
+    decay: float = Field(default=0.999, gt=0.0, lt=1.0)
+    start: int = Field(default=0, ge=0)  # generator step at which averaging begins
 
 
 class Evaluation(_Strict):
-    every: int = Field(0, ge=0)  # generator steps between evaluations; 0 = only at the end
+    every: int = Field(default=0, ge=0)  # generator steps between evaluations; 0 = only at the end
     metrics: list[Component] = []
     # Keep a copy of the checkpoint with the best value of this score (e.g. fid, kid, modes) in
     # RUN_DIR/best/; "auto" minimises distances and maximises is/precision/recall/coverage/modes.
@@ -114,8 +114,8 @@ class Evaluation(_Strict):
 
 class Logging(_Strict):
     every: PositiveInt = 50  # scalars to metrics.jsonl / TensorBoard
-    sample_every: int = Field(500, ge=0)  # sample grid; 0 = only at the end
-    checkpoint_every: int = Field(1000, ge=0)  # 0 = only at the end
+    sample_every: int = Field(default=500, ge=0)  # sample grid; 0 = only at the end
+    checkpoint_every: int = Field(default=1000, ge=0)  # 0 = only at the end
     keep_checkpoints: PositiveInt = 3
     grid_size: PositiveInt = 64  # images (or thousands of points) in a sample grid
     tensorboard: bool = True
@@ -145,11 +145,13 @@ class Recipe(_Strict):
     log: Logging = Logging()
 
     @pydantic.model_validator(mode="after")
-    def _accumulate(self) -> "Recipe":
+    def _accumulate(self) -> Recipe:
         k, b = self.perf.accumulate, self.schedule.batch_size
         if b % k:
-            raise ValueError(f"perf.accumulate={k} must divide schedule.batch_size={b} (each optimiser step "
-                             f"sums {k} micro-batches of batch_size / accumulate)")
+            raise ValueError(
+                f"perf.accumulate={k} must divide schedule.batch_size={b} (each optimiser step "
+                f"sums {k} micro-batches of batch_size / accumulate)"
+            )
         return self
 
     @pydantic.field_validator("device")
@@ -158,69 +160,6 @@ class Recipe(_Strict):
         if not _DEVICE.match(v):
             raise ValueError(f"device {v!r} is not one of auto, cpu, cuda, cuda:N, mps")
         return v
-
-
-# -- registry checks -----------------------------------------------------------------------------
-def _registries() -> dict[str, tuple[Registry, bool]]:
-    """field -> (registry, is_list). Imported lazily: the pieces import torch and friends."""
-    from gankit.data import DATASETS
-    from gankit.families import FAMILIES
-    from gankit.metrics import METRICS
-    from gankit.models import DISCRIMINATORS, ENCODERS, GENERATORS
-    from gankit.objectives import OBJECTIVES
-    from gankit.penalties import PENALTIES
-    from gankit.tricks import TRICKS
-
-    return {
-        "data": (DATASETS, False),
-        "generator": (GENERATORS, False),
-        "discriminator": (DISCRIMINATORS, False),
-        "encoder": (ENCODERS, False),
-        "objective": (OBJECTIVES, False),
-        "penalties": (PENALTIES, True),
-        "tricks": (TRICKS, True),
-        "eval.metrics": (METRICS, True),
-        "family": (FAMILIES, False),
-    }
-
-
-def check_registries(recipe: Recipe) -> Recipe:
-    """Check every component name and option against its registry; return the recipe coerced."""
-    raw = recipe.model_dump(mode="python")
-    for field, (reg, is_list) in _registries().items():
-        head, _, tail = field.partition(".")
-        holder = raw[head] if tail else raw
-        key = tail or head
-        if holder[key] is None:  # an optional component left out (encoder)
-            continue
-        items = holder[key] if is_list else [holder[key]]
-        checked = []
-        for i, comp in enumerate(items):
-            where = f"{field}.{i}" if is_list else field
-            opts = {k: v for k, v in comp.items() if k != "name"}
-            split = _split_options(opts) if field == "data" else {}
-            try:
-                opts = reg.validate(comp["name"], opts)
-            except RegistryError as err:
-                hint = f" (set it with {where}.OPTION=VALUE)" if "is required" in str(err) else ""
-                raise ConfigError(f"{where}: {err}{hint}") from None
-            checked.append({"name": comp["name"], **opts, **split})
-        holder[key] = checked if is_list else checked[0]
-    return Recipe.model_validate(raw)
-
-
-def _split_options(opts: dict[str, Any]) -> dict[str, int]:
-    """Pop the dataset-independent split options (gankit.data.split) from ``opts`` and check them."""
-    from gankit.data.split import SPLIT_OPTIONS
-
-    split = {}
-    for key in SPLIT_OPTIONS:
-        if key in opts:
-            value = opts.pop(key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"data.{key}={value!r} must be a whole number >= 0")
-            split[key] = value
-    return split
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -235,12 +174,13 @@ def _format_validation(err: pydantic.ValidationError) -> str:
     return "; ".join(lines)
 
 
-def validate_recipe(raw: dict[str, Any], check: bool = True) -> Recipe:
+def validate_schema(raw: dict[str, Any]) -> Recipe:
+    """``raw`` checked against the recipe schema alone (component names and options are checked
+    against their registries by ``gankit.recipes.load.validate_recipe``)."""
     try:
-        recipe = Recipe.model_validate(raw)
+        return Recipe.model_validate(raw)
     except pydantic.ValidationError as err:
         raise ConfigError(f"invalid recipe: {_format_validation(err)}") from None
-    return check_registries(recipe) if check else recipe
 
 
 def read_recipe_file(path: str | Path) -> dict[str, Any]:
@@ -252,31 +192,6 @@ def read_recipe_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of recipe keys, got {type(raw).__name__}")
     return raw
-
-
-def resolve_recipe_source(name_or_path: str) -> dict[str, Any]:
-    """A registered recipe name, or the path of a user's YAML file."""
-    from gankit.recipes import RECIPES
-
-    if name_or_path in RECIPES:
-        return RECIPES.build(name_or_path)
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
-            raise ConfigError(f"recipe file {p} does not exist")
-        raw = read_recipe_file(p)
-        raw.setdefault("name", p.stem)
-        return raw
-    raise ConfigError(
-        f"unknown recipe {name_or_path!r}; valid choices: {', '.join(RECIPES.names())} "
-        "(or the path of a .yaml file)"
-    )
-
-
-def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    raw = resolve_recipe_source(name_or_path)
-    base = validate_recipe(raw, check=False).model_dump(mode="json")
-    return validate_recipe(apply_overrides(base, overrides))
 
 
 # -- dotted overrides ----------------------------------------------------------------------------

@@ -14,17 +14,17 @@ the images that exist: never on repeats, and the protocol records the true ``num
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
+from gankit.files import atomic_write
 from gankit.metrics import METRICS
-from gankit.metrics.evaluate import Evaluator, reference_description
 from gankit.metrics.classes import requested_labels
+from gankit.metrics.evaluate import Evaluator, reference_description
 from gankit.metrics.image import ALIASES
 
 DEFAULT_METRICS = "fid,kid,is,pr,dc"
@@ -41,22 +41,31 @@ def metric_names(names: str) -> list[str]:
     return out
 
 
-def build_metric_list(names: str, features: str, num: int, num_real: int | None,
-                      feature_options: dict[str, Any]) -> list[tuple[str, Any]]:
+def build_metric_list(
+    names: str, features: str, num: int, num_real: int | None, feature_options: dict[str, Any]
+) -> list[tuple[str, Any]]:
     """``"fid,kid,is"`` -> built METRICS entries sharing one extractor spec."""
     out = []
     for name in metric_names(names):
         if getattr(METRICS.get(name), "uses_features", False):
-            m = METRICS.build(name, features=features, num_samples=num, num_real=num_real,
-                              feature_options=feature_options)
+            m = METRICS.build(
+                name, features=features, num_samples=num, num_real=num_real, feature_options=feature_options
+            )
         else:
             m = METRICS.build(name, num_samples=num)
         out.append((name, m))
     return out
 
 
-def load_images(path: str | Path, resolution: int | None = None, channels: int | None = None, *,
-                what: str = "", max_unreadable: float = 0.01, limit_option: str | None = None) -> Any:
+def load_images(
+    path: str | Path,
+    resolution: int | None = None,
+    channels: int | None = None,
+    *,
+    what: str = "",
+    max_unreadable: float = 0.01,
+    limit_option: str | None = None,
+) -> Any:
     """A DataSource from an .npz (arrays as `gankit sample` writes them) or a folder of images.
 
     A folder is decoded at ``resolution`` / ``channels`` (default: the first image's shorter side and
@@ -64,7 +73,7 @@ def load_images(path: str | Path, resolution: int | None = None, channels: int |
     ``max_unreadable`` of the folder, as training does (gankit/data/folder.py); more is an error.
     ``what`` names the path in messages (``--real``); ``limit_option`` names the setting that raises
     ``max_unreadable`` for the command (``--max-unreadable``), None: the messages name none."""
-    from gankit.data import DATASETS, DataPathError
+    from gankit.data import DataPathError
 
     p = Path(path).expanduser()
     label = f"{what} {str(p)!r}" if what else repr(str(p))
@@ -92,17 +101,20 @@ def _load_npz(p: Path, label: str) -> Any:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise ValueError(f"{label} cannot be read as an .npz file ({err}); write it with numpy.savez") from None
     if "images" not in arrays:
-        raise ValueError(f"{label} has no array 'images' (its arrays: {', '.join(arrays) or 'none'}); store the "
-                         f"images as uint8 under 'images' (N, H, W), (N, H, W, C) or (N, C, H, W), as "
-                         f"`gankit sample --out FILE.npz` writes them")
+        raise ValueError(
+            f"{label} has no array 'images' (its arrays: {', '.join(arrays) or 'none'}); store the "
+            f"images as uint8 under 'images' (N, H, W), (N, H, W, C) or (N, C, H, W), as "
+            f"`gankit sample --out FILE.npz` writes them"
+        )
     src = DATASETS.build("npz", path=str(p))
     if len(src) == 0:
         raise ValueError(f"{label} holds no images (its 'images' array is empty)")
     return src
 
 
-def _load_folder(p: Path, label: str, resolution: int | None, channels: int | None, max_unreadable: float,
-                 limit_option: str | None) -> Any:
+def _load_folder(
+    p: Path, label: str, resolution: int | None, channels: int | None, max_unreadable: float, limit_option: str | None
+) -> Any:
     from gankit.data import DATASETS, DataPathError
     from gankit.data.folder import EXTENSIONS, find_images, load_square
 
@@ -121,15 +133,17 @@ def _load_folder(p: Path, label: str, resolution: int | None, channels: int | No
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
                 continue
         else:
-            raise DataPathError(f"none of the {len(files)} image files under {label} can be read as images "
-                                f"(first: {files[0].name})")
+            raise DataPathError(
+                f"none of the {len(files)} image files under {label} can be read as images (first: {files[0].name})"
+            )
     # Load with every file allowed to fail, then apply max_unreadable here: the dataset's own message
     # names the recipe key data.max_unreadable, which is not how this command is set.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            src = DATASETS.build("image-folder", path=str(p), resolution=resolution, channels=channels,
-                                 max_unreadable=1.0)
+            src = DATASETS.build(
+                "image-folder", path=str(p), resolution=resolution, channels=channels, max_unreadable=1.0
+            )
         except DataPathError:  # every file unreadable
             src = None
     for w in caught:  # pass on anything other than the unreadable-files note, which is redone below
@@ -145,8 +159,11 @@ def _load_folder(p: Path, label: str, resolution: int | None, channels: int | No
             reason = str(err)
         head = f"{len(bad)} of {len(files)} files under {label} cannot be read as images (first: {reason})"
         if src is None or len(bad) > max_unreadable * len(files):
-            raise_it = (f"raise {limit_option} (now {max_unreadable:g}) to skip them" if limit_option
-                        else f"more than max_unreadable={max_unreadable:g} of the folder")
+            raise_it = (
+                f"raise {limit_option} (now {max_unreadable:g}) to skip them"
+                if limit_option
+                else f"more than max_unreadable={max_unreadable:g} of the folder"
+            )
             raise DataPathError(f"{head}; remove or re-download them, or {raise_it}")
         warnings.warn(f"{head}; skipped them ({len(src)} images used)", stacklevel=3)
     return src
@@ -156,11 +173,19 @@ def load_pair(real: str | Path, fake: str | Path, max_unreadable: float = 0.01) 
     """The --real and --fake image sets, checked to have one shape (a --fake folder is decoded at
     --real's resolution and channels; an .npz is taken as stored)."""
     real_src = load_images(real, what="--real", max_unreadable=max_unreadable, limit_option="--max-unreadable")
-    fake_src = load_images(fake, resolution=real_src.shape[-1], channels=real_src.shape[0], what="--fake",
-                           max_unreadable=max_unreadable, limit_option="--max-unreadable")
+    fake_src = load_images(
+        fake,
+        resolution=real_src.shape[-1],
+        channels=real_src.shape[0],
+        what="--fake",
+        max_unreadable=max_unreadable,
+        limit_option="--max-unreadable",
+    )
     if tuple(fake_src.shape) != tuple(real_src.shape):
+
         def fmt(shape: tuple[int, ...]) -> str:
             return "x".join(map(str, shape))
+
         raise ValueError(
             f"--fake {str(fake)!r} holds {fmt(fake_src.shape)} images but --real {str(real)!r} holds "
             f"{fmt(real_src.shape)} (channels x height x width); the two sets must have one shape to be compared: "
@@ -176,44 +201,71 @@ def _write_json(path: Path, record: dict[str, Any], append: bool) -> None:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         return
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(record, indent=2))
 
 
-def evaluate_run(run: str | Path, metrics: list[tuple[str, Any]], seed: int = 0, device: str = "auto",
-                 use_ema: bool = True, progress: bool = True) -> dict[str, Any]:
+def evaluate_run(
+    run: str | Path,
+    metrics: list[tuple[str, Any]],
+    seed: int = 0,
+    device: str = "auto",
+    use_ema: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Scores of a run's generator (EMA weights when present) against its recipe's dataset.
 
     The record is also appended to RUN_DIR/eval.jsonl when ``run`` is a run directory."""
+    from gankit.data import DataPathError
     from gankit.sampling import generate, load_generator
     from gankit.training.build import build_data, resolve_device
 
-    from gankit.data import DataPathError
-
     if not Path(run).expanduser().exists():
-        raise DataPathError(f"{str(run)!r} does not exist; give a run directory (or its checkpoints/step-N "
-                            f"folder) to evaluate, or --real PATH --fake PATH")
+        raise DataPathError(
+            f"{str(run)!r} does not exist; give a run directory (or its checkpoints/step-N "
+            f"folder) to evaluate, or --real PATH --fake PATH"
+        )
     G, recipe, shapes, meta = load_generator(run, device=device, use_ema=use_ema)
     if shapes.kind != "image" and any(getattr(m, "uses_features", False) for _, m in metrics):
         raise ValueError(f"run {run} generates 2-D points; image metrics do not apply (use --metrics toy-mixture)")
     source = build_data(recipe)
-    labels_for = (lambda n: requested_labels(n, G.num_classes)) if getattr(G, "num_classes", 0) else (lambda n: None)
-    ev = Evaluator(metrics, source, resolve_device(device), seed=seed,
-                   reference=reference_description(source, recipe.data.options), progress=progress, context="eval")
+    labels_for = (
+        (lambda n: requested_labels(n, cast(int, G.num_classes))) if getattr(G, "num_classes", 0) else (lambda n: None)
+    )
+    ev = Evaluator(
+        metrics,
+        source,
+        resolve_device(device),
+        seed=seed,
+        reference=reference_description(source, recipe.data.options),
+        progress=progress,
+        context="eval",
+    )
     t0 = time.perf_counter()
     results, protocols = ev.evaluate(lambda n: generate(G, n, seed=seed, labels=labels_for(n)))
-    record = {"run": str(run), "checkpoint": meta["checkpoint"], "step": int(meta.get("step", -1)),
-              "weights": meta["weights"], "results": results, "protocol": protocols,
-              "seconds": round(time.perf_counter() - t0, 2)}
+    record = {
+        "run": str(run),
+        "checkpoint": meta["checkpoint"],
+        "step": int(meta.get("step", -1)),
+        "weights": meta["weights"],
+        "results": results,
+        "protocol": protocols,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
     if (Path(run) / "config.yaml").is_file():
         _write_json(Path(run) / "eval.jsonl", record, append=True)
     return record
 
 
-def evaluate_files(real: str | Path, fake: str | Path, metrics: list[tuple[str, Any]], seed: int = 0,
-                   device: str = "auto", progress: bool = True, max_unreadable: float = 0.01,
-                   loaded: tuple[Any, Any] | None = None) -> dict[str, Any]:
+def evaluate_files(
+    real: str | Path,
+    fake: str | Path,
+    metrics: list[tuple[str, Any]],
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    max_unreadable: float = 0.01,
+    loaded: tuple[Any, Any] | None = None,
+) -> dict[str, Any]:
     """Scores of the images in ``fake`` against those in ``real`` (folders or .npz files).
 
     ``loaded``: the two sets from ``load_pair(real, fake)`` when the caller has loaded them already
@@ -228,10 +280,22 @@ def evaluate_files(real: str | Path, fake: str | Path, metrics: list[tuple[str, 
     def take(n: int) -> torch.Tensor:
         return fake_images[:n]  # the Evaluator never asks for more than fake_size
 
-    ev = Evaluator(metrics, real_src, resolve_device(device), seed=seed,
-                   reference={**reference_description(real_src), "path": str(real)}, progress=progress,
-                   context="eval", fake_size=len(fake_images))
+    ev = Evaluator(
+        metrics,
+        real_src,
+        resolve_device(device),
+        seed=seed,
+        reference={**reference_description(real_src), "path": str(real)},
+        progress=progress,
+        context="eval",
+        fake_size=len(fake_images),
+    )
     t0 = time.perf_counter()
     results, protocols = ev.evaluate(take)
-    return {"real": str(real), "fake": str(fake), "results": results, "protocol": protocols,
-            "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "real": str(real),
+        "fake": str(fake),
+        "results": results,
+        "protocol": protocols,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }

@@ -12,8 +12,16 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
+
+
+def z_dim_of(G: torch.nn.Module) -> int:
+    """G's latent size: the ``z_dim`` every generator sets (0 for the image-to-image ones). torch types
+    a module's attributes as ``Tensor | Module``; this reads it as the int it is (wrappers that forward
+    attributes, such as gankit.training.distributed's DDP, answer too)."""
+    return cast(int, G.z_dim)
 
 
 def lerp(z1: torch.Tensor, z2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -73,16 +81,59 @@ def class_morph(G: torch.nn.Module, z: torch.Tensor, class_a: int, class_b: int,
     Needs a generator with a shared class embedding (``G.embed(y)`` and ``G(z, class_embedding=...)``:
     ``biggan``); per-layer class tables (resnet's CBN) have no single embedding to interpolate.
     """
-    if not callable(getattr(G, "embed", None)):
-        raise ValueError(f"class morphing needs a generator with a shared class embedding (biggan); "
-                         f"{type(G).__name__} has none")
+    embed = getattr(G, "embed", None)
+    if not callable(embed):
+        raise ValueError(
+            f"class morphing needs a generator with a shared class embedding (biggan); {type(G).__name__} has none"
+        )
     k = int(getattr(G, "num_classes", 0))
     if not (0 <= class_a < k and 0 <= class_b < k):
         raise ValueError(f"classes {class_a} and {class_b} must be in 0..{k - 1}")
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
     device = next(G.parameters()).device
-    ends = G.embed(torch.tensor([class_a, class_b], device=device))
+    ends = embed(torch.tensor([class_a, class_b], device=device))
     emb = lerp(ends[0], ends[1], torch.linspace(0, 1, steps, device=device))
     zs = z.reshape(1, -1).to(device).expand(steps, -1)
     return G(zs, class_embedding=emb).float().cpu()
+
+
+@torch.no_grad()
+def generate(
+    G: torch.nn.Module,
+    num: int,
+    seed: int | None = 0,
+    batch_size: int = 500,
+    labels: torch.Tensor | None = None,
+    truncation: float = float("inf"),
+    z: torch.Tensor | None = None,
+    psi: float = 1.0,
+) -> torch.Tensor:
+    """``num`` samples of G (or G(z) for given latents), as float32 on the CPU.
+
+    The latents are ``torch.randn(num, G.z_dim)`` drawn on the CPU from
+    ``torch.Generator().manual_seed(seed)`` (``seed=None``: from torch's global RNG), so a seed gives
+    the same samples on every device; ``truncation`` redraws |z_i| above it (Brock et al. 2019);
+    ``psi`` < 1 truncates in w space, w_avg + psi (w - w_avg) (StyleGAN only, Karras et al. 2019,
+    Sec. 3.1 / App. B)."""
+    if not getattr(G, "z_dim", 0):
+        raise ValueError(
+            f"{type(G).__name__} translates images (an image-to-image family) and draws nothing from "
+            "noise; its run's samples/ grids show input | output | target on held-out images"
+        )
+    if psi != 1.0 and not callable(getattr(G, "truncate", None)):
+        raise ValueError(
+            f"--psi truncates StyleGAN's w space; {type(G).__name__} has none (use --truncation for z-space truncation)"
+        )
+    kw = {"psi": psi} if psi != 1.0 else {}
+
+    if z is None:
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = truncated_normal(num, z_dim_of(G), truncation, generator=gen)
+    device = next(G.parameters()).device
+    out = []
+    for i in range(0, num, batch_size):
+        y = labels[i : i + batch_size].to(device) if labels is not None else None
+        zi = z[i : i + batch_size].to(device)
+        out.append((G(zi, y, **kw) if y is not None else G(zi, **kw)).float().cpu())
+    return torch.cat(out)

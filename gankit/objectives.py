@@ -51,6 +51,9 @@ class Objective:
     """Base class: stateless by default; subclasses override ``d_loss`` and ``g_loss``."""
 
     energy: bool = False  # True: D outputs are reconstruction energies >= 0, not logits
+    # True: g_loss reads D's outputs on real data (relativistic losses). Every family passes them to
+    # ``g_loss(fake, real)``; it computes them (one more D pass) only when this says they are read.
+    g_uses_real: bool = False
 
     def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         raise NotImplementedError

@@ -27,7 +27,7 @@ trains the network. A patch discriminator's logits are summed per sample before 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -35,8 +35,8 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
+from gankit.amp import penalty_scale
 from gankit.models.base import DOut
-from gankit.training.precision import penalty_scale
 from gankit.registry import Registry
 
 PENALTIES = Registry("penalty")
@@ -211,17 +211,30 @@ class WeightClipping(Penalty):
 
 
 _SN_TYPES = (
-    nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
-    nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Embedding,
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.Embedding,
 )
 _TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def _weight_parametrizations(m: nn.Module) -> Any:
+    """The ParametrizationList of ``m``'s parametrised weight (``m.parametrizations["weight"]``, which torch
+    types as a plain module attribute). Its entries are torch's private classes, read by name (``_SpectralNorm``
+    with its ``_u``, ``_v``, ``dim`` and ``eps``), hence Any."""
+    return cast(nn.ModuleDict, m.parametrizations)["weight"]
 
 
 def _has_spectral_norm(m: nn.Module) -> bool:
     if hasattr(m, "weight_orig"):  # the older hook-based torch.nn.utils.spectral_norm
         return True
     if parametrize.is_parametrized(m, "weight"):
-        return any(type(p).__name__ == "_SpectralNorm" for p in m.parametrizations["weight"])
+        return any(type(p).__name__ == "_SpectralNorm" for p in _weight_parametrizations(m))
     return False
 
 
@@ -274,10 +287,10 @@ def refresh_spectral_norm(net: nn.Module, iterations: int = 1) -> int:
     for m in net.modules():
         if not parametrize.is_parametrized(m, "weight"):
             continue
-        for p in m.parametrizations["weight"]:
+        for p in _weight_parametrizations(m):
             if type(p).__name__ != "_SpectralNorm" or not hasattr(p, "_u"):  # 1-d weights: normalised exactly
                 continue
-            w = m.parametrizations["weight"].original
+            w = _weight_parametrizations(m).original
             w = w.movedim(p.dim, 0).flatten(1)  # the parametrisation's (out, -1) matrix
             for _ in range(iterations):
                 p._u.copy_(F.normalize(w @ p._v, dim=0, eps=p.eps))

@@ -8,8 +8,9 @@ pydantic, so a typo or a wrong type fails before any training starts, with the v
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pydantic
 
@@ -84,8 +85,10 @@ class Registry:
 
     def describe(self, long: bool = False) -> dict[str, str]:
         """name -> its one-line description, or with ``long`` its whole text (docstring paragraphs)."""
-        return {n: (self._entries[n].doc or self._entries[n].description) if long else self._entries[n].description
-                for n in self.names()}
+        return {
+            n: (self._entries[n].doc or self._entries[n].description) if long else self._entries[n].description
+            for n in self.names()
+        }
 
     def __getitem__(self, name: str) -> Any:
         return self.build(name)
@@ -98,8 +101,7 @@ class Registry:
         return {
             k: p
             for k, p in params.items()
-            if k not in entry.injected and k != "self"
-            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            if k not in entry.injected and k != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         }
 
     def validate(self, name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +120,7 @@ class Registry:
                 ann = _resolve(ann, self.entry(name).factory)
             default = p.default if p.default is not inspect.Parameter.empty else ...
             fields[k] = (ann, default)
-        model = pydantic.create_model(  # type: ignore[call-overload]
+        model = pydantic.create_model(
             f"{self.kind}_{name}_options",
             __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True),
             **fields,
@@ -127,7 +129,8 @@ class Registry:
             checked = model(**kwargs)
         except pydantic.ValidationError as err:
             problems = "; ".join(
-                f"option {'.'.join(map(str, e['loc']))!r} is required" if e["type"] == "missing"
+                f"option {'.'.join(map(str, e['loc']))!r} is required"
+                if e["type"] == "missing"
                 else f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                 for e in err.errors()
             )

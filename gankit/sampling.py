@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
-from gankit.config import validate_recipe
+from gankit.files import atomic_write
+from gankit.latent import generate, z_dim_of
 from gankit.metrics.classes import requested_labels
 from gankit.models.base import set_step
-from gankit.training import checkpoint as ck
+from gankit.recipes.load import validate_recipe
+from gankit.runlog import checkpoint as ck
 from gankit.training.build import Shapes, build_generator, resolve_device
 
 
@@ -24,8 +25,12 @@ def read_checkpoint(source: str | Path) -> tuple[dict[str, torch.Tensor], dict[s
     recipe = validate_recipe(ck.recipe_from_metadata(meta))
     s = json.loads(meta["shapes"])
     in_shape = tuple(s["in_shape"]) if s.get("in_shape") else None
-    return (tensors, {**meta, "checkpoint": str(ckpt)}, recipe,
-            Shapes(s["kind"], tuple(s["shape"]), int(s["num_classes"]), in_shape))
+    return (
+        tensors,
+        {**meta, "checkpoint": str(ckpt)},
+        recipe,
+        Shapes(s["kind"], tuple(s["shape"]), int(s["num_classes"]), in_shape),
+    )
 
 
 def load_generator(
@@ -40,39 +45,6 @@ def load_generator(
     G.to(resolve_device(device)).eval()
     meta = {**meta, "weights": prefix}
     return G, recipe, shapes, meta
-
-
-@torch.no_grad()
-def generate(G: torch.nn.Module, num: int, seed: int | None = 0, batch_size: int = 500,
-             labels: torch.Tensor | None = None, truncation: float = float("inf"),
-             z: torch.Tensor | None = None, psi: float = 1.0) -> torch.Tensor:
-    """``num`` samples of G (or G(z) for given latents), as float32 on the CPU.
-
-    The latents are ``torch.randn(num, G.z_dim)`` drawn on the CPU from
-    ``torch.Generator().manual_seed(seed)`` (``seed=None``: from torch's global RNG), so a seed gives
-    the same samples on every device; ``truncation`` redraws |z_i| above it (Brock et al. 2019);
-    ``psi`` < 1 truncates in w space, w_avg + psi (w - w_avg) (StyleGAN only, Karras et al. 2019,
-    Sec. 3.1 / App. B)."""
-    from gankit.latent import truncated_normal
-
-    if not getattr(G, "z_dim", 0):
-        raise ValueError(f"{type(G).__name__} translates images (an image-to-image family) and draws nothing from "
-                         "noise; its run's samples/ grids show input | output | target on held-out images")
-    if psi != 1.0 and not callable(getattr(G, "truncate", None)):
-        raise ValueError(f"--psi truncates StyleGAN's w space; {type(G).__name__} has none (use --truncation "
-                         "for z-space truncation)")
-    kw = {"psi": psi} if psi != 1.0 else {}
-
-    if z is None:
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = truncated_normal(num, G.z_dim, truncation, generator=gen)
-    device = next(G.parameters()).device
-    out = []
-    for i in range(0, num, batch_size):
-        y = labels[i:i + batch_size].to(device) if labels is not None else None
-        zi = z[i:i + batch_size].to(device)
-        out.append((G(zi, y, **kw) if y is not None else G(zi, **kw)).float().cpu())
-    return torch.cat(out)
 
 
 def to_uint8_nhwc(images: torch.Tensor) -> np.ndarray:
@@ -105,14 +77,21 @@ def resolve_labels(labels: Any, num: int, num_classes: int) -> torch.Tensor | No
         raise ValueError(f"labels must be one class id or {num} of them (one per sample), got shape {tuple(y.shape)}")
     bad = y[(y < 0) | (y >= num_classes)]
     if len(bad):
-        raise ValueError(f"label {int(bad[0])} is out of range: this generator has {num_classes} classes "
-                         f"(0..{num_classes - 1})")
+        raise ValueError(
+            f"label {int(bad[0])} is out of range: this generator has {num_classes} classes (0..{num_classes - 1})"
+        )
     return y
 
 
-def draw_samples(G: torch.nn.Module, num: int, seed: int | None = 0, labels: Any = None,
-                 truncation: float = float("inf"), psi: float = 1.0, batch_size: int = 500
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def draw_samples(
+    G: torch.nn.Module,
+    num: int,
+    seed: int | None = 0,
+    labels: Any = None,
+    truncation: float = float("inf"),
+    psi: float = 1.0,
+    batch_size: int = 500,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(samples, labels asked for) of ``num`` draws of G: what ``gankit sample`` writes and what
     ``gankit.load(...).sample`` returns, one code path for both. ``labels`` as :func:`resolve_labels`
     takes them; the rest as :func:`generate`."""
@@ -123,9 +102,16 @@ def draw_samples(G: torch.nn.Module, num: int, seed: int | None = 0, labels: Any
     return samples, y
 
 
-def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
-                  device: str = "auto", use_ema: bool = True, truncation: float = float("inf"),
-                  psi: float = 1.0) -> dict[str, Any]:
+def write_samples(
+    source: str | Path,
+    out: str | Path,
+    num: int,
+    seed: int = 0,
+    device: str = "auto",
+    use_ema: bool = True,
+    truncation: float = float("inf"),
+    psi: float = 1.0,
+) -> dict[str, Any]:
     """Write ``num`` samples of a run's generator to ``out``: an .npz (uint8 NHWC ``images`` or float32
     ``points``, and int64 ``labels`` for a conditional generator) or a .png grid / scatter plot."""
     if num <= 0:
@@ -148,10 +134,8 @@ def write_samples(source: str | Path, out: str | Path, num: int, seed: int = 0,
             arrays["points"] = samples.numpy().astype(np.float32)
         if labels is not None:
             arrays["labels"] = labels.numpy().astype(np.int64)
-        tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, out)
+        # numpy's stub: a ``**`` dict might hold savez's own ``allow_pickle``; these keys are array names
+        atomic_write(out, lambda tmp: np.savez(tmp, **arrays))  # type: ignore[arg-type]
     return {"out": out, "num": num, "weights": meta["weights"], "checkpoint": meta["checkpoint"]}
 
 
@@ -162,9 +146,16 @@ def _png_path(out: str | Path) -> Path:
     return out
 
 
-def write_interpolations(source: str | Path, out: str | Path, rows: int = 8, steps: int = 10,
-                         mode: str = "slerp", seed: int = 0, device: str = "auto", use_ema: bool = True
-                         ) -> dict[str, Any]:
+def write_interpolations(
+    source: str | Path,
+    out: str | Path,
+    rows: int = 8,
+    steps: int = 10,
+    mode: str = "slerp",
+    seed: int = 0,
+    device: str = "auto",
+    use_ema: bool = True,
+) -> dict[str, Any]:
     """A PNG grid: each row walks from one random z to another in ``steps`` (lerp or slerp)."""
     from gankit.latent import interpolation_grid
     from gankit.viz import save_image_grid
@@ -173,18 +164,27 @@ def write_interpolations(source: str | Path, out: str | Path, rows: int = 8, ste
     G, recipe, shapes, meta = load_generator(source, device=device, use_ema=use_ema)
     if shapes.kind != "image":
         raise ValueError("interpolation grids are for image generators; for 2-D data use `gankit sample --out x.png`")
-    pairs = torch.randn(rows, 2, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    pairs = torch.randn(rows, 2, z_dim_of(G), generator=torch.Generator().manual_seed(seed))
     z = interpolation_grid(pairs, steps, mode)
     labels = None
     if getattr(G, "num_classes", 0):  # one class per row, so the walk shows style within a class
-        labels = requested_labels(rows, G.num_classes).repeat_interleave(steps)
+        labels = requested_labels(rows, cast(int, G.num_classes)).repeat_interleave(steps)
     images = generate(G, len(z), labels=labels, z=z)
     save_image_grid(images, out, nrow=steps)
     return {"out": out, "rows": rows, "steps": steps, "mode": mode, "checkpoint": meta["checkpoint"]}
 
 
-def write_class_morph(source: str | Path, out: str | Path, class_a: int, class_b: int, rows: int = 8,
-                      steps: int = 10, seed: int = 0, device: str = "auto", use_ema: bool = True) -> dict[str, Any]:
+def write_class_morph(
+    source: str | Path,
+    out: str | Path,
+    class_a: int,
+    class_b: int,
+    rows: int = 8,
+    steps: int = 10,
+    seed: int = 0,
+    device: str = "auto",
+    use_ema: bool = True,
+) -> dict[str, Any]:
     """A PNG grid of category morphs (BigGAN Fig. 8): each row keeps one z and walks the shared class
     embedding from class_a's to class_b's in ``steps`` frames."""
     from gankit.latent import class_morph
@@ -192,18 +192,32 @@ def write_class_morph(source: str | Path, out: str | Path, class_a: int, class_b
 
     out = _png_path(out)
     G, _, _, meta = load_generator(source, device=device, use_ema=use_ema)
-    z = torch.randn(rows, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(rows, z_dim_of(G), generator=torch.Generator().manual_seed(seed))
     images = torch.cat([class_morph(G, zi, class_a, class_b, steps) for zi in z])
     save_image_grid(images, out, nrow=steps)
-    return {"out": out, "rows": rows, "steps": steps, "mode": f"class {class_a} -> {class_b}",
-            "checkpoint": meta["checkpoint"]}
+    return {
+        "out": out,
+        "rows": rows,
+        "steps": steps,
+        "mode": f"class {class_a} -> {class_b}",
+        "checkpoint": meta["checkpoint"],
+    }
 
 
-def write_style_mixing(source: str | Path, out: str | Path, crossover: int, rows: int = 4, cols: int = 6,
-                       seed: int = 0, device: str = "auto", use_ema: bool = True, psi: float = 1.0) -> dict[str, Any]:
+def write_style_mixing(
+    source: str | Path,
+    out: str | Path,
+    crossover: int,
+    rows: int = 4,
+    cols: int = 6,
+    seed: int = 0,
+    device: str = "auto",
+    use_ema: bool = True,
+    psi: float = 1.0,
+) -> dict[str, Any]:
     """StyleGAN's style-mixing figure (Karras et al. 2019, Fig. 3) as a PNG: column sources on top, row
     sources on the left, and each cell with the row's styles below ``crossover`` and the column's above."""
-    from gankit.models.stylegan import style_mixing_grid
+    from gankit.models.stylegan import StyleGANGenerator, style_mixing_grid
     from gankit.viz import save_image_grid
 
     out = _png_path(out)
@@ -212,10 +226,15 @@ def write_style_mixing(source: str | Path, out: str | Path, crossover: int, rows
         raise ValueError(f"style mixing needs a StyleGAN generator; this run's is {type(G).__name__}")
     gen = torch.Generator().manual_seed(seed)
     device_ = next(G.parameters()).device
-    z_rows = torch.randn(rows, G.z_dim, generator=gen).to(device_)
-    z_cols = torch.randn(cols, G.z_dim, generator=gen).to(device_)
-    with torch.no_grad():
-        grid = style_mixing_grid(G, z_rows, z_cols, crossover, psi=psi).float().cpu()
+    z_rows = torch.randn(rows, z_dim_of(G), generator=gen).to(device_)
+    z_cols = torch.randn(cols, z_dim_of(G), generator=gen).to(device_)
+    with torch.no_grad():  # G has StyleGAN's synthesis network (checked above)
+        grid = style_mixing_grid(cast(StyleGANGenerator, G), z_rows, z_cols, crossover, psi=psi).float().cpu()
     save_image_grid(grid, out, nrow=cols + 1)
-    return {"out": out, "rows": rows, "steps": cols, "mode": f"style mixing at layer {crossover} of {G.num_ws}",
-            "checkpoint": meta["checkpoint"]}
+    return {
+        "out": out,
+        "rows": rows,
+        "steps": cols,
+        "mode": f"style mixing at layer {crossover} of {G.num_ws}",
+        "checkpoint": meta["checkpoint"],
+    }

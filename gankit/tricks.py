@@ -9,7 +9,10 @@ A trick may override any of these (the base class does nothing):
 * ``augment(x)``: transform real images D classifies outside the game (the semi-supervised
   family's labelled batch), as ``d_inputs`` transforms the real ones in it;
 * ``d_loss(objective, real_logits, fake_logits)``: replace the discriminator loss;
-* ``g_critic(family, fake)``: the discriminator G plays against in its step (unrolled GAN), or None;
+* ``g_critic(family, fake, real, ctx)``: the discriminator G plays against in its step (unrolled GAN),
+  or None; ``real`` is the G step's real batch (the trainer draws one when ``needs_batch_in_g_step``),
+  ``ctx`` the step context, and only the family's public methods are used (``D``, ``opt_d``,
+  ``d_inputs``, ``adversarial_d_loss``);
 * ``g_loss(fake_out, real_out, adversarial)``: replace the generator loss (feature matching);
 * ``extra_loss(net_name, net)``: a term added to that network's loss (historical averaging);
 * ``state_dict()`` / ``load_state_dict()``: state that a checkpoint keeps for exact resume.
@@ -17,7 +20,8 @@ A trick may override any of these (the base class does nothing):
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -42,8 +46,9 @@ class Trick:
     def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return shape
 
-    def d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor, step: int
-                 ) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def d_inputs(
+        self, real: torch.Tensor | None, fake: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
         return real, fake
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,10 +60,13 @@ class Trick:
     def g_loss(self, fake_out: DOut, real_out: DOut | None, adversarial: torch.Tensor) -> torch.Tensor | None:
         return None
 
-    def g_critic(self, family: Any, fake: torch.Tensor) -> Callable[[torch.Tensor], DOut] | None:
+    def g_critic(
+        self, family: Any, fake: torch.Tensor, real: torch.Tensor | None, ctx: Any
+    ) -> Callable[[torch.Tensor], DOut] | None:
         return None
 
-    needs_real_in_g_step = False
+    needs_real_in_g_step = False  # g_loss reads D's outputs on real data (feature matching)
+    needs_batch_in_g_step = False  # the G step needs a real batch for itself (the unrolled look-ahead)
 
     def extra_loss(self, net_name: str, net: nn.Module) -> torch.Tensor | None:
         return None
@@ -70,12 +78,15 @@ class Trick:
         pass
 
 
-def smoothed_terms(real: torch.Tensor, fake: torch.Tensor, alpha: float, beta: float
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def smoothed_terms(
+    real: torch.Tensor, fake: torch.Tensor, alpha: float, beta: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(real term, fake term) of the logistic D loss with targets alpha (real) and beta (fake):
     -E_p[alpha log D + (1 - alpha) log(1 - D)] and -E_q[beta log D + (1 - beta) log(1 - D)]."""
-    return (F.binary_cross_entropy_with_logits(real, torch.full_like(real, alpha)),
-            F.binary_cross_entropy_with_logits(fake, torch.full_like(fake, beta)))
+    return (
+        F.binary_cross_entropy_with_logits(real, torch.full_like(real, alpha)),
+        F.binary_cross_entropy_with_logits(fake, torch.full_like(fake, beta)),
+    )
 
 
 @TRICKS.register("label-smoothing")
@@ -123,8 +134,9 @@ class InstanceNoise(Trick):
             return self.sigma
         return self.sigma * max(0.0, 1.0 - step / self.anneal_steps)
 
-    def d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor, step: int
-                 ) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def d_inputs(
+        self, real: torch.Tensor | None, fake: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
         s = self.sigma_at(step)
         if s == 0.0:
             return real, fake
@@ -143,28 +155,36 @@ class DiffAugment(Trick):
     Images only: the ops shift and mask pixels.
     """
 
-    def __init__(self, policy: list[str] | tuple[str, ...] = ("color", "translation", "cutout"),
-                 translation: float = 0.125, cutout: float = 0.5) -> None:
+    def __init__(
+        self,
+        policy: list[str] | tuple[str, ...] = ("color", "translation", "cutout"),
+        translation: float = 0.125,
+        cutout: float = 0.5,
+    ) -> None:
         policy = (policy,) if isinstance(policy, str) else tuple(policy)
         bad = [p for p in policy if p not in POLICIES]
         if bad or not policy:
             raise ValueError(f"diffaugment policy {list(policy)} must be a non-empty list of {', '.join(POLICIES)}")
         if not (0.0 <= translation < 0.5 and 0.0 <= cutout <= 1.0):
-            raise ValueError(f"diffaugment needs 0 <= translation < 0.5 and 0 <= cutout <= 1, "
-                             f"got {translation}, {cutout}")
+            raise ValueError(
+                f"diffaugment needs 0 <= translation < 0.5 and 0 <= cutout <= 1, got {translation}, {cutout}"
+            )
         self.policy, self.translation, self.cutout = policy, translation, cutout
 
     def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(shape) != 3:
-            raise ValueError(f"diffaugment transforms images (C, H, W); this discriminator judges inputs of shape "
-                             f"{tuple(shape)}: remove the trick, or use an image dataset and family")
+            raise ValueError(
+                f"diffaugment transforms images (C, H, W); this discriminator judges inputs of shape "
+                f"{tuple(shape)}: remove the trick, or use an image dataset and family"
+            )
         return shape
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.policy, self.translation, self.cutout)
 
-    def d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor, step: int
-                 ) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def d_inputs(
+        self, real: torch.Tensor | None, fake: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
         return (None if real is None else self.augment(real)), self.augment(fake)
 
 
@@ -216,7 +236,9 @@ class HistoricalAveraging(Trick):
             n = self.counts[net_name]
             for m, p in zip(self.means[net_name], params):
                 m.add_(p.detach() - m, alpha=1.0 / n)
-        return self.weight * sum((p - m).square().sum() for p, m in zip(params, self.means[net_name]))
+        # A tensor: the networks have parameters (sum's type also allows the 0 of an empty sum).
+        distance = cast(torch.Tensor, sum((p - m).square().sum() for p, m in zip(params, self.means[net_name])))
+        return self.weight * distance
 
     def state_dict(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "means": {k: [m.cpu() for m in v] for k, v in self.means.items()}}
@@ -244,13 +266,15 @@ class PacGAN(Trick):
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         if n % self.m:
-            raise ValueError(f"pacgan m={self.m} needs a batch size divisible by m, got {n}; "
-                             "change schedule.batch_size")
+            raise ValueError(
+                f"pacgan m={self.m} needs a batch size divisible by m, got {n}; change schedule.batch_size"
+            )
         # (N, C, ...) -> (N/m, m*C, ...): consecutive samples form a pack.
         return x.reshape(n // self.m, self.m * x.shape[1], *x.shape[2:])
 
-    def d_inputs(self, real: torch.Tensor | None, fake: torch.Tensor, step: int
-                 ) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def d_inputs(
+        self, real: torch.Tensor | None, fake: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
         return (None if real is None else self.pack(real)), self.pack(fake)
 
 
@@ -278,8 +302,10 @@ class PullingAway(Trick):
 
     def g_loss(self, fake_out: DOut, real_out: DOut | None, adversarial: torch.Tensor) -> torch.Tensor:
         if fake_out.features is None:
-            raise ValueError("pulling-away needs the discriminator's code (DOut.features): use the "
-                             "autoencoder or began discriminator")
+            raise ValueError(
+                "pulling-away needs the discriminator's code (DOut.features): use the "
+                "autoencoder or began discriminator"
+            )
         return adversarial + self.weight * self.term(fake_out.features)
 
 
@@ -304,9 +330,17 @@ class Unrolled(Trick):
             raise ValueError(f"unrolled lr must be positive, got {lr}")
         self.k, self.lr, self.second_order = k, lr, second_order
 
-    def g_critic(self, family: Any, fake: torch.Tensor) -> Callable[[torch.Tensor], DOut] | None:
+    @property
+    def needs_batch_in_g_step(self) -> bool:  # type: ignore[override]
+        return self.k > 0
+
+    def g_critic(
+        self, family: Any, fake: torch.Tensor, real: torch.Tensor | None, ctx: Any
+    ) -> Callable[[torch.Tensor], DOut] | None:
         if self.k == 0:
             return None
+        if real is None:
+            raise ValueError("the unrolled look-ahead needs the G step's real batch (Phase.batch='fresh')")
         D = family.D
         names = [n for n, _ in D.named_parameters()]
         params = [p.detach().requires_grad_(True) for _, p in D.named_parameters()]
@@ -320,7 +354,7 @@ class Unrolled(Trick):
         def critic_at(ps: list[torch.Tensor]) -> Callable[[torch.Tensor], DOut]:
             return lambda x: functional_call(D, ({**dict(zip(names, ps)), **buffers}), (x,))
 
-        real, fake_in = family._d_inputs(family._real(), fake)
+        real, fake_in = family.d_inputs(real, fake, ctx.step)
         m = [torch.zeros_like(p) for p in params]
         v = [torch.zeros_like(p) for p in params]
         t0 = 0
@@ -339,8 +373,10 @@ class Unrolled(Trick):
                 eps, t = group["eps"], t0 + i + 1
                 m = [b1 * mm + (1 - b1) * g for mm, g in zip(m, grads)]
                 v = [b2 * vv + (1 - b2) * g * g for vv, g in zip(v, grads)]
-                params = [p - lr * (mm / (1 - b1**t)) / torch.sqrt(vv / (1 - b2**t) + eps * eps)
-                          for p, mm, vv in zip(params, m, v)]
+                params = [
+                    p - lr * (mm / (1 - b1**t)) / torch.sqrt(vv / (1 - b2**t) + eps * eps)
+                    for p, mm, vv in zip(params, m, v)
+                ]
             else:
                 params = [p - lr * g for p, g in zip(params, grads)]
         return critic_at(params)
@@ -354,7 +390,7 @@ def build_tricks(components: list[Any], objective: str) -> list[tuple[str, Trick
     for n in set(names):
         if names.count(n) > 1:
             raise ValueError(f"trick {n!r} is listed twice; give it once with the options you want")
-    for name, t in tricks:
+    for _name, t in tricks:
         try:
             t.check(objective)
         except ValueError as err:
@@ -387,6 +423,7 @@ class ImageHistory:
                 item = fake[i : i + 1]
                 self.images = item.clone() if self.images is None else torch.cat([self.images, item])
             elif torch.rand((), generator=self.rng) < 0.5:
+                assert self.images is not None  # full: held = size > 0
                 k = int(torch.randint(0, held, (), generator=self.rng))
                 out[i] = self.images[k]
                 self.images[k] = fake[i]

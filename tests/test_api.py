@@ -4,11 +4,11 @@
 import ast
 import contextlib
 import importlib
-import types
 import io
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +17,23 @@ import torch
 
 import gankit
 from gankit.cli import KINDS, main
-from gankit.config import ConfigError, Recipe, dump_yaml, load_recipe
+from gankit.config import ConfigError, Recipe, dump_yaml
+from gankit.recipes.load import load_recipe
 from gankit.sampling import to_uint8_nhwc
 
 REPO = Path(__file__).resolve().parents[1]
 # On top of the README's own overrides: a conditional DCGAN small enough for seconds (EMA from step 0,
 # so the checkpoint holds both G and G_ema; no classifier FID at the end).
-TINY = ["schedule.steps=2", "schedule.batch_size=8", "generator.width=8", "discriminator.width=8",
-        "eval.metrics=[]", "log.tensorboard=false", "family=conditional", "ema.start=0"]
+TINY = [
+    "schedule.steps=2",
+    "schedule.batch_size=8",
+    "generator.width=8",
+    "discriminator.width=8",
+    "eval.metrics=[]",
+    "log.tensorboard=false",
+    "family=conditional",
+    "ema.start=0",
+]
 
 
 def readme_snippets() -> list[str]:
@@ -32,7 +41,7 @@ def readme_snippets() -> list[str]:
     text = (REPO / "README.md").read_text()
     start = text.index("\n## Python API\n")
     end = text.find("\n## ", start + 1)
-    section = text[start:end if end != -1 else None]
+    section = text[start : end if end != -1 else None]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
@@ -59,8 +68,9 @@ def ring_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ring") / "run"
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        result = gankit.train(load_recipe("gan-ring"), ["schedule.steps=2", "log.tensorboard=false"], out=out,
-                              progress=True)
+        result = gankit.train(
+            load_recipe("gan-ring"), ["schedule.steps=2", "log.tensorboard=false"], out=out, progress=True
+        )
     return result, err.getvalue()
 
 
@@ -73,8 +83,10 @@ def run_load_snippet(root: Path) -> dict:
 
 # -- import gankit ---------------------------------------------------------------------------------
 def test_import_gankit_stays_light_and_lists_the_api():
-    code = ("import sys, gankit; assert 'torch' not in sys.modules, 'import gankit pulled in torch'; "
-            "assert 'pydantic' not in sys.modules; print(gankit.__version__, sorted(gankit.__all__), dir(gankit))")
+    code = (
+        "import sys, gankit; assert 'torch' not in sys.modules, 'import gankit pulled in torch'; "
+        "assert 'pydantic' not in sys.modules; print(gankit.__version__, sorted(gankit.__all__), dir(gankit))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("0.1.0 ")
     for name in ("train", "load", "list_recipes", "OBJECTIVES", "RECIPES", "FAMILIES"):

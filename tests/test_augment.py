@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit.config import ConfigError, load_recipe
+from gankit.config import ConfigError
 from gankit.nn.augment import color, cutout, diff_augment, translate
+from gankit.recipes.load import load_recipe
 from gankit.training.trainer import Trainer
 from gankit.tricks import TRICKS
 
@@ -115,7 +116,7 @@ def test_semi_supervised_classifier_sees_augmented_labelled_images():
     forward = t.D.forward
     t.D.forward = lambda x, *a, **k: (seen.append(x.detach().clone()), forward(x, *a, **k))[1]
     torch.manual_seed(0)
-    t.family.d_terms()
+    t.family.d_terms(t.draw_batch(), t.ctx)
     labelled_in, pool = seen[-1], t.family.labelled_x  # the last D call classifies the labelled batch
     shifted = 0
     for img in labelled_in:
@@ -125,13 +126,16 @@ def test_semi_supervised_classifier_sees_augmented_labelled_images():
     assert shifted >= 4
 
 
-@pytest.mark.parametrize("recipe,extra", [
-    ("dcgan-digits", []),
-    ("cgan-mnist", ["data={name: digits, resolution: 16}", "generator.width=8", "discriminator.width=8"]),
-    ("acgan-mnist", ["data={name: digits, resolution: 16}", "generator.width=8", "discriminator.width=8"]),
-    ("pix2pix-digits", []),
-    ("progan-digits", []),
-])
+@pytest.mark.parametrize(
+    "recipe,extra",
+    [
+        ("dcgan-digits", []),
+        ("cgan-mnist", ["data={name: digits, resolution: 16}", "generator.width=8", "discriminator.width=8"]),
+        ("acgan-mnist", ["data={name: digits, resolution: 16}", "generator.width=8", "discriminator.width=8"]),
+        ("pix2pix-digits", []),
+        ("progan-digits", []),
+    ],
+)
 def test_diffaugment_trains_with_the_image_families(recipe, extra):
     trick = "tricks=[{name: diffaugment}]"
     t = Trainer(load_recipe(recipe, ["log.tensorboard=false", "schedule.batch_size=8", *extra, trick]), "/nonexistent")

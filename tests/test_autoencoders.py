@@ -3,13 +3,20 @@
 import pytest
 import torch
 
-from gankit.config import ConfigError, load_recipe
-from gankit.training import checkpoint as ck
+from gankit.config import ConfigError
+from gankit.recipes.load import load_recipe
+from gankit.runlog import checkpoint as ck
 from gankit.training.run import start_run
 from gankit.training.trainer import Trainer
 
-AE_DIGITS = ["data={name: digits, resolution: 16, holdout: 297}", "generator.width=16", "generator.max_channels=32",
-             "generator.code_dim=16", "schedule.batch_size=32", "log.tensorboard=false"]
+AE_DIGITS = [
+    "data={name: digits, resolution: 16, holdout: 297}",
+    "generator.width=16",
+    "generator.max_channels=32",
+    "generator.code_dim=16",
+    "schedule.batch_size=32",
+    "log.tensorboard=false",
+]
 
 
 def _family(tmp_path, *extra):
@@ -32,12 +39,15 @@ def test_corruptions(tmp_path):
     assert torch.equal(plain.example(x)[0], x)
 
 
-@pytest.mark.parametrize("extra,match", [
-    (["discriminator={name: dcgan}"], "trains no discriminator"),
-    (["penalties=[{name: r1}]"], "no discriminator for a D penalty"),
-    (["tricks=[{name: instance-noise}]"], "do not apply"),
-    (["generator={name: unet}"], "needs generator=autoencoder"),
-])
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["discriminator={name: dcgan}"], "trains no discriminator"),
+        (["penalties=[{name: r1}]"], "no discriminator for a D penalty"),
+        (["tricks=[{name: instance-noise}]"], "do not apply"),
+        (["generator={name: unet}"], "needs generator=autoencoder"),
+    ],
+)
 def test_autoencoder_refusals(tmp_path, extra, match):
     with pytest.raises(ConfigError, match=match):
         Trainer(load_recipe("dae-mnist", AE_DIGITS + extra), tmp_path / "run")
@@ -53,9 +63,13 @@ def test_denoising_and_sparse_autoencoders_learn(tmp_path):
     dense = start_run(load_recipe("dae-mnist", AE_DIGITS + ["schedule.steps=300", "eval.every=0"]), out=tmp_path / "d")
     s = dense["eval"]
     assert s["l1"] < s["baseline_l1"] and s["psnr"] > s["baseline_psnr"], s  # it removes the corruption
-    sparse = start_run(load_recipe("dae-mnist", AE_DIGITS + ["schedule.steps=300", "eval.every=0", "family.sparsity=1.0",
-                                                             "generator.code_activation=relu"]), out=tmp_path / "s")
+    sparse = start_run(
+        load_recipe(
+            "dae-mnist",
+            AE_DIGITS + ["schedule.steps=300", "eval.every=0", "family.sparsity=1.0", "generator.code_activation=relu"],
+        ),
+        out=tmp_path / "s",
+    )
     assert sparse["eval"]["code_zero"] > s["code_zero"] + 0.3, (sparse["eval"], s)
     tensors, _ = ck.load_weights(ck.find_checkpoint(tmp_path / "d"))
     assert tensors and all(k.startswith("G.") for k in tensors)  # no discriminator anywhere
-

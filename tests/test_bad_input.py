@@ -16,15 +16,24 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from gankit.cli import main
-from gankit.config import ConfigError, load_recipe
+from gankit.config import ConfigError
 from gankit.data import DATASETS
 from gankit.data.base import DataPathError, InMemoryImages
-from gankit.training import checkpoint as ck
+from gankit.recipes.load import load_recipe
+from gankit.runlog import checkpoint as ck
 from gankit.training.run import resume_run, start_run
 from gankit.training.trainer import Trainer
 
-GRID_FAST = ["generator.hidden=[16]", "discriminator.hidden=[16]", "schedule.batch_size=16",
-             "log.tensorboard=false", "eval.metrics=[]", "eval.every=0", "eval.best=null", "log.sample_every=0"]
+GRID_FAST = [
+    "generator.hidden=[16]",
+    "discriminator.hidden=[16]",
+    "schedule.batch_size=16",
+    "log.tensorboard=false",
+    "eval.metrics=[]",
+    "eval.every=0",
+    "eval.best=null",
+    "log.sample_every=0",
+]
 
 
 def _folder(root, good=30, truncated=0, junk=0):
@@ -77,8 +86,15 @@ def test_npz_with_negative_labels_is_refused(tmp_path):
 
 def test_an_image_size_the_model_cannot_take_says_how_to_resize(tmp_path):
     np.savez(tmp_path / "x.npz", images=np.zeros((8, 28, 28, 3), np.uint8))
-    r = load_recipe("dcgan-digits", ["data={name: npz, path: " + str(tmp_path / "x.npz") + "}",
-                                     "log.tensorboard=false", "eval.metrics=[]", "eval.best=null"])
+    r = load_recipe(
+        "dcgan-digits",
+        [
+            "data={name: npz, path: " + str(tmp_path / "x.npz") + "}",
+            "log.tensorboard=false",
+            "eval.metrics=[]",
+            "eval.best=null",
+        ],
+    )
     with pytest.raises(ConfigError, match=r"3x28x28 images; resize them with data\.resolution="):
         Trainer(r, tmp_path / "run")
     assert not (tmp_path / "run").exists()
@@ -93,19 +109,38 @@ def grid_run(tmp_path):
 
 def _snapshot(run):
     # .lock is the run lock's owner record, rewritten by every process that takes the lock (train/lock.py).
-    return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(run.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
+    return {
+        p.relative_to(run).as_posix(): p.read_bytes()
+        for p in sorted(run.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 def test_a_checkpoint_of_another_recipe_is_named_as_such(grid_run, tmp_path):
     other = tmp_path / "digits"
-    start_run(load_recipe("dcgan-digits", ["generator.width=8", "discriminator.width=8", "schedule.steps=2",
-                                           "schedule.batch_size=8", "log.tensorboard=false", "eval.metrics=[]",
-                                           "eval.best=null", "log.sample_every=0"]), out=other)
+    start_run(
+        load_recipe(
+            "dcgan-digits",
+            [
+                "generator.width=8",
+                "discriminator.width=8",
+                "schedule.steps=2",
+                "schedule.batch_size=8",
+                "log.tensorboard=false",
+                "eval.metrics=[]",
+                "eval.best=null",
+                "log.sample_every=0",
+            ],
+        ),
+        out=other,
+    )
     shutil.copytree(ck.find_checkpoint(other), grid_run / "checkpoints" / "step-0000009")
     before = _snapshot(grid_run)
-    with pytest.raises(ck.CheckpointError, match=r"step-0000009 was written by recipe 'dcgan-digits' .*this run is "
-                                                 r"recipe 'gan-grid'.*--force"):
+    with pytest.raises(
+        ck.CheckpointError,
+        match=r"step-0000009 was written by recipe 'dcgan-digits' .*this run is "
+        r"recipe 'gan-grid'.*--force",
+    ):
         resume_run(grid_run, ["schedule.steps=12"])
     # --force accepts another recipe's identity, never networks that do not fit.
     with pytest.raises(ck.CheckpointError, match=r"G weights in .*step-0000009 do not fit .*another recipe"):
@@ -136,9 +171,10 @@ def test_changed_tensor_shapes_and_a_damaged_recipe_are_named(grid_run):
     save_file({**tensors, key: torch.zeros(3, 3)}, str(ckpt / ck.WEIGHTS), metadata=meta)
     with pytest.raises(ck.CheckpointError, match=r"1 of another shape \(e\.g\. "):
         resume_run(grid_run, ["schedule.steps=8"])
-    save_file(load_file(str(ckpt / ck.WEIGHTS)), str(ckpt / ck.WEIGHTS), metadata={**meta, "recipe": "{\"name\": "})
+    save_file(load_file(str(ckpt / ck.WEIGHTS)), str(ckpt / ck.WEIGHTS), metadata={**meta, "recipe": '{"name": '})
     with pytest.raises(ck.CheckpointError, match="recipe in this checkpoint's metadata is damaged"):
         from gankit.sampling import load_generator
+
         load_generator(grid_run)
 
 

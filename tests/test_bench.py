@@ -14,10 +14,18 @@ import pytest
 import torch
 from rich.console import Console
 
-from gankit.bench import add_commands
-from gankit.bench import toy
-from gankit.bench.toy import (METHODS, PUBLISHED, QUICK, RunResult, aggregate, mean_trajectory, method_recipe,
-                              standard_error, train_one)
+from gankit.bench import add_commands, toy
+from gankit.bench.toy import (
+    METHODS,
+    PUBLISHED,
+    QUICK,
+    RunResult,
+    aggregate,
+    mean_trajectory,
+    method_recipe,
+    standard_error,
+    train_one,
+)
 from gankit.config import ConfigError
 
 
@@ -73,8 +81,10 @@ QUICK_PACGAN4_MIN_MODES = 4
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("GANKIT_LONG_TESTS"),
-                    reason="16-20 minutes a seed on a CPU core: set GANKIT_LONG_TESTS=1 to run it")
+@pytest.mark.skipif(
+    not os.environ.get("GANKIT_LONG_TESTS"),
+    reason="16-20 minutes a seed on a CPU core: set GANKIT_LONG_TESTS=1 to run it",
+)
 def test_pacgan4_captures_23_of_25_grid_modes_in_45000_steps():
     # The figure, at the budget it needs on PacGAN's own networks and optimiser: seed 0 has 23
     # modes at 30,000 steps and 25 at 45,000, seed 1 22 and 25 (README). Opt-in, as it does not fit
@@ -136,11 +146,16 @@ def test_aggregate_means_and_standard_errors():
 
 
 def test_mean_trajectory_averages_per_step():
-    a = [{"step": 5, "modes": 3.0, "hq_fraction": 0.5, "kl": 1.0}, {"step": 10, "modes": 7.0, "hq_fraction": 0.2, "kl": 0.4}]
+    a = [
+        {"step": 5, "modes": 3.0, "hq_fraction": 0.5, "kl": 1.0},
+        {"step": 10, "modes": 7.0, "hq_fraction": 0.2, "kl": 0.4},
+    ]
     b = [{"step": 5, "modes": 5.0, "hq_fraction": 0.1, "kl": 2.0}]  # a seed that stopped early
     m = mean_trajectory([a, b])
     assert [p["step"] for p in m] == [5, 10] and [p["seeds"] for p in m] == [2, 1]
-    assert m[0]["modes"] == pytest.approx(4.0) and m[0]["hq"] == pytest.approx(30.0) and m[0]["kl"] == pytest.approx(1.5)
+    assert (
+        m[0]["modes"] == pytest.approx(4.0) and m[0]["hq"] == pytest.approx(30.0) and m[0]["kl"] == pytest.approx(1.5)
+    )
     assert m[1] == {"step": 10, "seeds": 1, "modes": 7.0, "hq": pytest.approx(20.0), "kl": 0.4}
     assert mean_trajectory([[], []]) == []
 
@@ -158,7 +173,8 @@ def test_trajectory_scores_are_those_of_shorter_runs():
     assert torch.equal(samples12, plain_samples12) and scores12 == plain12
     for point, ref in ((traj[0], scores6), (traj[1], scores12)):
         assert {k: point[k] for k in ("modes", "hq_fraction", "kl")} == pytest.approx(
-            {k: ref[k] for k in ("modes", "hq_fraction", "kl")})
+            {k: ref[k] for k in ("modes", "hq_fraction", "kl")}
+        )
     with pytest.raises(ConfigError, match="eval_every must be >= 0"):
         run(2, -1)
 
@@ -187,8 +203,9 @@ def test_pacgan_rows_pack_100_samples_per_pack_slot():
 def test_broken_method_is_skipped_not_fatal(tmp_path, monkeypatch):
     monkeypatch.setitem(METHODS, "broken", toy.Method({"family": "no-such-family"}, "Broken", "-"))
     console, buf = _console()
-    res = toy.run_toy_bench(["ring"], ["broken", "gan"], seeds=1, budget=3, out_dir=tmp_path, progress=False,
-                            console=console)
+    res = toy.run_toy_bench(
+        ["ring"], ["broken", "gan"], seeds=1, budget=3, out_dir=tmp_path, progress=False, console=console
+    )
     broken, gan = res["rows"]
     assert broken["status"] == "skipped" and "no-such-family" in broken["error"]
     assert gan["status"] == "ok" and (tmp_path / gan["plot"]).is_file()
@@ -198,12 +215,26 @@ def test_broken_method_is_skipped_not_fatal(tmp_path, monkeypatch):
 
 def test_a_stopped_benchmark_resumes_from_its_finished_runs(tmp_path, monkeypatch):
     def bench(**kw):
-        return toy.run_toy_bench(["grid"], ["gan"], seeds=2, budget=kw.pop("budget", 3), out_dir=tmp_path,
-                                 eval_samples=300, progress=False, console=_console()[0], eval_every=1, **kw)
+        return toy.run_toy_bench(
+            ["grid"],
+            ["gan"],
+            seeds=2,
+            budget=kw.pop("budget", 3),
+            out_dir=tmp_path,
+            eval_samples=300,
+            progress=False,
+            console=_console()[0],
+            eval_every=1,
+            **kw,
+        )
 
     first = bench()
     assert first["resumed"] == 0 and sorted(p.name for p in (tmp_path / "cells").iterdir()) == [
-        "grid-gan-seed0.json", "grid-gan-seed0.safetensors", "grid-gan-seed1.json", "grid-gan-seed1.safetensors"]
+        "grid-gan-seed0.json",
+        "grid-gan-seed0.safetensors",
+        "grid-gan-seed1.json",
+        "grid-gan-seed1.safetensors",
+    ]
     plot = tmp_path / first["rows"][0]["plot"]
     plot.unlink()
 
@@ -227,8 +258,17 @@ def test_cell_store_round_trip_and_refusals(tmp_path):
     recipe = method_recipe("grid", "gan", budget=5)
     key = cell_key(recipe, eval_every=0)
     assert key == cell_key(method_recipe("grid", "gan", budget=5), eval_every=0)
-    assert len({key, cell_key(recipe, eval_every=1), cell_key(method_recipe("grid", "gan", budget=6), eval_every=0),
-                cell_key(method_recipe("grid", "gan", seed=1, budget=5), eval_every=0)}) == 4
+    assert (
+        len(
+            {
+                key,
+                cell_key(recipe, eval_every=1),
+                cell_key(method_recipe("grid", "gan", budget=6), eval_every=0),
+                cell_key(method_recipe("grid", "gan", seed=1, budget=5), eval_every=0),
+            }
+        )
+        == 4
+    )
     store = CellStore(tmp_path)
     samples = torch.randn(7, 2, generator=torch.Generator().manual_seed(0))
     store.save("a", key, {"modes": 3.0}, samples)
@@ -251,8 +291,25 @@ def test_unknown_names_are_refused(tmp_path):
 def test_command_line(tmp_path):
     parser = argparse.ArgumentParser(prog="gankit")
     add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["bench", "toy", "--datasets", "grid", "--methods", "gan", "--seeds", "1",
-                              "--budget", "4", "--eval-every", "2", "--out", str(tmp_path), "--no-progress"])
+    args = parser.parse_args(
+        [
+            "bench",
+            "toy",
+            "--datasets",
+            "grid",
+            "--methods",
+            "gan",
+            "--seeds",
+            "1",
+            "--budget",
+            "4",
+            "--eval-every",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     assert args.fn(args) == 0
     res = json.loads((tmp_path / "results.json").read_text())
     row = res["rows"][0]
@@ -317,8 +374,9 @@ def test_quick_stacked_bench(tmp_path, stacked, monkeypatch):
     from gankit.bench.stacked import run_stacked_bench
 
     console, buf = _console()
-    res = run_stacked_bench(["gan", "pacgan2"], budget=60, seeds=1, num_samples=1000, out_dir=tmp_path,
-                            progress=False, console=console)
+    res = run_stacked_bench(
+        ["gan", "pacgan2"], budget=60, seeds=1, num_samples=1000, out_dir=tmp_path, progress=False, console=console
+    )
     for row in res["rows"]:
         assert row["seeds"] == 1
         assert 1 <= row["modes"] <= 1000 and 0 <= row["kl"] <= math.log(1000) + 1e-9
@@ -332,7 +390,14 @@ def test_quick_stacked_bench(tmp_path, stacked, monkeypatch):
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr(trainer_module, "Trainer", no_training)
-    again = run_stacked_bench(["gan", "pacgan2"], budget=60, seeds=1, num_samples=1000, out_dir=tmp_path,
-                              progress=False, console=_console()[0])
+    again = run_stacked_bench(
+        ["gan", "pacgan2"],
+        budget=60,
+        seeds=1,
+        num_samples=1000,
+        out_dir=tmp_path,
+        progress=False,
+        console=_console()[0],
+    )
     assert again["resumed"] == 2 and again["rows"] == res["rows"] and again["runs"] == res["runs"]
     assert "DCGAN" in buf.getvalue() and "real data" in (tmp_path / "index.html").read_text()

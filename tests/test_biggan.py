@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit.config import load_recipe
 from gankit.models import GENERATORS
 from gankit.nn.conditional import LinearConditionalBatchNorm2d
+from gankit.recipes.load import load_recipe
 from gankit.training.trainer import Trainer
 
 
@@ -47,7 +47,7 @@ def test_hierarchical_latents_each_chunk_reaches_its_block():
     base = G(z, y)
     for i in range(3):  # changing any one chunk changes the image
         z2 = z.clone()
-        z2[:, 10 * i:10 * (i + 1)] = torch.randn(4, 10)
+        z2[:, 10 * i : 10 * (i + 1)] = torch.randn(4, 10)
         assert not torch.allclose(G(z2, y), base, atol=1e-4), f"chunk {i} has no effect"
     # block 1 sees [shared(y), z_2]: capture its condition and compare with the hand-built one
     seen = {}
@@ -84,11 +84,32 @@ def test_morph_grid_from_the_command_line(tmp_path):
     from gankit.cli import main
 
     run = tmp_path / "run"
-    assert main(["train", "biggan-mnist", "data={name: digits, resolution: 16}", "generator.width=4",
-                 "discriminator.width=8", "generator.z_dim=30", "generator.shared_dim=4", "generator.attention=0",
-                 "schedule.steps=2", "schedule.batch_size=8", "eval.metrics=[]",
-                 "eval.best=null", "log.tensorboard=false", "--out", str(run)]) == 0
-    assert main(["latent", str(run), "--morph", "1,7", "--rows", "2", "--steps", "6", "--out", str(tmp_path / "m.png")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "biggan-mnist",
+                "data={name: digits, resolution: 16}",
+                "generator.width=4",
+                "discriminator.width=8",
+                "generator.z_dim=30",
+                "generator.shared_dim=4",
+                "generator.attention=0",
+                "schedule.steps=2",
+                "schedule.batch_size=8",
+                "eval.metrics=[]",
+                "eval.best=null",
+                "log.tensorboard=false",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["latent", str(run), "--morph", "1,7", "--rows", "2", "--steps", "6", "--out", str(tmp_path / "m.png")])
+        == 0
+    )
     w, h = Image.open(tmp_path / "m.png").size
     assert round(w / h) == 3  # 6 frames by 2 rows
     assert main(["latent", str(run), "--morph", "1", "--out", str(tmp_path / "x.png")]) == 2
@@ -97,10 +118,23 @@ def test_morph_grid_from_the_command_line(tmp_path):
 
 def test_biggan_recipe_trains_on_digits_with_sn_orthogonal_ema():
     """The recipe: BigGAN G with SN and orthogonal regularisation, the DCGAN-sized projection D, EMA."""
-    r = load_recipe("biggan-mnist", ["data={name: digits, resolution: 16}", "generator.width=8", "discriminator.width=8",
-                                     "generator.z_dim=30", "generator.shared_dim=8", "generator.attention=8",
-                                     "schedule.steps=3", "schedule.batch_size=16",
-                                     "eval.metrics=[]", "eval.best=null", "log.tensorboard=false", "ema.start=0"])
+    r = load_recipe(
+        "biggan-mnist",
+        [
+            "data={name: digits, resolution: 16}",
+            "generator.width=8",
+            "discriminator.width=8",
+            "generator.z_dim=30",
+            "generator.shared_dim=8",
+            "generator.attention=8",
+            "schedule.steps=3",
+            "schedule.batch_size=16",
+            "eval.metrics=[]",
+            "eval.best=null",
+            "log.tensorboard=false",
+            "ema.start=0",
+        ],
+    )
     t = Trainer(r, "/nonexistent")
     assert t.D.projection is not None and hasattr(t.G.linear, "parametrizations")  # projection D, SN in G
     before = [p.detach().clone() for p in t.G.parameters()]

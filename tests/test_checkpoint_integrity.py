@@ -11,12 +11,20 @@ import torch
 from safetensors.torch import save_file
 
 from gankit.cli import main
-from gankit.config import load_recipe
-from gankit.training import checkpoint as ck
+from gankit.recipes.load import load_recipe
+from gankit.runlog import checkpoint as ck
 from gankit.training.run import resume_run, start_run
 
-FAST = ["generator.hidden=[16]", "discriminator.hidden=[16]", "schedule.batch_size=16", "log.tensorboard=false",
-        "eval.metrics=[]", "eval.every=0", "eval.best=null", "log.sample_every=0"]
+FAST = [
+    "generator.hidden=[16]",
+    "discriminator.hidden=[16]",
+    "schedule.batch_size=16",
+    "log.tensorboard=false",
+    "eval.metrics=[]",
+    "eval.every=0",
+    "eval.best=null",
+    "log.sample_every=0",
+]
 ALTERED = "was altered after it was written"
 
 
@@ -32,8 +40,11 @@ def grid_run(tmp_path):
 
 def _snapshot(run):
     # .lock is the run lock's owner record, rewritten by every process that takes the lock (train/lock.py).
-    return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(run.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
+    return {
+        p.relative_to(run).as_posix(): p.read_bytes()
+        for p in sorted(run.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 def _flat(text: str) -> str:
@@ -52,7 +63,7 @@ def _flip_tensor_byte(weights, prefix: str = "G.") -> str:
     """Flip one byte inside the data of a ``prefix`` weight tensor (not the header): the file still parses."""
     data = bytearray(weights.read_bytes())
     n = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + n])
+    header = json.loads(data[8 : 8 + n])
     key = next(k for k in sorted(header) if k.startswith(prefix) and k.endswith("weight"))
     start, _ = header[key]["data_offsets"]
     data[8 + n + start + 3] ^= 0x7F  # the high byte of the first float32: exponent bits, a wild value
@@ -112,8 +123,7 @@ def test_an_altered_state_file_or_metadata_is_named(grid_run, capsys):
     with pytest.raises(ck.CheckpointError, match=rf"weights\.safetensors {ALTERED}: its metadata"):
         ck.load_state(ckpt)  # the state's digest lives in that metadata
     # Dropping the digests but keeping the format does not switch verification off.
-    save_file(tensors, str(ckpt / ck.WEIGHTS),
-              metadata={k: v for k, v in meta.items() if not k.startswith("sha256_")})
+    save_file(tensors, str(ckpt / ck.WEIGHTS), metadata={k: v for k, v in meta.items() if not k.startswith("sha256_")})
     with pytest.raises(ck.CheckpointError, match=ALTERED):
         ck.load_weights(ckpt)
 
@@ -142,8 +152,12 @@ def test_another_recipes_checkpoint_of_the_same_shapes_is_refused_unless_forced(
     before = _snapshot(grid_run)
     capsys.readouterr()
     assert main(["train", "--resume", str(grid_run), "schedule.steps=12"]) == 1
-    _said(capsys, "step-0000009 was written by recipe 'gan-ring' (family 'unconditional', data 'ring')",
-          "this run is recipe 'gan-grid' (family 'unconditional', data 'grid')", "--force")
+    _said(
+        capsys,
+        "step-0000009 was written by recipe 'gan-ring' (family 'unconditional', data 'ring')",
+        "this run is recipe 'gan-grid' (family 'unconditional', data 'grid')",
+        "--force",
+    )
     assert _snapshot(grid_run) == before, "a refused resume must leave the run directory untouched"
 
     assert main(["train", "--resume", str(grid_run), "schedule.steps=12", "--force"]) == 0
@@ -154,7 +168,9 @@ def test_the_tensor_digest_sees_names_dtypes_and_shapes():
     w = torch.arange(6, dtype=torch.float32)
     base = ck.tensors_digest({"a": w, "b": torch.ones(2, dtype=torch.bfloat16)})
     assert base == ck.tensors_digest({"b": torch.ones(2, dtype=torch.bfloat16), "a": w.clone()})  # key order
-    for other in ({"a": w.view(2, 3), "b": torch.ones(2, dtype=torch.bfloat16)},
-                  {"a": w, "b": torch.ones(2, dtype=torch.float16)},
-                  {"c": w, "b": torch.ones(2, dtype=torch.bfloat16)}):
+    for other in (
+        {"a": w.view(2, 3), "b": torch.ones(2, dtype=torch.bfloat16)},
+        {"a": w, "b": torch.ones(2, dtype=torch.float16)},
+        {"c": w, "b": torch.ones(2, dtype=torch.bfloat16)},
+    ):
         assert ck.tensors_digest(other) != base

@@ -3,8 +3,8 @@ import torch
 from PIL import Image
 
 from gankit.cli import main
+from gankit.runlog import checkpoint as ck
 from gankit.sampling import generate, load_generator
-from gankit.training import checkpoint as ck
 
 
 def test_list_all_and_one_kind(capsys):
@@ -39,8 +39,18 @@ def test_show_prints_resolved_recipe(capsys):
 
 def test_train_then_sample(tmp_path, capsys):
     run = tmp_path / "run"
-    args = ["train", "dcgan-digits", "schedule.steps=4", "generator.width=8", "discriminator.width=8",
-            "schedule.batch_size=8", "ema.start=0", "log.tensorboard=false", "--out", str(run)]
+    args = [
+        "train",
+        "dcgan-digits",
+        "schedule.steps=4",
+        "generator.width=8",
+        "discriminator.width=8",
+        "schedule.batch_size=8",
+        "ema.start=0",
+        "log.tensorboard=false",
+        "--out",
+        str(run),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "samples:" in out and "checkpoint:" in out and str(run) in out
@@ -52,7 +62,9 @@ def test_train_then_sample(tmp_path, capsys):
     assert meta["weights"] == "G_ema"
     ref = ((generate(G, 10, seed=0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
     assert np.array_equal(data["images"], ref.numpy())
-    assert main(["sample", str(ck.find_checkpoint(run)), "--num", "16", "--no-ema", "--out", str(tmp_path / "g.png")]) == 0
+    assert (
+        main(["sample", str(ck.find_checkpoint(run)), "--num", "16", "--no-ema", "--out", str(tmp_path / "g.png")]) == 0
+    )
     assert Image.open(tmp_path / "g.png").size[0] >= 64
     assert main(["sample", str(run), "--out", str(tmp_path / "s.txt")]) == 2
     assert main(["sample", str(tmp_path / "none"), "--out", str(tmp_path / "s.npz")]) == 1
@@ -79,7 +91,7 @@ def test_readme_quick_start_matches_ci():
     repo = Path(__file__).resolve().parents[1]
     readme = (repo / "README.md").read_text().splitlines()
     start = readme.index("```bash")
-    block = readme[start + 1: readme.index("```", start + 1)]
+    block = readme[start + 1 : readme.index("```", start + 1)]
     assert len(block) == 2, "the quick start is exactly two shell lines"
     assert "gankit train" in block[0] and "venv" in block[0]
     assert "pytest" in block[1]
@@ -89,9 +101,18 @@ def test_readme_quick_start_matches_ci():
 def test_train_prints_the_family_scores(tmp_path, capsys):
     """The semi-supervised family's test_error is not a registered metric, and the summary shows it."""
     run = tmp_path / "run"
-    args = ["train", "ssgan-mnist", "data={name: digits, resolution: 16, holdout: 200, labels_per_class: 3}",
-            "schedule.steps=3", "generator.width=8", "discriminator.width=8", "schedule.batch_size=16",
-            "log.tensorboard=false", "--out", str(run)]
+    args = [
+        "train",
+        "ssgan-mnist",
+        "data={name: digits, resolution: 16, holdout: 200, labels_per_class: 3}",
+        "schedule.steps=3",
+        "generator.width=8",
+        "discriminator.width=8",
+        "schedule.batch_size=16",
+        "log.tensorboard=false",
+        "--out",
+        str(run),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "test_error" in out and "num_test=200" in out
@@ -136,8 +157,9 @@ def test_show_prints_every_option_with_its_default(capsys):
 def test_show_output_loads_back_to_itself_for_every_recipe(tmp_path, capsys):
     import yaml
 
-    from gankit.config import ConfigError, load_recipe
+    from gankit.config import ConfigError
     from gankit.recipes import RECIPES
+    from gankit.recipes.load import load_recipe
 
     for name in RECIPES.names():
         try:
@@ -176,9 +198,11 @@ def test_every_subcommand_still_parses():
     from gankit.cli import build_parser
 
     parser = build_parser()
-    for argv in (["train", "--out", "D", "gan-grid", "schedule.steps=5", "--force"],
-                 ["train", "gan-grid", "--out", "D", "schedule.steps=5", "--force"],
-                 ["train", "gan-grid", "--force", "schedule.steps=5", "--out", "D"]):
+    for argv in (
+        ["train", "--out", "D", "gan-grid", "schedule.steps=5", "--force"],
+        ["train", "gan-grid", "--out", "D", "schedule.steps=5", "--force"],
+        ["train", "gan-grid", "--force", "schedule.steps=5", "--out", "D"],
+    ):
         args = parser.parse_args(argv)
         assert args.items == ["gan-grid", "schedule.steps=5"] and str(args.out) == "D" and args.force, argv
     args = parser.parse_args(["train", "--resume", "R", "schedule.steps=9"])

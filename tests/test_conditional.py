@@ -3,19 +3,32 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from family_steps import batch, context
 
-from gankit.config import ConfigError, load_recipe
+from gankit.config import ConfigError
 from gankit.models import DISCRIMINATORS, GENERATORS
 from gankit.nn.conditional import ConditionalBatchNorm2d, Projection
+from gankit.recipes.load import load_recipe
 from gankit.training.trainer import Trainer
 
-RESNET = ["generator.name=resnet", "discriminator.name=resnet", "generator.width=8", "discriminator.width=8",
-          "generator.z_dim=16", "objective.name=hinge"]
+RESNET = [
+    "generator.name=resnet",
+    "discriminator.name=resnet",
+    "generator.width=8",
+    "discriminator.width=8",
+    "generator.z_dim=16",
+    "objective.name=hinge",
+]
 
 
 def trainer(*overrides):
-    return Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=5", "family=conditional",
-                                                "eval.metrics=[]", *RESNET, *overrides]), "/nonexistent")
+    return Trainer(
+        load_recipe(
+            "dcgan-digits",
+            ["log.tensorboard=false", "schedule.steps=5", "family=conditional", "eval.metrics=[]", *RESNET, *overrides],
+        ),
+        "/nonexistent",
+    )
 
 
 def test_conditional_batch_norm_is_per_class_affine_of_batch_norm():
@@ -79,24 +92,34 @@ def test_conditional_family_refuses_unlabelled_data_and_packing():
 
 
 def test_acgan_losses_follow_odena_eqs_2_3():
-    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=5", "family=acgan",
-                                             "eval.metrics=[]", *RESNET, "objective.name=non-saturating"]),
-                "/nonexistent")
+    t = Trainer(
+        load_recipe(
+            "dcgan-digits",
+            [
+                "log.tensorboard=false",
+                "schedule.steps=5",
+                "family=acgan",
+                "eval.metrics=[]",
+                *RESNET,
+                "objective.name=non-saturating",
+            ],
+        ),
+        "/nonexistent",
+    )
     fam = t.family
     assert t.D.projection is None and t.D.classifier is not None
     x, y = torch.randn(8, 1, 16, 16), torch.randint(10, (8,))
     z = torch.randn(8, t.G.z_dim)
-    fam.next_batch = lambda: (x, y)
-    fam.noise = lambda n: z
+    ctx = context(8, z=z)
     torch.manual_seed(0)
-    terms = fam.d_terms()
+    terms = fam.d_terms(batch(x, y), ctx)
     fake = t.G(z, y).detach()
     r, f = t.D(x, y), t.D(fake, y)
     l_s = F.softplus(-r.logits).mean() + F.softplus(f.logits).mean()  # -L_S
     l_c = F.cross_entropy(r.class_logits, y) + F.cross_entropy(f.class_logits, y)  # -L_C
     assert terms["loss"].item() == pytest.approx((l_s + l_c).item(), rel=1e-5)
     torch.manual_seed(1)
-    g = fam.g_terms()
+    g = fam.g_terms(None, ctx)
     torch.manual_seed(1)
     y_g = torch.randint(10, (8,))
     out = t.D(t.G(z, y_g), y_g)
@@ -124,9 +147,21 @@ def test_mlp_cgan_sees_the_one_hot_label():
 
 
 def test_cgan_on_digits_trains_with_flattened_mlps():
-    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=5", "family=conditional",
-                                             "eval.metrics=[]", "generator={name: mlp, z_dim: 16}", "discriminator={name: mlp}",
-                                             "ema.enabled=false"]), "/nonexistent")
+    t = Trainer(
+        load_recipe(
+            "dcgan-digits",
+            [
+                "log.tensorboard=false",
+                "schedule.steps=5",
+                "family=conditional",
+                "eval.metrics=[]",
+                "generator={name: mlp, z_dim: 16}",
+                "discriminator={name: mlp}",
+                "ema.enabled=false",
+            ],
+        ),
+        "/nonexistent",
+    )
     terms = t.train_step(want_log=True)
     assert all(torch.isfinite(v) for v in terms.values())
     assert t.generate(torch.randn(20, 16)).shape == (20, 1, 16, 16)
@@ -143,9 +178,16 @@ def test_dcgan_cgan_concatenates_one_hot_to_z_and_label_maps_to_the_image():
     y0, y1 = torch.tensor([0, 1, 2, 3]), torch.tensor([9, 8, 7, 6])
     assert not torch.allclose(G(z, y0), G(z, y1)) and not torch.allclose(D(x, y0).logits, D(x, y1).logits)
     # the label's contribution is exactly the weights of its one-hot channel
-    ref = torch.nn.functional.conv2d(torch.cat([x, F.one_hot(y0, 10).float()[:, :, None, None].expand(-1, -1, 16, 16)], 1),
-                                     D.body[0].weight, D.body[0].bias, stride=2, padding=1)
-    torch.testing.assert_close(D.body[0](torch.cat([x, F.one_hot(y0, 10).float()[:, :, None, None].expand(-1, -1, 16, 16)], 1)), ref)
+    ref = torch.nn.functional.conv2d(
+        torch.cat([x, F.one_hot(y0, 10).float()[:, :, None, None].expand(-1, -1, 16, 16)], 1),
+        D.body[0].weight,
+        D.body[0].bias,
+        stride=2,
+        padding=1,
+    )
+    torch.testing.assert_close(
+        D.body[0](torch.cat([x, F.one_hot(y0, 10).float()[:, :, None, None].expand(-1, -1, 16, 16)], 1)), ref
+    )
     with torch.no_grad():
         G.net[0].weight[6:] = 0
         D.body[0].weight[:, 1:] = 0
@@ -158,9 +200,20 @@ def test_dcgan_cgan_concatenates_one_hot_to_z_and_label_maps_to_the_image():
 
 
 def test_dcgan_cgan_trains_in_the_conditional_family():
-    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=3", "family=conditional",
-                                             "eval.metrics=[]", "generator.width=8", "discriminator.width=8"]),
-                "/nonexistent")
+    t = Trainer(
+        load_recipe(
+            "dcgan-digits",
+            [
+                "log.tensorboard=false",
+                "schedule.steps=3",
+                "family=conditional",
+                "eval.metrics=[]",
+                "generator.width=8",
+                "discriminator.width=8",
+            ],
+        ),
+        "/nonexistent",
+    )
     for _ in range(2):
         terms = t.train_step(want_log=True)
     assert all(torch.isfinite(v) for v in terms.values()) and t.G.num_classes == 10 and t.D.num_classes == 10
@@ -169,9 +222,20 @@ def test_dcgan_cgan_trains_in_the_conditional_family():
 def test_dcgan_acgan_has_a_class_head_and_no_label_input():
     """AC-GAN with DCGAN networks (Odena et al. used DCGAN-style nets): the family imposes an auxiliary
     class head on D, whose input is then the image alone; G still takes the one-hot label."""
-    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=3", "family=acgan",
-                                             "eval.metrics=[]", "generator.width=8", "discriminator.width=8"]),
-                "/nonexistent")
+    t = Trainer(
+        load_recipe(
+            "dcgan-digits",
+            [
+                "log.tensorboard=false",
+                "schedule.steps=3",
+                "family=acgan",
+                "eval.metrics=[]",
+                "generator.width=8",
+                "discriminator.width=8",
+            ],
+        ),
+        "/nonexistent",
+    )
     assert t.D.concat == 0 and t.D.body[0].weight.shape[1] == 1 and t.D.classifier.out_features == 10
     x = torch.rand(4, 1, 16, 16) * 2 - 1
     out = t.D(x)  # no labels needed to judge
@@ -189,8 +253,7 @@ def test_dcgan_projection_discriminator_adds_the_class_inner_product():
     """Miyato & Koyama 2018, Eq. 3 on the DCGAN D: logit = psi(phi(x)) + embed(y)^T phi(x), phi the
     flattened 4x4 features; the input is the image alone."""
     torch.manual_seed(0)
-    D = DISCRIMINATORS.build("dcgan", in_shape=(1, 16, 16), num_classes=10, width=8,
-                             conditioning="projection").eval()
+    D = DISCRIMINATORS.build("dcgan", in_shape=(1, 16, 16), num_classes=10, width=8, conditioning="projection").eval()
     assert D.concat == 0 and D.classifier is None and D.body[0].weight.shape[1] == 1
     x, y = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 3, 3, 9])
     out = D(x, y)
@@ -207,8 +270,7 @@ def test_dcgan_conditional_batch_norm_generator():
     """conditioning=batchnorm: z alone enters the first layer and every hidden BatchNorm is a
     ConditionalBatchNorm2d; with identical class embeddings G ignores y, with different ones it does not."""
     torch.manual_seed(0)
-    G = GENERATORS.build("dcgan", out_shape=(1, 16, 16), num_classes=10, width=8, z_dim=6,
-                         conditioning="batchnorm")
+    G = GENERATORS.build("dcgan", out_shape=(1, 16, 16), num_classes=10, width=8, z_dim=6, conditioning="batchnorm")
     cbns = [m for m in G.net if isinstance(m, ConditionalBatchNorm2d)]
     assert G.net[0].weight.shape[0] == 6 and len(cbns) == len(G.channels)  # one per hidden layer
     assert not any(isinstance(m, torch.nn.BatchNorm2d) and m.affine for m in G.modules())

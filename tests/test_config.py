@@ -1,10 +1,20 @@
 import pytest
 import yaml
 
-from gankit.config import ConfigError, apply_overrides, diff_keys, load_recipe, validate_recipe
+from gankit.config import ConfigError, apply_overrides, diff_keys
 from gankit.recipes import DEFAULT, RECIPES
+from gankit.recipes.load import load_recipe, validate_recipe
 
-ISSUE_RECIPES = {"dcgan-digits", "gan-grid", "gan-ring", "wgan-grid", "wgan-gp-grid", "lsgan-grid", "hinge-grid", "dcgan-mnist"}
+ISSUE_RECIPES = {
+    "dcgan-digits",
+    "gan-grid",
+    "gan-ring",
+    "wgan-grid",
+    "wgan-gp-grid",
+    "lsgan-grid",
+    "hinge-grid",
+    "dcgan-mnist",
+}
 
 
 def test_shipped_recipes_are_registered_and_valid():
@@ -32,7 +42,9 @@ def test_overrides_are_type_checked():
 
 
 def test_unknown_key_lists_valid_keys():
-    with pytest.raises(ConfigError, match=r"unknown key 'schedule.stpes'; valid keys here: batch_size, decay_start, n_critic, steps"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'schedule.stpes'; valid keys here: batch_size, decay_start, n_critic, steps"
+    ):
         load_recipe("gan-grid", ["schedule.stpes=5"])
     with pytest.raises(ConfigError, match=r"unknown key 'trainer'"):
         load_recipe("gan-grid", ["trainer.x=1"])
@@ -46,7 +58,9 @@ def test_unknown_component_option_lists_valid_options():
 
 
 def test_bad_registry_name_lists_choices():
-    with pytest.raises(ConfigError, match=r"objective: unknown objective 'hindge'; valid choices: .*hinge.*wasserstein"):
+    with pytest.raises(
+        ConfigError, match=r"objective: unknown objective 'hindge'; valid choices: .*hinge.*wasserstein"
+    ):
         load_recipe("gan-grid", ["objective.name=hindge"])
     with pytest.raises(ConfigError, match=r"penalties.0: unknown penalty"):
         load_recipe("gan-grid", ["penalties=[{name: r3}]"])
@@ -63,10 +77,17 @@ def test_list_overrides_and_indices():
 
 def test_user_yaml_file(tmp_path):
     path = tmp_path / "mine.yaml"
-    path.write_text(yaml.safe_dump({
-        "data": {"name": "ring"}, "generator": {"name": "mlp"}, "discriminator": {"name": "mlp"},
-        "objective": {"name": "hinge"}, "schedule": {"steps": 7},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"name": "ring"},
+                "generator": {"name": "mlp"},
+                "discriminator": {"name": "mlp"},
+                "objective": {"name": "hinge"},
+                "schedule": {"steps": 7},
+            }
+        )
+    )
     r = load_recipe(str(path), ["schedule.batch_size=8"])
     assert r.name == "mine" and r.schedule.steps == 7 and r.schedule.batch_size == 8
     bad = tmp_path / "bad.yaml"
@@ -89,7 +110,8 @@ def test_diff_keys_names_changed_leaves():
 
 
 def test_optional_encoder_component_is_created_by_dotted_overrides():
-    from gankit.config import ConfigError, load_recipe
+    from gankit.config import ConfigError
+    from gankit.recipes.load import load_recipe
 
     r = load_recipe("gan-grid", ["family=bigan", "encoder.name=mlp-encoder", "encoder.hidden=[8]"])
     assert r.encoder.name == "mlp-encoder" and r.encoder.options["hidden"] == [8]

@@ -5,14 +5,16 @@ import math
 import pytest
 import torch
 
-from gankit.config import load_recipe
+from gankit.recipes.load import load_recipe
 from gankit.training.trainer import Trainer
 
 pytestmark = pytest.mark.slow
 
 
 def train(name: str, steps: int, *overrides: str) -> Trainer:
-    t = Trainer(load_recipe(name, ["log.tensorboard=false", f"schedule.steps={max(steps, 1)}", *overrides]), "/nonexistent")
+    t = Trainer(
+        load_recipe(name, ["log.tensorboard=false", f"schedule.steps={max(steps, 1)}", *overrides]), "/nonexistent"
+    )
     for _ in range(steps):
         t.train_step(want_log=False)
     return t
@@ -54,13 +56,23 @@ def test_gan_grid_captures_most_modes():
     assert ok(tried[-1]), tried
 
 
-@pytest.mark.parametrize("name,steps,min_modes,kl_cut", [
-    ("gan-ring", 1500, 6, 0.5), ("lsgan-grid", 1500, 12, 0.5), ("hinge-grid", 1500, 12, 0.5),
-    ("wgan-gp-grid", 600, 10, 0.5), ("wgan-grid", 600, 12, 0.5), ("veegan-grid", 500, 10, 0.5),
-    # BiGAN learns the ring slowly: KL 0.73, 1.29, 0.95, 0.51, 1.52, 1.40 for seeds 0-5 at 500 steps
-    # and still 0.37, 1.52, 0.31, 1.26, 0.56 at 1000 (log 8 = 2.08 untrained)
-    ("bigan-ring", 500, 3, 0.75), ("unrolled-ring", 500, 6, 0.5), ("pacgan-grid", 500, 8, 0.5),
-    ("pacgan-ring", 1000, 3, 0.5)])
+@pytest.mark.parametrize(
+    "name,steps,min_modes,kl_cut",
+    [
+        ("gan-ring", 1500, 6, 0.5),
+        ("lsgan-grid", 1500, 12, 0.5),
+        ("hinge-grid", 1500, 12, 0.5),
+        ("wgan-gp-grid", 600, 10, 0.5),
+        ("wgan-grid", 600, 12, 0.5),
+        ("veegan-grid", 500, 10, 0.5),
+        # BiGAN learns the ring slowly: KL 0.73, 1.29, 0.95, 0.51, 1.52, 1.40 for seeds 0-5 at 500 steps
+        # and still 0.37, 1.52, 0.31, 1.26, 0.56 at 1000 (log 8 = 2.08 untrained)
+        ("bigan-ring", 500, 3, 0.75),
+        ("unrolled-ring", 500, 6, 0.5),
+        ("pacgan-grid", 500, 8, 0.5),
+        ("pacgan-ring", 1000, 3, 0.5),
+    ],
+)
 def test_toy_recipes_spread_over_the_modes(name, steps, min_modes, kl_cut):
     # Training must spread the samples over many modes and cut the KL to uniform (log K untrained, K the
     # number of modes) to below kl_cut * log K.
@@ -95,8 +107,11 @@ def digit_scores(x16: torch.Tensor) -> dict[str, float]:
     dist, idx = torch.cdist(x16.flatten(1), X).topk(10, largest=False)
     labels = Y[idx]
     agree = (labels == labels[:, :1]).float().mean(1)
-    return {"nn": dist[:, 0].median().item(), "agree": agree.mean().item(),
-            "classes": len(set(labels[:, 0][agree >= 0.8].tolist()))}
+    return {
+        "nn": dist[:, 0].median().item(),
+        "agree": agree.mean().item(),
+        "classes": len(set(labels[:, 0][agree >= 0.8].tolist())),
+    }
 
 
 def test_digit_scores_separate_real_from_noise():
@@ -129,16 +144,28 @@ def test_dcgan_mnist_matches_ink_statistics(mnist_dir):
         real, _ = t.source.sample_real(500, seed=0)
         fake = t.generate(torch.randn(500, t.G.z_dim, generator=torch.Generator().manual_seed(0)))
         assert fake.shape == (500, 1, 32, 32)
-        return {"ink_real": (real > 0).float().mean().item(), "ink_fake": (fake > 0).float().mean().item(),
-                "centre": (fake[..., 8:24, 8:24] > 0).float().mean().item(),
-                "border": (fake[..., :4, :] > 0).float().mean().item()}
+        return {
+            "ink_real": (real > 0).float().mean().item(),
+            "ink_fake": (fake > 0).float().mean().item(),
+            "centre": (fake[..., 8:24, 8:24] > 0).float().mean().item(),
+            "border": (fake[..., :4, :] > 0).float().mean().item(),
+        }
 
     def ok(m):
         # the fraction of inked pixels matches MNIST's, and the ink sits in the centre of the frame,
         # not spread uniformly
         return abs(m["ink_fake"] - m["ink_real"]) < 0.1 and m["centre"] > 3 * m["border"] + 0.05
 
-    tried = first_seed_that_learns("dcgan-mnist", 400, ok, f"data.path={mnist_dir}", "data.split=test",
-                                   "schedule.batch_size=32", "generator.width=16", "discriminator.width=16",
-                                   "ema.enabled=false", score=ink)
+    tried = first_seed_that_learns(
+        "dcgan-mnist",
+        400,
+        ok,
+        f"data.path={mnist_dir}",
+        "data.split=test",
+        "schedule.batch_size=32",
+        "generator.width=16",
+        "discriminator.width=16",
+        "ema.enabled=false",
+        score=ink,
+    )
     assert ok(tried[-1]), tried

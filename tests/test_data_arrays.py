@@ -27,8 +27,9 @@ def test_npz_layouts_labels_and_resize(tmp_path: Path) -> None:
     img = x[order][2]
     expected = torch.from_numpy(nhwc[2, 3, 7].astype(np.float32)) / 127.5 - 1
     torch.testing.assert_close(img[:, 3, 7], expected)
-    big = DATASETS.build("npz", path=str(tmp_path / "a.npz"), key="train_images", labels_key="train_labels",
-                         resolution=32)
+    big = DATASETS.build(
+        "npz", path=str(tmp_path / "a.npz"), key="train_images", labels_key="train_labels", resolution=32
+    )
     assert big.shape == (3, 32, 32)
     # resizing a constant image keeps the constant
     np.savez(tmp_path / "c.npz", images=np.full((2, 28, 28), 77, np.uint8))
@@ -52,8 +53,12 @@ def test_npz_refusals(tmp_path: Path) -> None:
 
 def test_resize_uint8_matches_float_interpolate() -> None:
     x = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
-    ref = torch.nn.functional.interpolate(x.float(), size=(32, 32), mode="bilinear", align_corners=False,
-                                          antialias=True).round().clamp(0, 255).to(torch.uint8)
+    ref = (
+        torch.nn.functional.interpolate(x.float(), size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
+        .round()
+        .clamp(0, 255)
+        .to(torch.uint8)
+    )
     assert torch.equal(resize_uint8(x, 32, chunk=2), ref)
 
 
@@ -76,9 +81,13 @@ def _write_cifar(root: Path, n: int = 4) -> np.ndarray:
     images = rng.integers(0, 256, (6 * n, 3, 32, 32), dtype=np.uint8)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for i, name in enumerate(names):
-        part = images[i * n:(i + 1) * n]
-        batch = {b"batch_label": name.encode(), b"labels": [int(i + j) % 10 for j in range(n)],
-                 b"data": part.reshape(n, 3072), b"filenames": [b"x.png"] * n}
+        part = images[i * n : (i + 1) * n]
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": [int(i + j) % 10 for j in range(n)],
+            b"data": part.reshape(n, 3072),
+            b"filenames": [b"x.png"] * n,
+        }
         with open(root / name, "wb") as f:
             pickle.dump(batch, f, protocol=2)
     return images

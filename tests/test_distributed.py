@@ -1,5 +1,6 @@
 """torchrun + DDP on CPU (gloo, 2 processes): 2 ranks x batch b train the same weights as 1 rank x 2b
-(with an R1 penalty and an EMA of G too, and evaluations shared out), rank 0 alone writes the run directory, a resumed 2-rank run continues
+(with an R1 penalty and an EMA of G too, and evaluations shared out), rank 0 alone writes the run directory,
+a resumed 2-rank run continues
 exactly, and what cannot work (an indivisible global batch, SyncBatchNorm on CPU) is refused."""
 
 import os
@@ -10,23 +11,46 @@ from pathlib import Path
 import pytest
 import torch
 
-from gankit.training import checkpoint as ck
-from gankit.training.logger import read_metrics
+from gankit.runlog import checkpoint as ck
+from gankit.runlog import read_metrics
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
-GRID = ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]", "schedule.batch_size=64", "log.every=5",
-        "log.tensorboard=false", "eval.metrics=[]", "eval.every=0", "eval.best=null", "log.sample_every=0"]
-DIGITS = ["generator.width=8", "discriminator.width=8", "schedule.batch_size=32", "log.every=5",
-          "log.tensorboard=false", "eval.metrics=[]", "eval.best=null", "log.sample_every=0"]
+GRID = [
+    "generator.hidden=[32, 32]",
+    "discriminator.hidden=[32, 32]",
+    "schedule.batch_size=64",
+    "log.every=5",
+    "log.tensorboard=false",
+    "eval.metrics=[]",
+    "eval.every=0",
+    "eval.best=null",
+    "log.sample_every=0",
+]
+DIGITS = [
+    "generator.width=8",
+    "discriminator.width=8",
+    "schedule.batch_size=32",
+    "log.every=5",
+    "log.tensorboard=false",
+    "eval.metrics=[]",
+    "eval.best=null",
+    "log.sample_every=0",
+]
 
-pytestmark = pytest.mark.skipif(not TORCHRUN.exists() or not torch.distributed.is_available(),
-                                reason="needs torchrun and torch.distributed")
+pytestmark = pytest.mark.skipif(
+    not TORCHRUN.exists() or not torch.distributed.is_available(), reason="needs torchrun and torch.distributed"
+)
 
 
 def torchrun(nproc: int, *args: str) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "COLUMNS": "120"}
-    proc = subprocess.run([str(TORCHRUN), "--standalone", f"--nproc_per_node={nproc}", "-m", "gankit.cli", "train",
-                           *args], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(TORCHRUN), "--standalone", f"--nproc_per_node={nproc}", "-m", "gankit.cli", "train", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
@@ -41,12 +65,16 @@ def assert_same(a, b, atol):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=atol, msg=k)
 
 
-EVAL = ["eval.metrics=[{name: fid, features: pixels, num_samples: 1001, num_real: 1001}]", "eval.every=15",
-        "eval.best=fid"]  # an odd count: the two ranks' shares differ by one row
+EVAL = [
+    "eval.metrics=[{name: fid, features: pixels, num_samples: 1001, num_real: 1001}]",
+    "eval.every=15",
+    "eval.best=fid",
+]  # an odd count: the two ranks' shares differ by one row
 
 
-@pytest.mark.parametrize("extra", [EVAL, ["penalties=[{name: r1, gamma: 1.0}]", "ema.enabled=true"]],
-                         ids=["plain+eval", "r1+ema"])
+@pytest.mark.parametrize(
+    "extra", [EVAL, ["penalties=[{name: r1, gamma: 1.0}]", "ema.enabled=true"]], ids=["plain+eval", "r1+ema"]
+)
 def test_two_ranks_train_the_weights_of_one_rank_with_the_global_batch(tmp_path, extra):
     args = ["gan-grid", *[a for a in GRID if not a.startswith("eval.")], "schedule.steps=30", *extra]
     args += [] if extra is EVAL else ["eval.metrics=[]", "eval.every=0", "eval.best=null"]
@@ -61,8 +89,10 @@ def test_two_ranks_train_the_weights_of_one_rank_with_the_global_batch(tmp_path,
     two = [r["d/loss"] for r in read_metrics(tmp_path / "two") if "d/loss" in r]
     assert len(two) == 6 and two == pytest.approx(one, abs=1e-4)
     names = sorted(p.name for p in (tmp_path / "two").iterdir() if not p.name.startswith("."))
-    assert names == sorted(["checkpoints", "config.yaml", "environment.json", "metrics.jsonl", "report.html",
-                            "samples", "status.json"] + (["best"] if extra is EVAL else []))
+    assert names == sorted(
+        ["checkpoints", "config.yaml", "environment.json", "metrics.jsonl", "report.html", "samples", "status.json"]
+        + (["best"] if extra is EVAL else [])
+    )
     if extra is EVAL:  # features extracted half per rank and gathered: the same scores as one process
         fid = [[r["eval/fid"] for r in read_metrics(tmp_path / run) if "eval/fid" in r] for run in ("one", "two")]
         assert len(fid[1]) == 2 and fid[1] == pytest.approx(fid[0], rel=1e-4)
@@ -70,8 +100,13 @@ def test_two_ranks_train_the_weights_of_one_rank_with_the_global_batch(tmp_path,
 
 def _fails(nproc, *args):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    proc = subprocess.run([str(TORCHRUN), "--standalone", f"--nproc_per_node={nproc}", "-m", "gankit.cli", "train",
-                           *args], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(TORCHRUN), "--standalone", f"--nproc_per_node={nproc}", "-m", "gankit.cli", "train", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0
     return proc.stdout
 

@@ -13,15 +13,20 @@ from PIL import Image
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from gankit.dynamics import dirac, identities as ids
+from gankit.dynamics import dirac
+from gankit.dynamics import identities as ids
 from gankit.dynamics.cli import add_commands
 from gankit.registry import RegistryError
 
 METHODS = dirac.METHODS
 # a few options per method, so the closed forms are checked beyond the defaults
 VARIANTS = [(m, {}) for m in METHODS] + [
-    ("r1", {"gamma": 0.3}), ("r2", {"gamma": 2.5}), ("consensus", {"gamma": 0.1}),
-    ("instance-noise", {"sigma": 0.5}), ("instance-noise", {"sigma": 3.0}), ("wgan-gp", {"gamma": 10.0}),
+    ("r1", {"gamma": 0.3}),
+    ("r2", {"gamma": 2.5}),
+    ("consensus", {"gamma": 0.1}),
+    ("instance-noise", {"sigma": 0.5}),
+    ("instance-noise", {"sigma": 3.0}),
+    ("wgan-gp", {"gamma": 10.0}),
 ]
 
 
@@ -154,11 +159,15 @@ def _grid_jsd(p, q, lo, hi):
     return jensenshannon(p.pdf(x), q.pdf(x)) ** 2  # scipy: sqrt of JSD in nats, normalising both
 
 
-@pytest.mark.parametrize("pq", [
-    (ids.gaussian(-1.0, 1.0), ids.gaussian(1.0, 0.5)),
-    (ids.gaussian(0.0, 1.0), ids.gaussian(0.3, 2.0)),
-    (ids.uniform_mixture([(1.0, 0.0, 2.0)]), ids.uniform_mixture([(0.5, 1.0, 3.0), (0.5, 4.0, 5.0)])),
-], ids=["gauss", "gauss-wide", "uniforms"])
+@pytest.mark.parametrize(
+    "pq",
+    [
+        (ids.gaussian(-1.0, 1.0), ids.gaussian(1.0, 0.5)),
+        (ids.gaussian(0.0, 1.0), ids.gaussian(0.3, 2.0)),
+        (ids.uniform_mixture([(1.0, 0.0, 2.0)]), ids.uniform_mixture([(0.5, 1.0, 3.0), (0.5, 4.0, 5.0)])),
+    ],
+    ids=["gauss", "gauss-wide", "uniforms"],
+)
 def test_value_at_optimal_discriminator_is_2jsd_minus_log4(pq):
     p, q = pq
     v = ids.value_at_optimum(p, q)

@@ -66,9 +66,21 @@ def test_fewer_real_images_than_asked_are_used_once_and_recorded(tmp_path, digit
     real, _ = digits.sample_real(300, seed=1)
     fake, _ = digits.sample_real(400, seed=2)
     out = tmp_path / "scores.json"
-    code, text = run_eval(capsys, "--real", str(save_npz(tmp_path / "r.npz", real)),
-                          "--fake", str(save_npz(tmp_path / "f.npz", fake)), "--features", "random-projection",
-                          "--metrics", "kid,pr", "--num", "400", "--out", str(out))
+    code, text = run_eval(
+        capsys,
+        "--real",
+        str(save_npz(tmp_path / "r.npz", real)),
+        "--fake",
+        str(save_npz(tmp_path / "f.npz", fake)),
+        "--features",
+        "random-projection",
+        "--metrics",
+        "kid,pr",
+        "--num",
+        "400",
+        "--out",
+        str(out),
+    )
     assert code == 0, text
     protocol = json.loads(out.read_text())["protocol"]
     assert protocol["kid"]["num_real"] == 300 and protocol["kid"]["num_fake"] == 400
@@ -82,9 +94,19 @@ def test_num_defaults_to_what_the_files_hold(tmp_path, digits, capsys):
     real, _ = digits.sample_real(300, seed=1)
     fake, _ = digits.sample_real(200, seed=2)
     out = tmp_path / "scores.json"
-    code, text = run_eval(capsys, "--real", str(save_npz(tmp_path / "r.npz", real)),
-                          "--fake", str(save_npz(tmp_path / "f.npz", fake)), "--features", "random-projection",
-                          "--metrics", "kid,dc", "--out", str(out))
+    code, text = run_eval(
+        capsys,
+        "--real",
+        str(save_npz(tmp_path / "r.npz", real)),
+        "--fake",
+        str(save_npz(tmp_path / "f.npz", fake)),
+        "--features",
+        "random-projection",
+        "--metrics",
+        "kid,dc",
+        "--out",
+        str(out),
+    )
     assert code == 0, text
     protocol = json.loads(out.read_text())["protocol"]
     assert (protocol["kid"]["num_fake"], protocol["kid"]["num_real"]) == (200, 300)
@@ -96,9 +118,19 @@ def test_too_few_real_images_for_density_coverage_is_refused(tmp_path, digits, c
     """5 real images cannot give k = 5 nearest neighbours; today they were repeated to 400 and scored."""
     real, _ = digits.sample_real(5, seed=1)
     fake, _ = digits.sample_real(400, seed=2)
-    code, text = run_eval(capsys, "--real", str(save_npz(tmp_path / "r.npz", real)),
-                          "--fake", str(save_npz(tmp_path / "f.npz", fake)), "--features", "random-projection",
-                          "--metrics", "dc", "--num", "400")
+    code, text = run_eval(
+        capsys,
+        "--real",
+        str(save_npz(tmp_path / "r.npz", real)),
+        "--fake",
+        str(save_npz(tmp_path / "f.npz", fake)),
+        "--features",
+        "random-projection",
+        "--metrics",
+        "dc",
+        "--num",
+        "400",
+    )
     assert code == 2
     assert "error: metric 'density-coverage' needs at least 2 generated and 6 real samples" in text
     assert "would score 400 generated and 5 real" in text and "a reference set of at least 6 images" in text
@@ -109,9 +141,19 @@ def test_fid_needs_more_samples_than_feature_dimensions(tmp_path, digits, capsys
     400, which made the covariance full rank in appearance only, and FID came back as a number."""
     real, _ = digits.sample_real(100, seed=1)
     fake, _ = digits.sample_real(400, seed=2)
-    code, text = run_eval(capsys, "--real", str(save_npz(tmp_path / "r.npz", real)),
-                          "--fake", str(save_npz(tmp_path / "f.npz", fake)), "--features", "pixels",
-                          "--metrics", "fid", "--num", "400")
+    code, text = run_eval(
+        capsys,
+        "--real",
+        str(save_npz(tmp_path / "r.npz", real)),
+        "--fake",
+        str(save_npz(tmp_path / "f.npz", fake)),
+        "--features",
+        "pixels",
+        "--metrics",
+        "fid",
+        "--num",
+        "400",
+    )
     assert code == 2
     assert "metric 'fid' needs at least 257 generated and 257 real samples of 256-d features" in text
     assert "singular" in text and "would score 400 generated and 100 real" in text
@@ -159,8 +201,17 @@ def test_real_and_fake_of_different_shapes_is_an_error_for_every_extractor(tmp_p
     save_npz(tmp_path / "f32.npz", big)
     save_npz(tmp_path / "rgb.npz", real.repeat(1, 3, 1, 1))
     for fake, shape in (("f32.npz", "1x32x32"), ("rgb.npz", "3x16x16")):
-        code, text = run_eval(capsys, "--real", str(tmp_path / "r.npz"), "--fake", str(tmp_path / fake),
-                              "--features", features, "--metrics", "kid")
+        code, text = run_eval(
+            capsys,
+            "--real",
+            str(tmp_path / "r.npz"),
+            "--fake",
+            str(tmp_path / fake),
+            "--features",
+            features,
+            "--metrics",
+            "kid",
+        )
         assert code == 2, text
         assert f"holds {shape} images but --real" in text and "holds 1x16x16" in text and "one shape" in text
 
@@ -188,8 +239,19 @@ def test_unreadable_files_in_folders_are_skipped_and_counted(tmp_path, capsys):
     (real / "broken.png").write_bytes(b"<html>404</html>")
     (fake / "cut.png").write_bytes((fake / "0000.png").read_bytes()[:40])
     out = tmp_path / "scores.json"
-    code, text = run_eval(capsys, "--real", str(real), "--fake", str(fake), "--features", "random-projection",
-                          "--metrics", "kid", "--out", str(out))
+    code, text = run_eval(
+        capsys,
+        "--real",
+        str(real),
+        "--fake",
+        str(fake),
+        "--features",
+        "random-projection",
+        "--metrics",
+        "kid",
+        "--out",
+        str(out),
+    )
     assert code == 0, text
     assert f"1 of 151 files under --real '{real}' cannot be read as images" in text
     assert f"1 of 151 files under --fake '{fake}' cannot be read as images" in text
@@ -197,8 +259,19 @@ def test_unreadable_files_in_folders_are_skipped_and_counted(tmp_path, capsys):
     protocol = json.loads(out.read_text())["protocol"]["kid"]
     assert (protocol["num_fake"], protocol["num_real"]) == (150, 150)
     # More than --max-unreadable of a folder: an error naming this command's option, not a recipe key.
-    code, text = run_eval(capsys, "--real", str(real), "--fake", str(fake), "--features", "random-projection",
-                          "--metrics", "kid", "--max-unreadable", "0.001")
+    code, text = run_eval(
+        capsys,
+        "--real",
+        str(real),
+        "--fake",
+        str(fake),
+        "--features",
+        "random-projection",
+        "--metrics",
+        "kid",
+        "--max-unreadable",
+        "0.001",
+    )
     assert code == 2 and "raise --max-unreadable (now 0.001) to skip them" in text
     assert "data.max_unreadable" not in text
 
@@ -225,10 +298,14 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     return {
         "missing file": (["--real", str(tmp / "nope.npz"), "--fake", g, *px], "does not exist"),
         "missing run": ([str(tmp / "no-run"), *px], "does not exist"),
-        "wrong npz keys": (["--real", str(tmp / "keys.npz"), "--fake", g, *px],
-                           "has no array 'images' (its arrays: pictures)"),
-        "wrong dtype": (["--real", g, "--fake", str(tmp / "float.npz"), *px],
-                        "is float32; gankit reads images as uint8"),
+        "wrong npz keys": (
+            ["--real", str(tmp / "keys.npz"), "--fake", g, *px],
+            "has no array 'images' (its arrays: pictures)",
+        ),
+        "wrong dtype": (
+            ["--real", g, "--fake", str(tmp / "float.npz"), *px],
+            "is float32; gankit reads images as uint8",
+        ),
         "empty array": (["--real", str(tmp / "empty_array.npz"), "--fake", g, *px], "holds no images"),
         "one image": (["--real", g, "--fake", str(tmp / "one.npz"), *px], "--fake holds 1 image"),
         "not a zip": (["--real", str(tmp / "junk.npz"), "--fake", g, *px], "cannot be read as an .npz file"),
@@ -237,13 +314,19 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "folder of non-images": (["--real", str(tmp / "texts"), "--fake", g, *px], "no images found under --real"),
         "unreadable folder": (["--real", str(tmp / "broken"), "--fake", g, *px], "none of the 3 image files"),
         "mismatched shapes": (["--real", g, "--fake", str(tmp / "big.npz"), *px], "must have one shape"),
-        "unknown metric": (["--real", g, "--fake", g, "--features", "pixels", "--metrics", "fid,nope"],
-                           "unknown metric 'nope'"),
-        "unknown extractor": (["--real", g, "--fake", g, "--features", "nope", "--metrics", "kid"],
-                              "unknown feature extractor 'nope'"),
+        "unknown metric": (
+            ["--real", g, "--fake", g, "--features", "pixels", "--metrics", "fid,nope"],
+            "unknown metric 'nope'",
+        ),
+        "unknown extractor": (
+            ["--real", g, "--fake", g, "--features", "nope", "--metrics", "kid"],
+            "unknown feature extractor 'nope'",
+        ),
         "num too small": (["--real", g, "--fake", g, "--num", "1", *px], "--num must be at least 2"),
-        "bad max-unreadable": (["--real", g, "--fake", g, "--max-unreadable", "2", *px],
-                               "--max-unreadable is a fraction"),
+        "bad max-unreadable": (
+            ["--real", g, "--fake", g, "--max-unreadable", "2", *px],
+            "--max-unreadable is a fraction",
+        ),
     }
 
 
@@ -260,8 +343,9 @@ def test_classifier_on_too_few_images_per_class_is_refused(tmp_path, capsys):
     """Today a pure-noise generator scored classifier-FID 0.8 against 20 digits per class."""
     real = write_folder(tmp_path / "real", 2 * (MIN_IMAGES_PER_CLASS - 1), classes=2)  # one short per class
     fake = write_folder(tmp_path / "fake", 40, seed=1)
-    code, text = run_eval(capsys, "--real", str(real), "--fake", str(fake), "--features", "classifier",
-                          "--metrics", "kid", "--num", "40")
+    code, text = run_eval(
+        capsys, "--real", str(real), "--fake", str(fake), "--features", "classifier", "--metrics", "kid", "--num", "40"
+    )
     assert code == 2, text
     assert f"2 of them with fewer than {MIN_IMAGES_PER_CLASS} images" in text
     assert f"class 0 has {MIN_IMAGES_PER_CLASS - 1}" in text and "--features random-projection" in text

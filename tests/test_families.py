@@ -5,20 +5,26 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from family_steps import batch, context
 
-from gankit.config import ConfigError, load_recipe
+from gankit.config import ConfigError
 from gankit.families import FAMILIES
 from gankit.families.bidirectional import pair
 from gankit.models import DISCRIMINATORS, ENCODERS, GENERATORS
 from gankit.objectives import OBJECTIVES
+from gankit.recipes.load import load_recipe
 from gankit.training.trainer import Trainer
 
 ENC = "encoder={name: mlp-encoder, hidden: [32]}"
 
 
 def trainer(family, *overrides, steps=10):
-    return Trainer(load_recipe("gan-grid", ["log.tensorboard=false", f"schedule.steps={steps}", f"family={family}",
-                                            ENC, *overrides]), "/nonexistent")
+    return Trainer(
+        load_recipe(
+            "gan-grid", ["log.tensorboard=false", f"schedule.steps={steps}", f"family={family}", ENC, *overrides]
+        ),
+        "/nonexistent",
+    )
 
 
 def _family(name, objective="non-saturating"):
@@ -28,10 +34,8 @@ def _family(name, objective="non-saturating"):
     D = DISCRIMINATORS.build("mlp", in_shape=FAMILIES.get(name).d_in_shape((2,), 3), num_classes=0, hidden=[8])
     real = torch.randn(16, 2)
     z = torch.randn(16, 3)
-    fam = FAMILIES.get(name)(G, D, OBJECTIVES.build(objective), [], lambda: (real, None), torch.device("cpu"),
-                             encoder=E)
-    fam.noise = lambda n: z
-    fam.batch_size = 16
+    fam = FAMILIES.get(name)(G, D, OBJECTIVES.build(objective), [], torch.device("cpu"), encoder=E)
+    fam.test_args = (batch(real), context(16, z=z))
     return fam, real, z
 
 
@@ -48,13 +52,13 @@ def test_bigan_losses_follow_donahue_eq3():
     # D: -E log D(x, E(x)) - E log(1 - D(G(z), z)); G and E: the same with the pair labels swapped.
     d_expected = F.softplus(-d(real_pair)).mean() + F.softplus(d(fake_pair)).mean()
     g_expected = F.softplus(-d(fake_pair)).mean() + F.softplus(d(real_pair)).mean()
-    assert fam.d_terms()["loss"].item() == pytest.approx(d_expected.item(), rel=1e-6)
-    g = fam.g_terms()["loss"]
+    assert fam.d_terms(*fam.test_args)["loss"].item() == pytest.approx(d_expected.item(), rel=1e-6)
+    g = fam.g_terms(*fam.test_args)["loss"]
     assert g.item() == pytest.approx(g_expected.item(), rel=1e-6)
     # E learns from the adversarial loss (through the real pairs), unlike VEEGAN's F.
     assert torch.autograd.grad(g, list(fam.E.parameters()))[0].abs().sum() > 0
     mm, *_ = _family("bigan", "minimax")
-    assert mm.g_terms()["loss"].item() == pytest.approx(-d_expected.item(), rel=1e-6)
+    assert mm.g_terms(*mm.test_args)["loss"].item() == pytest.approx(-d_expected.item(), rel=1e-6)
 
 
 def test_veegan_losses_follow_algorithm_1():
@@ -62,7 +66,7 @@ def test_veegan_losses_follow_algorithm_1():
     gz = fam.G(z)
     logit = fam.D(pair(gz, z)).logits
     recon = (z - fam.E(gz)).square().sum(1).mean()
-    terms = fam.g_terms()
+    terms = fam.g_terms(*fam.test_args)
     assert terms["recon"].item() == pytest.approx(recon.item(), rel=1e-6)
     assert terms["loss"].item() == pytest.approx((-logit.mean() + recon).item(), rel=1e-6)
     # F (the encoder) learns from the reconstruction alone; G from both terms.
@@ -73,15 +77,18 @@ def test_veegan_losses_follow_algorithm_1():
     g_recon = torch.autograd.grad(terms["recon"], list(fam.G.parameters()))
     assert not all(torch.allclose(a, b) for a, b in zip(g_grad, g_recon))
     d_expected = F.softplus(-fam.D(pair(x, fam.E(x))).logits).mean() + F.softplus(logit).mean()
-    assert fam.d_terms()["loss"].item() == pytest.approx(d_expected.item(), rel=1e-6)
+    assert fam.d_terms(*fam.test_args)["loss"].item() == pytest.approx(d_expected.item(), rel=1e-6)
 
 
-@pytest.mark.parametrize("overrides,match", [
-    ((), None),
-    (("objective.name=hinge",), "veegan"),
-    (("tricks=[{name: unrolled}]",), "unrolled"),
-    (("tricks=[{name: feature-matching}]",), "feature-matching"),
-])
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        ((), None),
+        (("objective.name=hinge",), "veegan"),
+        (("tricks=[{name: unrolled}]",), "unrolled"),
+        (("tricks=[{name: feature-matching}]",), "feature-matching"),
+    ],
+)
 def test_veegan_composition_rules(overrides, match):
     if match is None:
         trainer("veegan", "tricks=[{name: pacgan, m: 2}, {name: instance-noise}]").train_step(False)
@@ -100,7 +107,7 @@ def test_encoder_is_required_exactly_by_the_bidirectional_families():
 
 
 def test_bigan_checkpoints_keep_the_encoder_and_resume_exactly(tmp_path):
-    from gankit.training.checkpoint import load_weights
+    from gankit.runlog.checkpoint import load_weights
     from gankit.training.run import resume_run, start_run
 
     over = ["log.tensorboard=false", "log.checkpoint_every=3", "family=bigan", ENC, "eval.every=0"]
@@ -119,9 +126,19 @@ def test_bigan_learns_an_inverse_and_encode_writes_it(tmp_path):
     from gankit.training.run import start_run
 
     torch.set_num_threads(1)
-    res = start_run(load_recipe("bigan-ring", ["log.tensorboard=false", "schedule.steps=1500",
-                                             "eval.every=0", "log.sample_every=0", "log.checkpoint_every=0"]),
-                    out=tmp_path / "run")
+    res = start_run(
+        load_recipe(
+            "bigan-ring",
+            [
+                "log.tensorboard=false",
+                "schedule.steps=1500",
+                "eval.every=0",
+                "log.sample_every=0",
+                "log.checkpoint_every=0",
+            ],
+        ),
+        out=tmp_path / "run",
+    )
     out = tmp_path / "z.npz"
     assert main(["encode", str(res["run_dir"]), "--out", str(out), "--num", "2000"]) == 0
     z = torch.from_numpy(np.load(out)["z"])

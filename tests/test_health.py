@@ -6,17 +6,27 @@ import math
 import pytest
 import torch
 
-from gankit.config import load_recipe
 from gankit.families.unconditional import separation
-from gankit.training.health import WARMUP_STEPS, Coverage, Health, coverage, diversity, replay
-from gankit.training.logger import read_metrics
+from gankit.recipes.load import load_recipe
+from gankit.runlog import read_metrics
+from gankit.runlog.health import WARMUP_STEPS, Coverage, Health, coverage, diversity, replay
 from gankit.training.run import start_run
 
 
 def _rows(n, **series):
     """n training rows at steps 10, 20, ...; each keyword is a function of the row index."""
-    return [{"step": 10 * (i + 1), "d/loss": 1.3, "g/loss": 0.8, "d/grad_norm": 1.0, "g/grad_norm": 1.0,
-             "d/acc": 0.6, **{k.replace("__", "/"): f(i) for k, f in series.items()}} for i in range(n)]
+    return [
+        {
+            "step": 10 * (i + 1),
+            "d/loss": 1.3,
+            "g/loss": 0.8,
+            "d/grad_norm": 1.0,
+            "g/grad_norm": 1.0,
+            "d/acc": 0.6,
+            **{k.replace("__", "/"): f(i) for k, f in series.items()},
+        }
+        for i in range(n)
+    ]
 
 
 def test_a_healthy_run_gives_no_warning():
@@ -67,7 +77,11 @@ def test_mode_collapse_from_coverage_or_diversity():
 
 
 def _eval(step, protocol=None, **scores):
-    return {"step": step, **{f"eval/{k}": v for k, v in scores.items()}, **({"eval/protocol": protocol} if protocol else {})}
+    return {
+        "step": step,
+        **{f"eval/{k}": v for k, v in scores.items()},
+        **({"eval/protocol": protocol} if protocol else {}),
+    }
 
 
 def _toy(dataset, **options):
@@ -100,9 +114,21 @@ def test_an_evaluation_covering_at_most_half_the_classes_or_modes_is_mode_collap
 
 def test_no_mode_collapse_verdict_during_the_warm_up(tmp_path):
     """An untrained G is neither diverse nor on the modes: logging from step 1 must not call that collapse."""
-    r = load_recipe("dcgan-digits", ["generator.width=8", "discriminator.width=8", "schedule.batch_size=16",
-                                     "schedule.steps=4", "log.every=1", "log.sample_every=1", "log.tensorboard=false",
-                                     "log.checkpoint_every=0", "eval.metrics=[]", "eval.best=null"])
+    r = load_recipe(
+        "dcgan-digits",
+        [
+            "generator.width=8",
+            "discriminator.width=8",
+            "schedule.batch_size=16",
+            "schedule.steps=4",
+            "log.every=1",
+            "log.sample_every=1",
+            "log.tensorboard=false",
+            "log.checkpoint_every=0",
+            "eval.metrics=[]",
+            "eval.best=null",
+        ],
+    )
     res = start_run(r, out=tmp_path / "run")
     rows = read_metrics(tmp_path / "run")
     div = [x["health/diversity"] for x in rows if "health/diversity" in x]
@@ -112,8 +138,9 @@ def test_no_mode_collapse_verdict_during_the_warm_up(tmp_path):
     # Coverage too: 1 of 10 classes at step 1 is an untrained G; the same reading past the warm-up is not.
     early = [_eval(1, classes_covered=1.0, class_coverage=0.1), _eval(2, classes_covered=1.0, class_coverage=0.1)]
     assert replay(early) == []
-    assert [(x.kind, x.step) for x in replay(early + [_eval(WARMUP_STEPS, classes_covered=1.0, class_coverage=0.1)])
-            ] == [("mode_collapse", WARMUP_STEPS)]
+    assert [
+        (x.kind, x.step) for x in replay(early + [_eval(WARMUP_STEPS, classes_covered=1.0, class_coverage=0.1)])
+    ] == [("mode_collapse", WARMUP_STEPS)]
 
 
 def test_a_row_without_a_reading_neither_raises_nor_clears_mode_collapse():
@@ -155,10 +182,24 @@ def test_separation_is_the_midpoint_accuracy():
 
 def test_a_frozen_generator_is_flagged_live_and_in_the_log(tmp_path):
     """G barely learns (lr 1e-12) while D trains fast: D soon separates perfectly; the run prints and logs it."""
-    r = load_recipe("gan-ring", ["generator.hidden=[32]", "discriminator.hidden=[64, 64]", "schedule.batch_size=64",
-                                 "schedule.steps=400", "optim.g.lr=1e-12", "optim.d.lr=0.003", "log.every=10",
-                                 "log.tensorboard=false", "eval.every=0", "eval.metrics=[]", "eval.best=null",
-                                 "log.sample_every=0", "log.checkpoint_every=0"])  # the ring: no mode where G's init blob sits
+    r = load_recipe(
+        "gan-ring",
+        [
+            "generator.hidden=[32]",
+            "discriminator.hidden=[64, 64]",
+            "schedule.batch_size=64",
+            "schedule.steps=400",
+            "optim.g.lr=1e-12",
+            "optim.d.lr=0.003",
+            "log.every=10",
+            "log.tensorboard=false",
+            "eval.every=0",
+            "eval.metrics=[]",
+            "eval.best=null",
+            "log.sample_every=0",
+            "log.checkpoint_every=0",
+        ],
+    )  # the ring: no mode where G's init blob sits
     res = start_run(r, out=tmp_path / "run")
     kinds = [w.kind for w in res["health"]]
     assert "d_overpowering" in kinds, [(w.kind, w.step, w.message) for w in res["health"]]

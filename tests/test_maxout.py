@@ -51,7 +51,10 @@ def test_paper_defaults() -> None:
     # PacGAN / ALI 2-D benchmark D: 3 maxout layers, 200 units, 5 pieces, then one linear logit.
     D = DISCRIMINATORS.build("maxout", in_shape=(2,))
     assert [(b.linear.in_features, b.linear.out_features, b.pieces) for b in D.blocks] == [
-        (2, 1000, 5), (200, 1000, 5), (200, 1000, 5)]
+        (2, 1000, 5),
+        (200, 1000, 5),
+        (200, 1000, 5),
+    ]
     n = sum(p.numel() for p in D.parameters())
     assert n == (2 * 1000 + 1000) + 2 * (200 * 1000 + 1000) + (200 + 1)
 
@@ -92,15 +95,19 @@ def test_bad_options_are_refused() -> None:
         DISCRIMINATORS.build("maxout", in_shape=(2,))(torch.randn(4, 3))
 
 
-@pytest.mark.parametrize("kind,name,kwargs", [
-    ("D", "maxout", {"in_shape": (2,)}),
-    ("G", "mlp", {"out_shape": (2,), "z_dim": 2, "batch_norm": True}),
-    ("E", "mlp-encoder", {"in_shape": (2,), "z_dim": 2}),
-])
+@pytest.mark.parametrize(
+    "kind,name,kwargs",
+    [
+        ("D", "maxout", {"in_shape": (2,)}),
+        ("G", "mlp", {"out_shape": (2,), "z_dim": 2, "batch_norm": True}),
+        ("E", "mlp-encoder", {"in_shape": (2,), "z_dim": 2}),
+    ],
+)
 def test_paper_initialisation_draws_linear_weights_from_n_0_std(kind, name, kwargs) -> None:
     # PacGAN's code draws every weight from N(0, 0.02) with zero biases; PyTorch's default draws the
     # first layer (fan-in 2) from U(-1/sqrt(2), 1/sqrt(2)), std 0.41, and non-zero biases.
     from gankit.models import ENCODERS, GENERATORS
+
     registry = {"D": DISCRIMINATORS, "G": GENERATORS, "E": ENCODERS}[kind]
     torch.manual_seed(0)
     net = registry.build(name, init_std=0.02, **kwargs)

@@ -64,8 +64,9 @@ def test_forward_shapes_and_protocol(digits: InMemoryImages, cache: Path) -> Non
     assert torch.allclose(extract(ext, x, batch_size=7)["features"], ext(x)["features"], atol=1e-5)
 
 
-def test_cache_hit_loads_instead_of_training(digits: InMemoryImages, cache: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_hit_loads_instead_of_training(
+    digits: InMemoryImages, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = load_or_train(digits, epochs=1, device="cpu", progress=False)
     (path,) = cached_files(cache)
     assert path.name.startswith(digits.fingerprint()[:16] + "-")
@@ -122,8 +123,10 @@ def test_unlabelled_source_is_refused() -> None:
 def test_few_images_per_class_are_refused_for_scoring_but_train_longer(digits: InMemoryImages) -> None:
     """Below MIN_IMAGES_PER_CLASS the scoring extractor is refused; at it, a small set trains for at least
     MIN_TRAIN_STEPS optimiser steps (5 epochs of 200 images would be 10 steps: an untrained network)."""
-    few = digits.subset(torch.cat([(digits.labels == k).nonzero().flatten()[:clf.MIN_IMAGES_PER_CLASS - 1]
-                                   for k in range(10)]), "digits")
+    few = digits.subset(
+        torch.cat([(digits.labels == k).nonzero().flatten()[: clf.MIN_IMAGES_PER_CLASS - 1] for k in range(10)]),
+        "digits",
+    )
     with pytest.raises(ValueError, match=f"fewer than {clf.MIN_IMAGES_PER_CLASS} images"):
         build_extractor("classifier", source=few)
     assert clf.default_epochs(1797) == clf.DEFAULT_EPOCHS  # the sklearn digits: 15 batches x 5 epochs, unchanged
@@ -145,8 +148,12 @@ def test_weights_option(digits: InMemoryImages, cache: Path, tmp_path: Path) -> 
 
     # A classifier for other data (3 channels, 4 classes) does not fit this source.
     g = torch.Generator().manual_seed(0)
-    rgb = InMemoryImages("rgb", torch.randint(0, 256, (40, 3, 12, 12), dtype=torch.uint8, generator=g),
-                         torch.arange(40) % 4, num_classes=4)
+    rgb = InMemoryImages(
+        "rgb",
+        torch.randint(0, 256, (40, 3, 12, 12), dtype=torch.uint8, generator=g),
+        torch.arange(40) % 4,
+        num_classes=4,
+    )
     load_or_train(rgb, epochs=1, device="cpu", progress=False)
     rgb_file = next(p for p in cached_files(cache) if p.name.startswith(rgb.fingerprint()[:16]))
     with pytest.raises(ValueError, match="3-channel images and 4 classes.*1 channels and 10 classes"):
@@ -183,14 +190,14 @@ def test_stacked_mnist_has_1000_modes_and_per_channel_classification(monkeypatch
     assert stacked.shape == (3, 16, 16) and stacked.num_classes == 1000
     digit_of = {bytes(base.images[i].numpy()): int(base.labels[i]) for i in range(len(base))}
     for i in range(5):
-        digits = [digit_of[bytes(stacked.images[i, c:c + 1].numpy())] for c in range(3)]
+        digits = [digit_of[bytes(stacked.images[i, c : c + 1].numpy())] for c in range(3)]
         assert int(stacked.labels[i]) == 100 * digits[0] + 10 * digits[1] + digits[2]
 
     ex = build_extractor("classifier", source=stacked, epochs=1)
     assert isinstance(ex, PerChannelClassifier) and ex.num_classes == 1000 and ex.dim == 3 * 128
     x = to_float(stacked.images[:50])
     out = ex(x)
-    single = [ex.single(x[:, c:c + 1])["logits"].argmax(1) for c in range(3)]
+    single = [ex.single(x[:, c : c + 1])["logits"].argmax(1) for c in range(3)]
     assert torch.equal(out["logits"].argmax(1), 100 * single[0] + 10 * single[1] + single[2])
     assert torch.allclose(out["logits"].exp().sum(1), torch.ones(50, dtype=out["logits"].dtype), atol=1e-4)
     assert ex.protocol()["per_channel"] == 3

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from gankit.cli import main
-from gankit.config import ConfigError, load_recipe
+from gankit.config import ConfigError
 from gankit.data import DATASETS, InMemoryImages
 from gankit.data.base import to_float
 from gankit.metrics import METRICS
 from gankit.metrics.evaluate import Evaluator
+from gankit.recipes.load import load_recipe
 
 
 @pytest.fixture
@@ -20,7 +21,9 @@ def digits():
 
 
 def pixel_metrics(n=300):
-    return [(name, METRICS.build(name, features="pixels", num_samples=n)) for name in ("fid", "kid", "precision-recall")]
+    return [
+        (name, METRICS.build(name, features="pixels", num_samples=n)) for name in ("fid", "kid", "precision-recall")
+    ]
 
 
 def test_scores_separate_real_from_noise_and_carry_their_protocol(digits):
@@ -87,14 +90,22 @@ def test_reference_features_are_cached_by_fingerprint(digits, tmp_path, monkeypa
 
 
 def test_training_logs_protocol_and_keeps_the_best_checkpoint(tmp_path):
-    from gankit.training.logger import read_metrics
+    from gankit.runlog import read_metrics
     from gankit.training.run import start_run
 
-    recipe = load_recipe("dcgan-digits", [
-        "schedule.steps=60", "generator.width=8", "discriminator.width=8", "log.tensorboard=false",
-        "ema.enabled=false", "eval.every=20", "eval.best=fid",
-        "eval.metrics=[{name: fid, features: pixels, num_samples: 300}]",
-    ])
+    recipe = load_recipe(
+        "dcgan-digits",
+        [
+            "schedule.steps=60",
+            "generator.width=8",
+            "discriminator.width=8",
+            "log.tensorboard=false",
+            "ema.enabled=false",
+            "eval.every=20",
+            "eval.best=fid",
+            "eval.metrics=[{name: fid, features: pixels, num_samples: 300}]",
+        ],
+    )
     result = start_run(recipe, out=tmp_path / "run")
     rows = [r for r in read_metrics(tmp_path / "run") if "eval/fid" in r]
     assert [r["step"] for r in rows] == [20, 40, 60]
@@ -136,9 +147,22 @@ def test_cli_eval_compares_two_files(tmp_path, digits, capsys):
 def test_cli_eval_of_a_run_appends_to_its_eval_log(tmp_path):
     run = tmp_path / "run"
     # Pixel FID at the end too: the recipe's classifier-FID would train a classifier (~40 s) for nothing here.
-    assert main(["train", "dcgan-digits", "schedule.steps=5", "generator.width=8", "discriminator.width=8",
-                 "log.tensorboard=false", "eval.metrics=[{name: fid, features: pixels, num_samples: 300}]",
-                 "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "dcgan-digits",
+                "schedule.steps=5",
+                "generator.width=8",
+                "discriminator.width=8",
+                "log.tensorboard=false",
+                "eval.metrics=[{name: fid, features: pixels, num_samples: 300}]",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     assert main(["eval", str(run), "--features", "pixels", "--metrics", "fid,swd", "--num", "300"]) == 0
     record = json.loads((run / "eval.jsonl").read_text().splitlines()[-1])
     assert record["step"] == 5 and set(record["results"]) == {"fid", "swd"}
@@ -158,8 +182,22 @@ def test_cli_eval_rejects_bad_input(tmp_path, capsys):
     assert main(["eval"]) == 2
     assert main(["eval", "--real", "x.npz"]) == 2
     np.savez(tmp_path / "a.npz", images=np.zeros((20, 8, 8), np.uint8))
-    assert main(["eval", "--real", str(tmp_path / "a.npz"), "--fake", str(tmp_path / "a.npz"),
-                 "--metrics", "fid,nope", "--features", "pixels"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--real",
+                str(tmp_path / "a.npz"),
+                "--fake",
+                str(tmp_path / "a.npz"),
+                "--metrics",
+                "fid,nope",
+                "--features",
+                "pixels",
+            ]
+        )
+        == 2
+    )
     assert "nope" in capsys.readouterr().out
 
 
@@ -183,13 +221,17 @@ def test_classifier_fid_tells_real_from_blurred_mnist(mnist_dir):
     half = InMemoryImages("mnist", src.images[:5000], src.labels[:5000], num_classes=10)
     other = to_float(src.images[5000:])
     blurred = torchvision.transforms.functional.gaussian_blur(other, kernel_size=5, sigma=1.0)
-    metrics = [(n, METRICS.build(n, features="classifier", num_samples=5000, feature_options={"epochs": 2}))
-               for n in ("fid", "kid", "inception-score")]
+    metrics = [
+        (n, METRICS.build(n, features="classifier", num_samples=5000, feature_options={"epochs": 2}))
+        for n in ("fid", "kid", "inception-score")
+    ]
     ev = Evaluator(metrics, half)
     real, protocol = ev.evaluate(lambda n: other[:n])
     blur, _ = ev.evaluate(lambda n: blurred[:n])
-    print(f"classifier-FID real-vs-real {real['fid']:.2f}, real-vs-blurred {blur['fid']:.2f}; "
-          f"KID {real['kid']:.3f} vs {blur['kid']:.3f}; IS {real['is']:.2f} vs {blur['is']:.2f}")
+    print(
+        f"classifier-FID real-vs-real {real['fid']:.2f}, real-vs-blurred {blur['fid']:.2f}; "
+        f"KID {real['kid']:.3f} vs {blur['kid']:.3f}; IS {real['is']:.2f} vs {blur['is']:.2f}"
+    )
     assert real["fid"] < 0.25 * blur["fid"]
     assert real["kid"] < 0.25 * blur["kid"]
     assert real["is"] > 8.0 > blur["is"]  # 10 balanced, confidently classified digits score near 10
@@ -214,8 +256,15 @@ def test_training_refuses_a_metric_the_data_cannot_serve_before_step_0(tmp_path,
     from gankit.training.trainer import Trainer
 
     folder = _unlabelled_folder(tmp_path / "imgs")
-    overrides = ["data.name=image-folder", f"data.path={folder}", "data.resolution=32", "data.channels=3",
-                 "schedule.steps=100", "schedule.batch_size=16", "log.tensorboard=false"]
+    overrides = [
+        "data.name=image-folder",
+        f"data.path={folder}",
+        "data.resolution=32",
+        "data.channels=3",
+        "schedule.steps=100",
+        "schedule.batch_size=16",
+        "log.tensorboard=false",
+    ]
     with pytest.raises(ConfigError) as err:
         Trainer(load_recipe("dcgan-digits", overrides), tmp_path / "run")
     msg = str(err.value)
@@ -234,8 +283,10 @@ def test_training_refuses_a_metric_the_data_cannot_serve_before_step_0(tmp_path,
 
 def test_the_advice_names_what_the_command_takes(digits):
     unlabelled = DATASETS.build("digits", labels=False)
-    metrics = [("fid", METRICS.build("fid", features="classifier", num_samples=300)),
-               ("kid", METRICS.build("kid", features="pixels", num_samples=300))]
+    metrics = [
+        ("fid", METRICS.build("fid", features="classifier", num_samples=300)),
+        ("kid", METRICS.build("kid", features="pixels", num_samples=300)),
+    ]
     with pytest.raises(ConfigError) as train:
         Evaluator(metrics, unlabelled)  # context="train", the default: the trainer's
     with pytest.raises(ConfigError) as cli:
@@ -269,8 +320,9 @@ def test_training_with_missing_inception_weights_is_refused_at_start_up(tmp_path
 
     monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    recipe = load_recipe("dcgan-digits", ["log.tensorboard=false",
-                                          "eval.metrics=[{name: fid, features: inception, num_samples: 2100}]"])
+    recipe = load_recipe(
+        "dcgan-digits", ["log.tensorboard=false", "eval.metrics=[{name: fid, features: inception, num_samples: 2100}]"]
+    )
     with pytest.raises(ConfigError) as err:
         Trainer(recipe, tmp_path / "run")
     msg = str(err.value)

@@ -69,9 +69,14 @@ def test_matches_torch_fidelity_on_quantised_input(ext: inc.InceptionFeatures, w
 
 def test_protocol_and_frozen(ext: inc.InceptionFeatures, weights: Path) -> None:
     p = ext.protocol()
-    assert p == {"extractor": "inception", "dim": 2048, "weights_sha256": digest(weights),
-                 "weights_file": "random-inception.pth", "resize": inc.RESIZE,
-                 "input": "uint8 RGB, grayscale repeated"}
+    assert p == {
+        "extractor": "inception",
+        "dim": 2048,
+        "weights_sha256": digest(weights),
+        "weights_file": "random-inception.pth",
+        "resize": inc.RESIZE,
+        "input": "uint8 RGB, grayscale repeated",
+    }
     assert "tf1-bilinear" in p["resize"] and len(ext.key()) == 16
     ext.train()
     assert not ext.net.training and not any(q.requires_grad for q in ext.net.parameters())
@@ -145,9 +150,15 @@ def test_find_weights_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         inc.find_weights(None)
     msg = str(e.value)
     assert isinstance(e.value, FileNotFoundError)
-    for needle in ("gankit fetch inception", inc.URL, "--inception-weights", inc.ENV_VAR,
-                   "--features classifier", str(hub / "checkpoints" / inc.PYTORCH_FID_NAME),
-                   inc.TORCH_FIDELITY_NAME):
+    for needle in (
+        "gankit fetch inception",
+        inc.URL,
+        "--inception-weights",
+        inc.ENV_VAR,
+        "--features classifier",
+        str(hub / "checkpoints" / inc.PYTORCH_FID_NAME),
+        inc.TORCH_FIDELITY_NAME,
+    ):
         assert needle in msg
     (hub / "checkpoints").mkdir(parents=True)
     cached = hub / "checkpoints" / inc.TORCH_FIDELITY_NAME

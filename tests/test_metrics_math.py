@@ -9,7 +9,12 @@ import torch
 
 from gankit.metrics.classes import class_statistics, inception_score
 from gankit.metrics.fid import (
-    SingularCovarianceError, fid, fid_infinity, frechet_distance, gaussian_stats, trace_sqrt_product,
+    SingularCovarianceError,
+    fid,
+    fid_infinity,
+    frechet_distance,
+    gaussian_stats,
+    trace_sqrt_product,
 )
 from gankit.metrics.kernel import gaussian_mmd, kid, mmd2_unbiased, polynomial_kernel, sliced_wasserstein
 from gankit.metrics.manifold import density_coverage, knn_radii, precision_recall
@@ -87,9 +92,9 @@ def test_fid_infinity_removes_the_small_sample_bias():
 # -- KID and MMD ---------------------------------------------------------------------------------
 def naive_mmd2(x: torch.Tensor, y: torch.Tensor, k) -> float:
     m, n = len(x), len(y)
-    kxx = sum(float(k(x[i:i + 1], x[j:j + 1])) for i, j in itertools.permutations(range(m), 2)) / (m * (m - 1))
-    kyy = sum(float(k(y[i:i + 1], y[j:j + 1])) for i, j in itertools.permutations(range(n), 2)) / (n * (n - 1))
-    kxy = sum(float(k(x[i:i + 1], y[j:j + 1])) for i in range(m) for j in range(n)) / (m * n)
+    kxx = sum(float(k(x[i : i + 1], x[j : j + 1])) for i, j in itertools.permutations(range(m), 2)) / (m * (m - 1))
+    kyy = sum(float(k(y[i : i + 1], y[j : j + 1])) for i, j in itertools.permutations(range(n), 2)) / (n * (n - 1))
+    kxy = sum(float(k(x[i : i + 1], y[j : j + 1])) for i in range(m) for j in range(n)) / (m * n)
     return kxx + kyy - 2 * kxy
 
 
@@ -151,8 +156,9 @@ def naive_manifold(real: torch.Tensor, fake: torch.Tensor, k: int) -> dict[str, 
     rf = [radius(fake, j) for j in range(len(fake))]
     inside = [[float((fake[j] - real[i]).norm()) <= rr[i] for i in range(len(real))] for j in range(len(fake))]
     precision = sum(any(row) for row in inside) / len(fake)
-    recall = sum(any(float((real[i] - fake[j]).norm()) <= rf[j] for j in range(len(fake)))
-                 for i in range(len(real))) / len(real)
+    recall = sum(
+        any(float((real[i] - fake[j]).norm()) <= rf[j] for j in range(len(fake))) for i in range(len(real))
+    ) / len(real)
     density = sum(sum(row) for row in inside) / (k * len(fake))
     coverage = sum(any(inside[j][i] for j in range(len(fake))) for i in range(len(real))) / len(real)
     return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}

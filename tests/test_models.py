@@ -108,8 +108,13 @@ def _assert_all_grads(module: nn.Module) -> None:
     # SAGAN's attention starts gated off (gamma = 0, Zhang et al. 2019), so its projections get exactly
     # zero gradient at initialisation by design; gamma itself must still learn (tests/test_nn.py
     # checks the projections once gamma != 0).
-    gated = {f"{n}.{q}" for n, m in module.named_modules() if isinstance(m, SelfAttention) and m.gamma == 0
-             for q, _ in m.named_parameters() if q != "gamma"}
+    gated = {
+        f"{n}.{q}"
+        for n, m in module.named_modules()
+        if isinstance(m, SelfAttention) and m.gamma == 0
+        for q, _ in m.named_parameters()
+        if q != "gamma"
+    }
     # A growing network (ProGAN) keeps the toRGB / fromRGB layers of its earlier stages for resume
     # and sampling; its current stage does not use them, so they must get no gradient at all.
     idle = set(getattr(module, "inactive_parameters", set)())
@@ -132,9 +137,7 @@ def test_every_model_has_cases() -> None:
 
 # -- generator contract -------------------------------------------------------------------------
 @pytest.mark.parametrize("name,shape,kw", G_PARAMS)
-def test_generator_contract(
-    name: str, shape: tuple[int, ...], kw: dict[str, Any], tmp_path: Any
-) -> None:
+def test_generator_contract(name: str, shape: tuple[int, ...], kw: dict[str, Any], tmp_path: Any) -> None:
     G = GENERATORS.build(name, out_shape=shape, **kw)
     z = torch.randn(N, G.z_dim)
     out = G(z)
@@ -156,11 +159,17 @@ def test_generator_contract(
         assert torch.equal(G(z), G2(z))
 
 
-@pytest.mark.parametrize("name,in_shape,out_shape", [
-    pytest.param(n, i, o, id=f"{n}-{'x'.join(map(str, i))}-{k}") for n, rows in IMAGE_GEN_CASES.items()
-    for k, (i, o) in enumerate(rows)])
-def test_image_to_image_generator_contract(name: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
-                                            tmp_path: Any) -> None:
+@pytest.mark.parametrize(
+    "name,in_shape,out_shape",
+    [
+        pytest.param(n, i, o, id=f"{n}-{'x'.join(map(str, i))}-{k}")
+        for n, rows in IMAGE_GEN_CASES.items()
+        for k, (i, o) in enumerate(rows)
+    ],
+)
+def test_image_to_image_generator_contract(
+    name: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...], tmp_path: Any
+) -> None:
     G = GENERATORS.build(name, in_shape=in_shape, out_shape=out_shape, num_classes=0)
     x = _data(in_shape)
     out = G(x)
@@ -180,9 +189,7 @@ def test_image_to_image_generator_contract(name: str, in_shape: tuple[int, ...],
 
 
 @pytest.mark.parametrize("name,shape,kw", D_PARAMS)
-def test_discriminator_contract(
-    name: str, shape: tuple[int, ...], kw: dict[str, Any], tmp_path: Any
-) -> None:
+def test_discriminator_contract(name: str, shape: tuple[int, ...], kw: dict[str, Any], tmp_path: Any) -> None:
     D = DISCRIMINATORS.build(name, in_shape=shape, **kw)
     x = _data(shape)
     out = D(x)

@@ -34,7 +34,7 @@ def test_minibatch_stddev_vectors_and_images():
     out = MinibatchStdDev(4)(x)
     assert out.shape == (8, 6) and torch.equal(out[:, :5], x)
     for i in range(8):
-        group = x[i % 2::2]  # ProGAN's grouping: sample i is in group i mod (N / G)
+        group = x[i % 2 :: 2]  # ProGAN's grouping: sample i is in group i mod (N / G)
         expected = group.std(0, unbiased=False).mean()
         assert out[i, 5].item() == pytest.approx(expected.item(), rel=1e-4)
     img = torch.randn(6, 3, 4, 4)
@@ -54,12 +54,15 @@ def test_minibatch_stddev_is_zero_for_a_collapsed_batch_and_rejects_odd_batches(
         MinibatchStdDev(0)
 
 
-@pytest.mark.parametrize("name,shape,opts", [
-    ("mlp", (2,), {"minibatch_discrimination": 8}),
-    ("mlp", (2,), {"minibatch_stddev": 4}),
-    ("mlp", (1, 8, 8), {"minibatch_stddev": 4, "minibatch_discrimination": 5}),
-    ("dcgan", (1, 16, 16), {"minibatch_stddev": 4, "norm": "none"}),
-])
+@pytest.mark.parametrize(
+    "name,shape,opts",
+    [
+        ("mlp", (2,), {"minibatch_discrimination": 8}),
+        ("mlp", (2,), {"minibatch_stddev": 4}),
+        ("mlp", (1, 8, 8), {"minibatch_stddev": 4, "minibatch_discrimination": 5}),
+        ("dcgan", (1, 16, 16), {"minibatch_stddev": 4, "norm": "none"}),
+    ],
+)
 def test_discriminator_options_use_the_batch(name, shape, opts):
     torch.manual_seed(0)
     D = DISCRIMINATORS.build(name, in_shape=shape, num_classes=0, **opts)
@@ -70,8 +73,9 @@ def test_discriminator_options_use_the_batch(name, shape, opts):
     x2 = x.clone()
     x2[1:] = torch.randn(7, *shape)
     assert D(x2).logits[0].item() != pytest.approx(out[0].item(), abs=1e-7)
-    D_plain = DISCRIMINATORS.build(name, in_shape=shape, num_classes=0,
-                                   **{k: v for k, v in opts.items() if not k.startswith("minibatch")})
+    D_plain = DISCRIMINATORS.build(
+        name, in_shape=shape, num_classes=0, **{k: v for k, v in opts.items() if not k.startswith("minibatch")}
+    )
     assert D_plain(x2).logits[0].item() == pytest.approx(D_plain(x).logits[0].item(), abs=1e-6)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from gankit.objectives import OBJECTIVES, BEGAN, Objective
+from gankit.objectives import BEGAN, OBJECTIVES, Objective
 from gankit.registry import RegistryError
 
 R = [2.0, -1.0, 0.5]
@@ -39,8 +39,10 @@ EXPECTED = {
     # exp(sigma^-1(p)) = p / (1 - p): the odds of D(G(z))
     "maximum-likelihood": (BCE_D, -0.5 * mean([sig(f) / (1 - sig(f)) for f in F_])),
     "wasserstein": (mean(F_) - mean(R), -mean(F_)),
-    "least-squares": (0.5 * mean([(r - 1) ** 2 for r in R]) + 0.5 * mean([f**2 for f in F_]),
-                      0.5 * mean([(f - 1) ** 2 for f in F_])),
+    "least-squares": (
+        0.5 * mean([(r - 1) ** 2 for r in R]) + 0.5 * mean([f**2 for f in F_]),
+        0.5 * mean([(f - 1) ** 2 for f in F_]),
+    ),
     "hinge": (mean([max(0.0, 1 - r) for r in R]) + mean([max(0.0, 1 + f) for f in F_]), -mean(F_)),
 }
 

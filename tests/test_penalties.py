@@ -106,8 +106,9 @@ def test_gradient_norm_spans_all_non_batch_dims() -> None:
     grads = input_gradients(D, real)
     assert grads.shape == (2, 48)
     assert_close(grads.norm(dim=1), torch.full((2,), fro, dtype=torch.float64), rtol=1e-12, atol=0.0)
-    assert_close(PENALTIES.build("r1", gamma=2.0)(D, real, fake), torch.tensor(fro**2, dtype=torch.float64),
-                 rtol=1e-12, atol=0.0)
+    assert_close(
+        PENALTIES.build("r1", gamma=2.0)(D, real, fake), torch.tensor(fro**2, dtype=torch.float64), rtol=1e-12, atol=0.0
+    )
     gp = PENALTIES.build("wgan-gp", lam=1.0)(D, real, fake)
     assert_close(gp, torch.tensor((fro - 1.0) ** 2, dtype=torch.float64), rtol=1e-12, atol=0.0)
 
@@ -218,9 +219,15 @@ def test_spectral_norm_makes_sigma_one(kind: str) -> None:
 
 def test_spectral_norm_covers_layer_types_and_is_idempotent() -> None:
     net = nn.Sequential(
-        nn.Linear(4, 4), nn.Conv1d(2, 2, 1), nn.Conv2d(2, 2, 1), nn.Conv3d(2, 2, 1),
-        nn.ConvTranspose1d(2, 3, 1), nn.ConvTranspose2d(2, 3, 1), nn.ConvTranspose3d(2, 3, 1),
-        nn.Embedding(5, 4), nn.LayerNorm(4),
+        nn.Linear(4, 4),
+        nn.Conv1d(2, 2, 1),
+        nn.Conv2d(2, 2, 1),
+        nn.Conv3d(2, 2, 1),
+        nn.ConvTranspose1d(2, 3, 1),
+        nn.ConvTranspose2d(2, 3, 1),
+        nn.ConvTranspose3d(2, 3, 1),
+        nn.Embedding(5, 4),
+        nn.LayerNorm(4),
     )
     sn = PENALTIES.build("spectral-norm", target="G")
     assert sn.target == "G"
@@ -259,8 +266,9 @@ def test_orthogonal_zero_for_orthonormal_rows_and_conv_reshape() -> None:
     lin = nn.Linear(6, 4, bias=False).double()
     with torch.no_grad():
         lin.weight.copy_(q.T * 3.0)  # orthogonal rows of norm 3: the diagonal is not penalised
-    assert_close(PENALTIES.build("orthogonal")(lin, None, None), torch.tensor(0.0, dtype=torch.float64),
-                 rtol=0, atol=1e-14)
+    assert_close(
+        PENALTIES.build("orthogonal")(lin, None, None), torch.tensor(0.0, dtype=torch.float64), rtol=0, atol=1e-14
+    )
     conv = nn.Conv2d(2, 3, 2, bias=False).double()
     rows = conv.weight.detach().reshape(3, -1)
     gram = rows @ rows.T
@@ -270,7 +278,9 @@ def test_orthogonal_zero_for_orthonormal_rows_and_conv_reshape() -> None:
 
 # -- registry-wide ---------------------------------------------------------------------------------
 def test_registered_names() -> None:
-    assert PENALTIES.names() == sorted(["wgan-gp", "r1", "r2", "weight-clipping", "spectral-norm", "orthogonal", "drift"])
+    assert PENALTIES.names() == sorted(
+        ["wgan-gp", "r1", "r2", "weight-clipping", "spectral-norm", "orthogonal", "drift"]
+    )
 
 
 @pytest.mark.parametrize("name", PENALTIES.names())
@@ -303,7 +313,7 @@ def test_bad_options() -> None:
 def test_lazy_r1_is_added_every_kth_step_scaled_by_k() -> None:
     """StyleGAN2's lazy regularisation: with every=k the R1 term appears on steps 0, k, 2k ... only,
     multiplied by k, so that its weight averaged over steps equals the eager one's."""
-    from gankit.families import FAMILIES
+    from gankit.families import FAMILIES, StepContext
     from gankit.objectives import OBJECTIVES
 
     torch.manual_seed(0)
@@ -318,11 +328,11 @@ def test_lazy_r1_is_added_every_kth_step_scaled_by_k() -> None:
 
     values = {}
     for name, pen in (("eager", eager), ("lazy", lazy)):
-        fam = FAMILIES.get("unconditional")(G, d_fn, OBJECTIVES.build("non-saturating"), [("r1", pen)],
-                                            lambda: (x, None), torch.device("cpu"))
+        fam = FAMILIES.get("unconditional")(
+            G, d_fn, OBJECTIVES.build("non-saturating"), [("r1", pen)], torch.device("cpu")
+        )
         for step in range(6):
-            fam.step = step
-            terms = fam.d_loss_terms(x, x.flip(0))
+            terms = fam.d_loss_terms(x, x.flip(0), StepContext(torch.device("cpu"), 8, step=step))
             values[name, step] = terms.get("pen/r1")
     for step in range(6):
         assert values["eager", step] is not None
@@ -375,12 +385,23 @@ def test_refresh_spectral_norm_restores_the_singular_vectors_after_averaging() -
 
 
 def test_ema_of_a_spectrally_normalised_generator_keeps_unit_vectors() -> None:
-    from gankit.config import load_recipe
+    from gankit.recipes.load import load_recipe
     from gankit.training.trainer import Trainer
 
-    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=6", "eval.metrics=[]",
-                                             "eval.best=null", "ema={enabled: true, decay: 0.5, start: 0}",
-                                             "penalties=[{name: spectral-norm, target: G}]"]), "/nonexistent")
+    t = Trainer(
+        load_recipe(
+            "dcgan-digits",
+            [
+                "log.tensorboard=false",
+                "schedule.steps=6",
+                "eval.metrics=[]",
+                "eval.best=null",
+                "ema={enabled: true, decay: 0.5, start: 0}",
+                "penalties=[{name: spectral-norm, target: G}]",
+            ],
+        ),
+        "/nonexistent",
+    )
     for _ in range(6):
         t.train_step(want_log=False)
     G = t.ema.module.eval()

@@ -7,21 +7,39 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.config import ConfigError, load_recipe
+from gankit.amp import penalty_scale, scaling
+from gankit.config import ConfigError
+from gankit.families import Phase, StepContext
 from gankit.penalties import input_gradients
-from gankit.training import checkpoint as ck
+from gankit.recipes.load import load_recipe
+from gankit.runlog import checkpoint as ck
 from gankit.training.build import make_optimizer
-from gankit.training.phases import Phase, run_phase
-from gankit.training.precision import Precision, penalty_scale, scaling
+from gankit.training.phases import run_phase
+from gankit.training.precision import Precision
 from gankit.training.run import resume_run, start_run
 from gankit.training.trainer import Trainer
 
-GRID = ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]", "schedule.batch_size=32",
-        "log.tensorboard=false", "eval.metrics=[]", "eval.every=0", "eval.best=null", "log.sample_every=0"]
+GRID = [
+    "generator.hidden=[32, 32]",
+    "discriminator.hidden=[32, 32]",
+    "schedule.batch_size=32",
+    "log.tensorboard=false",
+    "eval.metrics=[]",
+    "eval.every=0",
+    "eval.best=null",
+    "log.sample_every=0",
+]
 # Adam turns rounding noise in near-zero gradients into full-size steps; SGD keeps rounding small.
 SGD = ["optim.g={type: sgd, lr: 0.01}", "optim.d={type: sgd, lr: 0.01}"]
-DIGITS = ["generator.width=8", "discriminator.width=8", "schedule.batch_size=16", "log.tensorboard=false",
-          "eval.metrics=[]", "eval.best=null", "log.sample_every=0"]
+DIGITS = [
+    "generator.width=8",
+    "discriminator.width=8",
+    "schedule.batch_size=16",
+    "log.tensorboard=false",
+    "eval.metrics=[]",
+    "eval.best=null",
+    "log.sample_every=0",
+]
 
 
 def _steps(trainer, n):
@@ -49,18 +67,23 @@ def test_fp16_scaling_reaches_the_penalty_inner_gradient():
     D = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
     x = torch.randn(8, 2)
     plain = input_gradients(D, x)
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
     seen = []
     with scaling(scaler, torch.device("cpu")):
         seen.append(float(penalty_scale()))
         scaled = input_gradients(D, x)
-    assert seen == [2.0 ** 16] and penalty_scale() is None
+    assert seen == [2.0**16] and penalty_scale() is None
     torch.testing.assert_close(scaled, plain, rtol=1e-6, atol=0)  # scaled in, unscaled out
 
 
 def test_fp16_with_a_gradient_penalty_trains_and_resumes_exactly(tmp_path):
-    extra = GRID + ["perf.amp=fp16", "penalties=[{name: wgan-gp}]", "objective.name=wasserstein",
-                    "log.checkpoint_every=4", "log.every=2"]
+    extra = GRID + [
+        "perf.amp=fp16",
+        "penalties=[{name: wgan-gp}]",
+        "objective.name=wasserstein",
+        "log.checkpoint_every=4",
+        "log.every=2",
+    ]
     start_run(load_recipe("gan-grid", extra + ["schedule.steps=8"]), out=tmp_path / "full")
     start_run(load_recipe("gan-grid", extra + ["schedule.steps=4"]), out=tmp_path / "half")
     state = ck.load_state(ck.find_checkpoint(tmp_path / "half"))
@@ -85,12 +108,13 @@ def test_accumulation_sums_micro_batch_gradients_exactly():
         opt = torch.optim.SGD(net.parameters(), lr=0.1)
         chunks = iter(zip(data.chunk(k), target.chunk(k)))
 
-        def loss_fn():
+        def loss_fn(batch, ctx):
             x, t = next(chunks)
             err = ((net(x) - t) ** 2).mean()
             return {"loss": err, "err": err}
 
-        out = run_phase(Phase("G", net, opt, loss_fn), accumulate=k)
+        phase = Phase("G", net, opt, loss_fn, batch="none")
+        out = run_phase(phase, StepContext(torch.device("cpu"), 8 // k), lambda: None, accumulate=k)
         return net, out
 
     one, out1 = run(1)
@@ -163,15 +187,34 @@ def test_precision_none_is_a_no_op():
     assert Precision("fp16").make_scaler() is not None and Precision("bf16").make_scaler() is None
 
 
-@pytest.mark.parametrize("recipe,extra", [
-    ("stylegan-mnist", ["generator={name: stylegan, z_dim: 16, w_dim: 16, mapping_layers: 2, width: 8, max_channels: 16}",
-                        "discriminator={name: stylegan, width: 8, max_channels: 16}", "penalties=[{name: r1, gamma: 1.0, every: 2}]"]),
-    ("sagan-mnist", ["generator.width=4", "discriminator.width=4"]),
-])
+@pytest.mark.parametrize(
+    "recipe,extra",
+    [
+        (
+            "stylegan-mnist",
+            [
+                "generator={name: stylegan, z_dim: 16, w_dim: 16, mapping_layers: 2, width: 8, max_channels: 16}",
+                "discriminator={name: stylegan, width: 8, max_channels: 16}",
+                "penalties=[{name: r1, gamma: 1.0, every: 2}]",
+            ],
+        ),
+        ("sagan-mnist", ["generator.width=4", "discriminator.width=4"]),
+    ],
+)
 def test_bf16_trains_the_style_and_attention_architectures(tmp_path, recipe, extra):
     """Buffers kept in float32 (StyleGAN's w_avg) and attention softmax must accept bf16 activations."""
-    r = load_recipe(recipe, ["log.tensorboard=false", "eval.metrics=[]", "eval.best=null", "schedule.batch_size=8",
-                             "perf.amp=bf16", "data={name: digits, resolution: 32}", *extra])
+    r = load_recipe(
+        recipe,
+        [
+            "log.tensorboard=false",
+            "eval.metrics=[]",
+            "eval.best=null",
+            "schedule.batch_size=8",
+            "perf.amp=bf16",
+            "data={name: digits, resolution: 32}",
+            *extra,
+        ],
+    )
     t = Trainer(r, tmp_path / "run")
     before = {k: v.clone() for k, v in t.G.state_dict().items()}
     _steps(t, 3)

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from gankit.config import load_recipe
 from gankit.metrics.probe import linear_probe
+from gankit.recipes.load import load_recipe
 from gankit.training.trainer import Trainer
 
 
@@ -38,19 +38,38 @@ def test_probe_matches_an_independent_logistic_regression():
 
 
 def test_bigan_reports_the_probe_of_its_encoder_on_held_out_images():
-    r = load_recipe("bigan-mnist", ["data={name: digits, resolution: 16, holdout: 300}", "log.tensorboard=false",
-                                    "eval.metrics=[]", "generator.hidden=[64]", "discriminator.hidden=[64]",
-                                    "encoder.hidden=[64]", "schedule.batch_size=32"])
+    r = load_recipe(
+        "bigan-mnist",
+        [
+            "data={name: digits, resolution: 16, holdout: 300}",
+            "log.tensorboard=false",
+            "eval.metrics=[]",
+            "generator.hidden=[64]",
+            "discriminator.hidden=[64]",
+            "encoder.hidden=[64]",
+            "schedule.batch_size=32",
+        ],
+    )
     t = Trainer(r, "/nonexistent")
     t.train_step(want_log=False)
     scores = t.evaluate()
     assert set(scores) == {"probe_accuracy"} and 0.5 < scores["probe_accuracy"] <= 1.0  # chance is 0.1
     fam = t.family
-    expected = linear_probe(fam.encode(t.source.images), t.source.labels, fam.encode(t.source.heldout.images),
-                            t.source.heldout.labels)
+    expected = linear_probe(
+        fam.encode(t.source.images), t.source.labels, fam.encode(t.source.heldout.images), t.source.heldout.labels
+    )
     assert scores["probe_accuracy"] == pytest.approx(expected)
     assert t.last_protocol["linear-probe"]["num_test"] == 300
     # without a holdout there is nothing to score
-    r2 = load_recipe("bigan-mnist", ["data={name: digits, resolution: 16}", "log.tensorboard=false", "eval.metrics=[]",
-                                     "generator.hidden=[64]", "discriminator.hidden=[64]", "encoder.hidden=[64]"])
+    r2 = load_recipe(
+        "bigan-mnist",
+        [
+            "data={name: digits, resolution: 16}",
+            "log.tensorboard=false",
+            "eval.metrics=[]",
+            "generator.hidden=[64]",
+            "discriminator.hidden=[64]",
+            "encoder.hidden=[64]",
+        ],
+    )
     assert Trainer(r2, "/nonexistent").evaluate() == {}

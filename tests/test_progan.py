@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from gankit.config import load_recipe
 from gankit.models import DISCRIMINATORS, GENERATORS
 from gankit.models.progan import ProGANDiscriminator, ProGANGenerator, growth, growth_end, progan_channels
+from gankit.recipes.load import load_recipe
 from gankit.registry import RegistryError
 
 N = 4
@@ -48,13 +48,25 @@ def pool(x: torch.Tensor, f: int) -> torch.Tensor:
 
 
 # -- 2. the schedule ------------------------------------------------------------------------------
-@pytest.mark.parametrize("step,expected", [
-    (0, (4, 1.0)), (STABLE - 1, (4, 1.0)),                      # stage 0: start resolution, stable
-    (20, (8, 0.0)), (25, (8, 0.5)), (29, (8, 0.9)),             # 8x8 fades in, alpha = t / fade_steps
-    (30, (8, 1.0)), (49, (8, 1.0)),                             # ... then stabilises
-    (50, (16, 0.0)), (55, (16, 0.5)), (60, (16, 1.0)),
-    (80, (32, 0.0)), (89, (32, 0.9)), (90, (32, 1.0)), (10**7, (32, 1.0)),  # final: R, alpha 1 for ever
-])
+@pytest.mark.parametrize(
+    "step,expected",
+    [
+        (0, (4, 1.0)),
+        (STABLE - 1, (4, 1.0)),  # stage 0: start resolution, stable
+        (20, (8, 0.0)),
+        (25, (8, 0.5)),
+        (29, (8, 0.9)),  # 8x8 fades in, alpha = t / fade_steps
+        (30, (8, 1.0)),
+        (49, (8, 1.0)),  # ... then stabilises
+        (50, (16, 0.0)),
+        (55, (16, 0.5)),
+        (60, (16, 1.0)),
+        (80, (32, 0.0)),
+        (89, (32, 0.9)),
+        (90, (32, 1.0)),
+        (10**7, (32, 1.0)),  # final: R, alpha 1 for ever
+    ],
+)
 def test_growth_schedule_at_boundaries(step: int, expected: tuple[int, float]) -> None:
     r, alpha = growth(step, 4, 32, FADE, STABLE)
     assert r == expected[0]
@@ -92,7 +104,16 @@ def test_fresh_model_is_at_final_stage_and_set_step_moves_it() -> None:
             net.resolution = 4  # read-only: the stage is a function of the step only
     assert progan_channels(32, width=4, max_channels=16) == {4: 16, 8: 16, 16: 8, 32: 4}
     assert progan_channels(1024, width=16, max_channels=512) == {  # the paper's Table 2
-        4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
+        4: 512,
+        8: 512,
+        16: 512,
+        32: 512,
+        64: 256,
+        128: 128,
+        256: 64,
+        512: 32,
+        1024: 16,
+    }
 
 
 # -- 1. fade-in (Fig. 2) --------------------------------------------------------------------------
@@ -251,17 +272,20 @@ def test_state_dict_round_trip_at_a_stage(step: int, tmp_path: Any) -> None:
 
 
 # -- 5. errors that teach -------------------------------------------------------------------------
-@pytest.mark.parametrize("kw,message", [
-    ({"shape": (3, 48, 48)}, r"shape=\(3, 48, 48\) is not supported.*one of \(8, 16, 32, 64"),
-    ({"shape": (3, 4, 4)}, r"shape=\(3, 4, 4\) is not supported.*2 \* start"),
-    ({"shape": (3, 8, 8), "start": 8}, r"shape=\(3, 8, 8\) is not supported.*one of \(16, 32"),
-    ({"shape": (3, 32, 16)}, r"shape=\(3, 32, 16\) is not supported.*\(C, R, R\)"),
-    ({"shape": (0, 32, 32)}, r"shape=\(0, 32, 32\) is not supported.*C >= 1"),
-    ({"start": 6}, r"start=6 must be a power of two from 4"),
-    ({"fade_steps": 0}, r"fade_steps=0 and stable_steps=20 must be >= 1"),
-    ({"stable_steps": -3}, r"fade_steps=10 and stable_steps=-3 must be >= 1"),
-    ({"width": 0}, r"width=0 and max_channels=16 must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        ({"shape": (3, 48, 48)}, r"shape=\(3, 48, 48\) is not supported.*one of \(8, 16, 32, 64"),
+        ({"shape": (3, 4, 4)}, r"shape=\(3, 4, 4\) is not supported.*2 \* start"),
+        ({"shape": (3, 8, 8), "start": 8}, r"shape=\(3, 8, 8\) is not supported.*one of \(16, 32"),
+        ({"shape": (3, 32, 16)}, r"shape=\(3, 32, 16\) is not supported.*\(C, R, R\)"),
+        ({"shape": (0, 32, 32)}, r"shape=\(0, 32, 32\) is not supported.*C >= 1"),
+        ({"start": 6}, r"start=6 must be a power of two from 4"),
+        ({"fade_steps": 0}, r"fade_steps=0 and stable_steps=20 must be >= 1"),
+        ({"stable_steps": -3}, r"fade_steps=10 and stable_steps=-3 must be >= 1"),
+        ({"width": 0}, r"width=0 and max_channels=16 must be >= 1"),
+    ],
+)
 def test_bad_options_are_refused(kw: dict[str, Any], message: str) -> None:
     kw = dict(kw)
     shape = kw.pop("shape", (3, 32, 32))
@@ -289,11 +313,26 @@ def test_conditioning_and_wrong_inputs_are_refused() -> None:
 # -- 6. the real trainer: growth across a boundary, resume, sampling --------------------------------
 def _digits(steps: int, *extra: str) -> Any:
     # 16x16 from 4: 4x4 for 2 steps, 8x8 fades in over 2 and holds 2, 16x16 fades in from step 6.
-    tiny = [f"{net}.{k}={v}" for net in ("generator", "discriminator")
-            for k, v in {"width": 4, "max_channels": 16, "fade_steps": 2, "stable_steps": 2}.items()]
-    return load_recipe("progan-digits", tiny + [
-        "generator.z_dim=8", "schedule.batch_size=8", f"schedule.steps={steps}", "log.every=1",
-        "log.sample_every=0", "log.tensorboard=false", "eval.metrics=[]", "ema.start=0", *extra])
+    tiny = [
+        f"{net}.{k}={v}"
+        for net in ("generator", "discriminator")
+        for k, v in {"width": 4, "max_channels": 16, "fade_steps": 2, "stable_steps": 2}.items()
+    ]
+    return load_recipe(
+        "progan-digits",
+        tiny
+        + [
+            "generator.z_dim=8",
+            "schedule.batch_size=8",
+            f"schedule.steps={steps}",
+            "log.every=1",
+            "log.sample_every=0",
+            "log.tensorboard=false",
+            "eval.metrics=[]",
+            "ema.start=0",
+            *extra,
+        ],
+    )
 
 
 def test_recipes_use_the_papers_objective_and_matching_growth() -> None:
@@ -301,19 +340,21 @@ def test_recipes_use_the_papers_objective_and_matching_growth() -> None:
         r = load_recipe(name, extra)
         g, d = r.generator.options, r.discriminator.options
         assert r.generator.name == r.discriminator.name == "progan"
-        assert {k: g[k] for k in ("start", "fade_steps", "stable_steps")} == \
-               {k: d[k] for k in ("start", "fade_steps", "stable_steps")}, "G and D must grow together"
-        assert growth_end(g["start"], r.data.options["resolution"], g["fade_steps"], g["stable_steps"]) \
-            < r.schedule.steps, "the run must reach the full resolution"
+        assert {k: g[k] for k in ("start", "fade_steps", "stable_steps")} == {
+            k: d[k] for k in ("start", "fade_steps", "stable_steps")
+        }, "G and D must grow together"
+        assert (
+            growth_end(g["start"], r.data.options["resolution"], g["fade_steps"], g["stable_steps"]) < r.schedule.steps
+        ), "the run must reach the full resolution"
         assert r.objective.name == "wasserstein"
         assert [p.name for p in r.penalties] == ["wgan-gp", "drift"]
         assert (r.optim.g.lr, tuple(r.optim.g.betas)) == (0.001, (0.0, 0.99))
 
 
 def test_training_grows_and_resume_restores_the_stage(tmp_path: Any) -> None:
+    from gankit.runlog import checkpoint as ck
+    from gankit.runlog import read_metrics
     from gankit.sampling import load_generator
-    from gankit.training import checkpoint as ck
-    from gankit.training.logger import read_metrics
     from gankit.training.run import resume_run, start_run
     from gankit.training.trainer import Trainer
 
@@ -344,9 +385,14 @@ def test_training_grows_and_resume_restores_the_stage(tmp_path: Any) -> None:
 
 
 def test_mismatched_growth_schedules_are_refused_before_training() -> None:
-    from gankit.config import ConfigError, load_recipe
+    from gankit.config import ConfigError
+    from gankit.recipes.load import load_recipe
     from gankit.training.trainer import Trainer
 
     with pytest.raises(ConfigError, match=r"same schedule \(fade_steps: G 300 vs D 200\)"):
-        Trainer(load_recipe("progan-digits", ["discriminator.fade_steps=200", "generator.fade_steps=300",
-                                              "log.tensorboard=false"]), "/nonexistent")
+        Trainer(
+            load_recipe(
+                "progan-digits", ["discriminator.fade_steps=200", "generator.fade_steps=300", "log.tensorboard=false"]
+            ),
+            "/nonexistent",
+        )

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from gankit.config import load_recipe
 from gankit.recipes import RECIPES
+from gankit.recipes.load import load_recipe
 from gankit.training.trainer import Trainer
 
 FILE_DATA = ("mnist", "npz", "cifar10", "image-folder")
@@ -20,8 +20,15 @@ FILE_DATA = ("mnist", "npz", "cifar10", "image-folder")
 def _overrides(name: str, tmp_path: Path) -> list[str]:
     raw = RECIPES.build(name)
     data = raw["data"]
-    out = ["schedule.steps=2", "schedule.decay_start=0", "schedule.batch_size=8", "eval.metrics=[]", "eval.best=null", "log.tensorboard=false",
-           "ema.start=0"]
+    out = [
+        "schedule.steps=2",
+        "schedule.decay_start=0",
+        "schedule.batch_size=8",
+        "eval.metrics=[]",
+        "eval.best=null",
+        "log.tensorboard=false",
+        "ema.start=0",
+    ]
     if data["name"] in FILE_DATA:
         # the same resolution and channels from the built-in digits, so the recipe's networks are unchanged
         res = int(data.get("resolution", 28 if data["name"] == "mnist" else 32))
@@ -32,8 +39,11 @@ def _overrides(name: str, tmp_path: Path) -> list[str]:
             out.append(f"data={{name: digits, resolution: {res}{split}}}")
         else:  # colour: a small random RGB set in the npz format, labelled like RetinaMNIST (5 classes)
             rng = np.random.default_rng(0)
-            np.savez(tmp_path / "rgb.npz", images=rng.integers(0, 256, (16, res, res, 3), dtype=np.uint8),
-                     labels=np.arange(16) % 5)
+            np.savez(
+                tmp_path / "rgb.npz",
+                images=rng.integers(0, 256, (16, res, res, 3), dtype=np.uint8),
+                labels=np.arange(16) % 5,
+            )
             out.append(f"data={{name: npz, path: {tmp_path / 'rgb.npz'}}}")
     if data["name"] in ("pairs", "unpaired") and data.get("base") == "mnist":  # the same task on the built-in digits
         out += ["data.base=digits", "data.path=null", "data.split=train", "data.holdout=200"]
@@ -52,9 +62,9 @@ def test_every_image_recipe_trains_a_few_steps(name: str, tmp_path: Path) -> Non
         terms = t.train_step(want_log=True)
     assert terms and all(torch.isfinite(v).all() for v in terms.values()), f"{name}: non-finite terms {terms}"
     assert any(not torch.equal(a, b) for a, b in zip(before, t.G.parameters())), f"{name}: G did not change"
-    if getattr(t.family, "translates", False):  # (input, output, target) triples of held-out images
-        images, _ = t.family.sample_grid(t.G, n=4)
-        per_example = 6 if getattr(t.family, "two_way", False) else 3  # CycleGAN: both ways and both cycles
+    if t.family.translates:  # (input, output, target) triples of held-out images
+        images, _ = t.family.sample_grid(t.G, t.grid_images(), n=4)
+        per_example = 6 if t.family.two_way else 3  # CycleGAN: both ways and both cycles
         assert images.shape == (4 * per_example, *t.shapes.shape) and images.abs().max() <= 1.0
         return
     images = t.generate(torch.randn(4, t.G.z_dim))

@@ -14,13 +14,21 @@ import yaml
 from PIL import Image
 
 from gankit.cli import main
-from gankit.config import load_recipe
+from gankit.recipes.load import load_recipe
 from gankit.training.run import resume_run, start_run
 from gankit.viz.report import build_report
 
 FAST = ["log.tensorboard=false", "log.every=5", "log.sample_every=10", "log.checkpoint_every=20"]
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _images(page: str) -> list[Image.Image]:
@@ -32,11 +40,28 @@ def _images(page: str) -> list[Image.Image]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    ring = start_run(load_recipe("gan-ring", FAST + ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]",
-                                                     "schedule.steps=40", "eval.every=20"]), out=root / "ring")
-    digits = start_run(load_recipe("dcgan-digits", FAST + ["generator.width=8", "discriminator.width=8",
-                                                           "schedule.batch_size=16", "schedule.steps=20",
-                                                           "eval.metrics=[]", "eval.best=null"]), out=root / "digits")
+    ring = start_run(
+        load_recipe(
+            "gan-ring",
+            FAST + ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]", "schedule.steps=40", "eval.every=20"],
+        ),
+        out=root / "ring",
+    )
+    digits = start_run(
+        load_recipe(
+            "dcgan-digits",
+            FAST
+            + [
+                "generator.width=8",
+                "discriminator.width=8",
+                "schedule.batch_size=16",
+                "schedule.steps=20",
+                "eval.metrics=[]",
+                "eval.best=null",
+            ],
+        ),
+        out=root / "digits",
+    )
     return ring, digits
 
 
@@ -44,17 +69,29 @@ def test_every_run_writes_a_complete_self_contained_report(runs):
     ring, digits = runs
     assert ring["report"] == ring["run_dir"] / "report.html"
     page = ring["report"].read_text()
-    for section in ("Evaluation at step 40", "Diagnostics", "Curves", "Samples over time", "Recipe (resolved)",
-                    "Environment"):
+    for section in (
+        "Evaluation at step 40",
+        "Diagnostics",
+        "Curves",
+        "Samples over time",
+        "Recipe (resolved)",
+        "Environment",
+    ):
         assert section in page, section
     assert "src='samples/" not in page and "http" not in page.split("<h2>Recipe")[0]
     images = _images(page)
     # training curves, evaluation curves, grids at steps 10/20/30/40 and the density figure
     assert len(images) == 2 + 4 + 1 and all(im.size[0] > 200 for im in images)
     assert "samples at step 40" in page and "final samples and their density" in page
-    assert yaml.safe_load(re.search(r"<pre>(.*?)</pre>", page, re.S).group(1).replace("&#x27;", "'")
-                          .replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
-                          ) == yaml.safe_load((ring["run_dir"] / "config.yaml").read_text())
+    assert yaml.safe_load(
+        re.search(r"<pre>(.*?)</pre>", page, re.S)
+        .group(1)
+        .replace("&#x27;", "'")
+        .replace("&quot;", '"')
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+    ) == yaml.safe_load((ring["run_dir"] / "config.yaml").read_text())
     env = json.loads((ring["run_dir"] / "environment.json").read_text())
     assert env[0]["from_step"] == 0 and env[0]["torch"] in page
 
@@ -90,8 +127,11 @@ def _with_status(runs, tmp_path, name="ring", **status):
     shutil.copytree(runs[0]["run_dir"], run)
     (run / "status.json").unlink(missing_ok=True)
     if status:
-        (run / "status.json").write_text(json.dumps({"total": 40, "message": "", "pid": os.getpid(),
-                                                     "updated": "2025-01-01T00:00:00+0000", **status}))
+        (run / "status.json").write_text(
+            json.dumps(
+                {"total": 40, "message": "", "pid": os.getpid(), "updated": "2025-01-01T00:00:00+0000", **status}
+            )
+        )
     return run
 
 
@@ -107,9 +147,11 @@ def _dead_pid() -> int:
 
 
 def test_a_run_that_did_not_finish_says_so_first(runs, tmp_path):
-    nan = ("the loss term d/loss became NaN/Inf at step 37; training stopped and the last good checkpoint is "
-           "RUN/checkpoints/step-0000020. Resume from it with lower learning rates:\n  gankit train --resume RUN "
-           "--force optim.g.lr=0.00025 optim.d.lr=0.00025\nor start again with a gradient penalty or another objective.")
+    nan = (
+        "the loss term d/loss became NaN/Inf at step 37; training stopped and the last good checkpoint is "
+        "RUN/checkpoints/step-0000020. Resume from it with lower learning rates:\n  gankit train --resume RUN "
+        "--force optim.g.lr=0.00025 optim.d.lr=0.00025\nor start again with a gradient penalty or another objective."
+    )
     run = _with_status(runs, tmp_path, "nan", state="nan", step=37, message=nan)
     top = _banner(build_report(run))
     assert "Stopped at step 37 of 40: a loss became NaN/Inf" in top and "d/loss became NaN/Inf at step 37" in top
@@ -120,7 +162,9 @@ def test_a_run_that_did_not_finish_says_so_first(runs, tmp_path):
     assert "Stopped by a signal at step 30 of 40" in top and "SIGTERM" in top
     assert f"gankit train --resume {run}" in top and "last checkpoint is at step 40" in top
 
-    run = _with_status(runs, tmp_path, "crash", state="crashed", step=12, message="RuntimeError: CUDA error: out of memory")
+    run = _with_status(
+        runs, tmp_path, "crash", state="crashed", step=12, message="RuntimeError: CUDA error: out of memory"
+    )
     top = _banner(build_report(run))
     assert "Crashed at step 12 of 40" in top and "RuntimeError: CUDA error: out of memory" in top
     assert "After fixing the cause" in top and f"gankit train --resume {run}" in top
@@ -150,8 +194,11 @@ def test_a_finished_or_older_run_has_no_banner_and_a_bad_status_does_not_fail(ru
 def test_low_coverage_is_never_called_no_sign_of_mode_collapse(runs, tmp_path):
     # The 40-step ring run ends covering few of the 8 modes: too early for a verdict, but not "no sign".
     page = build_report(runs[0]["run_dir"])
-    modes = [r["eval/modes"] for r in map(json.loads, (runs[0]["run_dir"] / "metrics.jsonl").read_text().splitlines())
-             if "eval/modes" in r]
+    modes = [
+        r["eval/modes"]
+        for r in map(json.loads, (runs[0]["run_dir"] / "metrics.jsonl").read_text().splitlines())
+        if "eval/modes" in r
+    ]
     assert modes[-1] <= 4, modes
     assert "mode collapse in the logged values" not in page
     assert f"covers {modes[-1]:g} of 8 modes" in page and "too early to judge" in page
@@ -177,17 +224,39 @@ def test_every_plot_renders_in_headless_chromium(runs, tmp_path):
     for res in runs:
         page = res["report"].read_text()
         n = page.count("<img ")
-        dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-                              "--virtual-time-budget=10000", "--dump-dom", res["report"].resolve().as_uri()],
-                             capture_output=True, text=True, timeout=120).stdout
+        dom = subprocess.run(
+            [
+                browser,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                res["report"].resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
         # the page's own check marks <body data-images="decoded/total"> once everything has loaded
         assert f'data-images="{n}/{n}"' in dom, re.findall(r"<body[^>]*>", dom) or dom[:500]
         assert not re.search(r"did not render: \w", dom)  # the script's own text is followed by a quote
     # and the check can fail: a broken picture is counted and named
     broken = tmp_path / "broken.html"
-    broken.write_text(runs[1]["report"].read_text().replace("data:image/png;base64,iVBOR", "data:image/png;base64,AAAA", 1))
-    dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-                          "--virtual-time-budget=10000", "--dump-dom", broken.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+    broken.write_text(
+        runs[1]["report"].read_text().replace("data:image/png;base64,iVBOR", "data:image/png;base64,AAAA", 1)
+    )
+    dom = subprocess.run(
+        [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            broken.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     n = broken.read_text().count("<img ")
     assert f'data-images="{n - 1}/{n}"' in dom and re.search(r"did not render: \w", dom)

@@ -14,15 +14,21 @@ import pytest
 import yaml
 
 from gankit.cli import main
-from gankit.config import ConfigError, load_recipe
+from gankit.config import ConfigError
 from gankit.metrics.evaluate import Evaluator
-from gankit.training import checkpoint as ck
+from gankit.recipes.load import load_recipe
+from gankit.runlog import checkpoint as ck
+from gankit.runlog import read_metrics
 from gankit.training.lock import LOCK, RunLock, RunLocked, read_owner
-from gankit.training.logger import read_metrics
 from gankit.training.run import resume_run, start_run
 
-FAST = ["generator.hidden=[16]", "discriminator.hidden=[16]", "schedule.batch_size=16", "log.tensorboard=false",
-        "log.sample_every=0"]
+FAST = [
+    "generator.hidden=[16]",
+    "discriminator.hidden=[16]",
+    "schedule.batch_size=16",
+    "log.tensorboard=false",
+    "log.sample_every=0",
+]
 
 
 def _status(run):
@@ -83,8 +89,9 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_run(tmp_path):
 
 def _cli(args):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "gankit.cli", "train", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gankit.cli", "train", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 def _wait(predicate, proc, timeout=60.0):
@@ -99,8 +106,19 @@ def _wait(predicate, proc, timeout=60.0):
 
 def test_a_live_writer_refuses_a_resume_and_a_killed_one_leaves_the_run_free(tmp_path, capsys):
     run = tmp_path / "run"
-    proc = _cli(["gan-ring", *FAST, "eval.metrics=[]", "eval.best=null", "schedule.steps=100000", "log.every=5",
-                 "log.checkpoint_every=20", "--out", str(run)])
+    proc = _cli(
+        [
+            "gan-ring",
+            *FAST,
+            "eval.metrics=[]",
+            "eval.best=null",
+            "schedule.steps=100000",
+            "log.every=5",
+            "log.checkpoint_every=20",
+            "--out",
+            str(run),
+        ]
+    )
     try:
         _wait(lambda: ck.list_checkpoints(run / "checkpoints") != [], proc)
         assert read_owner(run)["pid"] == proc.pid
@@ -136,11 +154,17 @@ def test_forced_changes_are_recorded_with_old_and_new_values(tmp_path):
     resume_run(tmp_path / "run", ["schedule.steps=4"])  # more steps only: recorded, not forced
     resume_run(tmp_path / "run", ["optim.d.lr=0.05", "schedule.steps=6"], force=True)
     history = json.loads((tmp_path / "run" / "config_history.json").read_text())
-    assert history[0] == {**history[0], "from_step": 2, "forced": False,
-                          "changes": {"schedule.steps": {"old": 2, "new": 4}}}
+    assert history[0] == {
+        **history[0],
+        "from_step": 2,
+        "forced": False,
+        "changes": {"schedule.steps": {"old": 2, "new": 4}},
+    }
     assert history[1]["from_step"] == 4 and history[1]["forced"] is True
-    assert history[1]["changes"] == {"optim.d.lr": {"old": r.optim.d.lr, "new": 0.05},
-                                     "schedule.steps": {"old": 4, "new": 6}}
+    assert history[1]["changes"] == {
+        "optim.d.lr": {"old": r.optim.d.lr, "new": 0.05},
+        "schedule.steps": {"old": 4, "new": 6},
+    }
 
 
 def test_out_into_a_folder_of_other_files_is_refused(tmp_path, capsys):

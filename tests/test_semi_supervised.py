@@ -3,10 +3,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from family_steps import batch, context
 
-from gankit.config import ConfigError, load_recipe
+from gankit.config import ConfigError
 from gankit.data import DATASETS
 from gankit.data.split import labelled_subset, split_holdout
+from gankit.recipes.load import load_recipe
 from gankit.training.trainer import Trainer
 
 DIGITS = "data={name: digits, resolution: 16, holdout: 400, labels_per_class: 5}"
@@ -25,9 +27,11 @@ def test_holdout_is_a_disjoint_seeded_split():
     assert torch.equal(again_test.images, test.images) and torch.equal(again_train.labels, train.labels)
     other_test = split_holdout(src, 300, seed=1)[1]
     assert not torch.equal(other_test.images, test.images)
+
     # every image lands in exactly one part: the multiset of (image, label) rows is preserved
     def rows_of(s):
         return sorted(bytes(x.numpy().tobytes()) + bytes([int(y)]) for x, y in zip(s.images, s.labels))
+
     assert sorted(rows_of(train) + rows_of(test)) == rows_of(src)
     assert train.fingerprint() != src.fingerprint()
     with pytest.raises(ValueError, match="between 1 and"):
@@ -53,10 +57,9 @@ def test_d_loss_is_salimans_k_plus_1_formulation():
     fam = t.family
     x = torch.rand(6, 1, 16, 16) * 2 - 1
     z = torch.randn(6, t.G.z_dim)
-    fam.next_batch = lambda: (x, torch.full((6,), 3))  # labels of the unlabelled stream must be ignored
-    fam.noise = lambda n: z
+    ctx = context(6, z=z)
     torch.manual_seed(0)
-    terms = fam.d_terms()
+    terms = fam.d_terms(batch(x, torch.full((6,), 3)), ctx)  # labels of the unlabelled stream must be ignored
     torch.manual_seed(0)
     xl, yl = fam._labelled_batch(6)
     t.D.train()
@@ -68,9 +71,10 @@ def test_d_loss_is_salimans_k_plus_1_formulation():
     assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-4)
     assert terms["supervised"].item() == pytest.approx(sup.item(), rel=1e-4)
     # the unlabelled batch's labels never matter
-    fam.next_batch = lambda: (x, torch.full((6,), 8))
     torch.manual_seed(0)
-    assert fam.d_terms()["loss"].item() == pytest.approx(terms["loss"].item(), rel=1e-6)
+    assert fam.d_terms(batch(x, torch.full((6,), 8)), ctx)["loss"].item() == pytest.approx(
+        terms["loss"].item(), rel=1e-6
+    )
 
 
 def test_generator_uses_feature_matching_and_g_stays_unconditional():
@@ -114,8 +118,15 @@ def test_salimans_mlp_discriminator_options():
     from gankit.models import DISCRIMINATORS
 
     torch.manual_seed(0)
-    D = DISCRIMINATORS.build("mlp", in_shape=(1, 8, 8), num_classes=10, hidden=[16, 8], conditioning="auxiliary",
-                             noise=[0.3, 0.5], weight_norm=True)
+    D = DISCRIMINATORS.build(
+        "mlp",
+        in_shape=(1, 8, 8),
+        num_classes=10,
+        hidden=[16, 8],
+        conditioning="auxiliary",
+        noise=[0.3, 0.5],
+        weight_norm=True,
+    )
     x = torch.rand(4, 1, 8, 8) * 2 - 1
     out = D(x)
     assert out.class_logits.shape == (4, 10) and out.features.shape == (4, 8)

@@ -11,13 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit.config import load_recipe
 from gankit.models import DISCRIMINATORS, GENERATORS
 from gankit.models.stylegan import StyleGANGenerator, style_mixing_grid, stylegan_channels
 from gankit.nn.style import AdaIN, MappingNetwork, ModulatedConv2d, NoiseInjection
+from gankit.recipes.load import load_recipe
 from gankit.registry import RegistryError
+from gankit.runlog import RunLog, read_metrics
 from gankit.sampling import load_generator
-from gankit.training.logger import RunLog, read_metrics
 from gankit.training.trainer import Trainer
 
 CONVS = ["adain", "modulated"]
@@ -81,7 +81,7 @@ def test_modulated_conv_matches_a_per_sample_loop(fused: bool, kernel: int, demo
         wt = conv.weight / math.sqrt(5 * kernel * kernel) * s[n].view(1, 5, 1, 1)
         if demodulate:
             wt = wt / torch.sqrt(wt.pow(2).sum(dim=(1, 2, 3), keepdim=True) + 1e-8)
-        ref.append(F.conv2d(x[n:n + 1], wt, padding=kernel // 2))
+        ref.append(F.conv2d(x[n : n + 1], wt, padding=kernel // 2))
     torch.testing.assert_close(conv(x, w), torch.cat(ref), rtol=1e-5, atol=1e-5)
 
 
@@ -225,10 +225,13 @@ def test_style_mixing_grid_layout(conv: str) -> None:
                 ws = torch.cat([wr[i].expand(1, 2, -1), wc[j].expand(1, G.num_ws - 2, -1)], dim=1)
                 torch.testing.assert_close(cells[1 + i, 1 + j], G.synthesis(ws)[0])
         # crossover 0: nothing from the rows; crossover num_ws: everything from the rows
-        torch.testing.assert_close(style_mixing_grid(G, zr, zc, 0).view(3, 4, 1, 16, 16)[1:, 1:],
-                                   G(zc)[None].expand(2, -1, -1, -1, -1))
-        torch.testing.assert_close(style_mixing_grid(G, zr, zc, G.num_ws).view(3, 4, 1, 16, 16)[1:, 1:],
-                                   G(zr)[:, None].expand(-1, 3, -1, -1, -1))
+        torch.testing.assert_close(
+            style_mixing_grid(G, zr, zc, 0).view(3, 4, 1, 16, 16)[1:, 1:], G(zc)[None].expand(2, -1, -1, -1, -1)
+        )
+        torch.testing.assert_close(
+            style_mixing_grid(G, zr, zc, G.num_ws).view(3, 4, 1, 16, 16)[1:, 1:],
+            G(zr)[:, None].expand(-1, 3, -1, -1, -1),
+        )
 
 
 # -- the discriminator ----------------------------------------------------------------------------------
@@ -254,7 +257,16 @@ def test_discriminator_sees_the_minibatch_through_its_stddev_layer() -> None:
 def test_width_table() -> None:
     assert stylegan_channels(32, width=16, max_channels=64) == {4: 64, 8: 64, 16: 32, 32: 16}
     assert stylegan_channels(1024, width=32, max_channels=512) == {
-        4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256, 256: 128, 512: 64, 1024: 32}  # the paper's
+        4: 512,
+        8: 512,
+        16: 512,
+        32: 512,
+        64: 512,
+        128: 256,
+        256: 128,
+        512: 64,
+        1024: 32,
+    }  # the paper's
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 16), (3, 4, 4), (0, 16, 16), (16,)], ids=str)
@@ -286,11 +298,25 @@ def test_bad_options_are_refused() -> None:
 
 
 # -- 8. a short run through the real trainer ---------------------------------------------------------
-TINY = ["generator.width=4", "generator.max_channels=8", "generator.z_dim=8", "generator.w_dim=8",
-        "generator.mapping_layers=2", "discriminator.width=4", "discriminator.max_channels=8",
-        "schedule.batch_size=8", "schedule.steps=16", "penalties=[{name: r1, gamma: 1.0, every: 4}]",
-        "log.every=1", "log.sample_every=0", "log.checkpoint_every=0", "log.tensorboard=false",
-        "log.grid_size=16", "eval.metrics=[]", "ema.start=0"]
+TINY = [
+    "generator.width=4",
+    "generator.max_channels=8",
+    "generator.z_dim=8",
+    "generator.w_dim=8",
+    "generator.mapping_layers=2",
+    "discriminator.width=4",
+    "discriminator.max_channels=8",
+    "schedule.batch_size=8",
+    "schedule.steps=16",
+    "penalties=[{name: r1, gamma: 1.0, every: 4}]",
+    "log.every=1",
+    "log.sample_every=0",
+    "log.checkpoint_every=0",
+    "log.tensorboard=false",
+    "log.grid_size=16",
+    "eval.metrics=[]",
+    "ema.start=0",
+]
 
 
 @pytest.mark.parametrize("conv", CONVS)
@@ -332,20 +358,49 @@ def test_psi_sampling_and_style_mixing_from_the_command_line(tmp_path: Any) -> N
     from gankit.cli import main
 
     run = tmp_path / "run"
-    assert main(["train", "stylegan-digits", *TINY[:7], "schedule.steps=2", "log.tensorboard=false",
-                 "eval.metrics=[]", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "stylegan-digits",
+                *TINY[:7],
+                "schedule.steps=2",
+                "log.tensorboard=false",
+                "eval.metrics=[]",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     assert main(["sample", str(run), "--num", "6", "--psi", "0", "--out", str(tmp_path / "p0.npz")]) == 0
     p0 = np.load(tmp_path / "p0.npz")["images"]
     assert (p0 == p0[:1]).all()  # all collapse onto the average style
     assert main(["sample", str(run), "--num", "6", "--out", str(tmp_path / "p1.npz")]) == 0
     assert not (np.load(tmp_path / "p1.npz")["images"] == p0).all()
-    assert main(["latent", str(run), "--mixing", "2", "--rows", "2", "--steps", "3",
-                 "--out", str(tmp_path / "mix.png")]) == 0
+    assert (
+        main(["latent", str(run), "--mixing", "2", "--rows", "2", "--steps", "3", "--out", str(tmp_path / "mix.png")])
+        == 0
+    )
     w, h = Image.open(tmp_path / "mix.png").size
     assert w > h and abs(w / h - 4 / 3) < 0.05  # 4 columns (blank + 3 sources) by 3 rows
     assert main(["latent", str(run), "--mixing", "99", "--out", str(tmp_path / "bad.png")]) == 2
     dc = tmp_path / "dc"
-    assert main(["train", "dcgan-digits", "schedule.steps=1", "generator.width=4", "discriminator.width=4",
-                 "eval.metrics=[]", "log.tensorboard=false", "--out", str(dc)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "dcgan-digits",
+                "schedule.steps=1",
+                "generator.width=4",
+                "discriminator.width=4",
+                "eval.metrics=[]",
+                "log.tensorboard=false",
+                "--out",
+                str(dc),
+            ]
+        )
+        == 0
+    )
     assert main(["sample", str(dc), "--psi", "0.5", "--out", str(tmp_path / "x.npz")]) == 2
     assert main(["latent", str(dc), "--mixing", "1", "--out", str(tmp_path / "x.png")]) == 2

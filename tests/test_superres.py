@@ -7,25 +7,36 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.config import ConfigError, load_recipe
+from gankit.config import ConfigError
 from gankit.data import DATASETS
 from gankit.data.patches import cut_patches
 from gankit.families.superres import bicubic_upsample, downsample
 from gankit.models import GENERATORS
 from gankit.nn.perceptual import VGGFeatures, load_weights_file, vgg19_cut
+from gankit.recipes.load import load_recipe
 from gankit.training.run import start_run
 from gankit.training.trainer import Trainer
 
-SR_FAST = ["generator.blocks=2", "generator.width=8", "discriminator.width=8", "discriminator.dense=16",
-           "schedule.batch_size=8", "log.tensorboard=false", "data.max_patches=200", "data.holdout=32",
-           "data.stride=0"]
+SR_FAST = [
+    "generator.blocks=2",
+    "generator.width=8",
+    "discriminator.width=8",
+    "discriminator.dense=16",
+    "schedule.batch_size=8",
+    "log.tensorboard=false",
+    "data.max_patches=200",
+    "data.holdout=32",
+    "data.stride=0",
+]
 
 
 def test_cut_patches_tiles_without_overlap():
     img = np.arange(10 * 7 * 3, dtype=np.uint8).reshape(10, 7, 3)
     p = cut_patches(img, 3, 3)
     assert p.shape == (3 * 2, 3, 3, 3)  # rows 0, 3, 6 x cols 0, 3
-    assert np.array_equal(p[1], img[0:3, 3:6].transpose(2, 0, 1)) and np.array_equal(p[5], img[6:9, 3:6].transpose(2, 0, 1))
+    assert np.array_equal(p[1], img[0:3, 3:6].transpose(2, 0, 1)) and np.array_equal(
+        p[5], img[6:9, 3:6].transpose(2, 0, 1)
+    )
     assert cut_patches(img, 4, 2).shape[0] == 4 * 2
 
 
@@ -63,7 +74,10 @@ def test_vgg_layers_and_weights(tmp_path):
     save_file({f"features.{k}": v for k, v in ref.state_dict().items()}, tmp_path / "vgg.safetensors")
     phi = VGGFeatures(tmp_path / "vgg.safetensors", "relu2_2", rescale=2.0)
     x = torch.rand(2, 3, 16, 16) * 2 - 1
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = (
+        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
     with torch.no_grad():
         want = ref(((x + 1) / 2 - mean) / std) / 2.0
     torch.testing.assert_close(phi(x), want)
@@ -104,8 +118,17 @@ def test_scale_must_divide_the_patches(tmp_path):
 @pytest.mark.slow
 def test_srgan_learns_to_upsample(tmp_path):
     # From scratch (no bicubic skip, which would start G at the baseline), GAN from the first step.
-    r = load_recipe("srgan-photos", SR_FAST + ["schedule.steps=120", "eval.every=0", "log.sample_every=120",
-                                               "generator.skip=none", "family.pretrain_steps=0"])
+    r = load_recipe(
+        "srgan-photos",
+        SR_FAST
+        + [
+            "schedule.steps=120",
+            "eval.every=0",
+            "log.sample_every=120",
+            "generator.skip=none",
+            "family.pretrain_steps=0",
+        ],
+    )
     t = Trainer(r, tmp_path / "probe")
     before, _ = t.family.scores(t.G)
     with warnings.catch_warnings():
@@ -123,8 +146,11 @@ def test_vgg_content_loss_with_weights(tmp_path):
     with torch.device("meta"):
         shapes = {f"features.{k}": v.shape for k, v in vgg19().features[:9].state_dict().items()}
     save_file({k: torch.randn(s) * 0.05 for k, s in shapes.items()}, tmp_path / "vgg.safetensors")
-    r = load_recipe("srgan-photos", SR_FAST + ["family.content=vgg", f"family.vgg_weights={tmp_path / 'vgg.safetensors'}",
-                                               "family.vgg_layer=relu2_2"])
+    r = load_recipe(
+        "srgan-photos",
+        SR_FAST
+        + ["family.content=vgg", f"family.vgg_weights={tmp_path / 'vgg.safetensors'}", "family.vgg_layer=relu2_2"],
+    )
     t = Trainer(r, tmp_path / "run")
     assert t.family.content == "vgg"
     before = [p.detach().clone() for p in t.family.vgg.parameters()]
@@ -134,8 +160,9 @@ def test_vgg_content_loss_with_weights(tmp_path):
 
 
 def test_bicubic_skip_starts_as_bicubic_and_learns_a_residual():
-    G = GENERATORS.build("srresnet", in_shape=(3, 8, 8), out_shape=(3, 32, 32), num_classes=0, blocks=1, width=4,
-                         skip="bicubic").eval()
+    G = GENERATORS.build(
+        "srresnet", in_shape=(3, 8, 8), out_shape=(3, 32, 32), num_classes=0, blocks=1, width=4, skip="bicubic"
+    ).eval()
     x = torch.rand(2, 3, 8, 8) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(G(x), bicubic_upsample(x, 4), atol=1e-6)  # the zero-initialised last conv
@@ -184,6 +211,10 @@ def test_translate_upsamples_whole_images_of_any_size(tmp_path):
 
     start_run(load_recipe("srgan-photos", SR_FAST + ["schedule.steps=1", "eval.every=0"]), out=tmp_path / "run")
     (tmp_path / "in").mkdir()
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)).save(tmp_path / "in" / "a.png")
-    assert main(["translate", str(tmp_path / "run"), "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 0
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)).save(
+        tmp_path / "in" / "a.png"
+    )
+    assert (
+        main(["translate", str(tmp_path / "run"), "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 0
+    )
     assert Image.open(tmp_path / "o" / "a.png").size == (80, 48)  # x4, width x height

@@ -14,19 +14,35 @@ import torch
 import yaml
 from PIL import Image
 
-from gankit.config import load_recipe
-from gankit.training import checkpoint as ck
-from gankit.training.logger import RunLog, read_metrics
+from gankit.recipes.load import load_recipe
+from gankit.runlog import RunLog, read_metrics
+from gankit.runlog import checkpoint as ck
 from gankit.training.run import resume_run
 from gankit.training.trainer import NonFiniteLoss, Trainer
 
-GRID_FAST = ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]", "schedule.batch_size=32",
-             "log.tensorboard=false", "eval.metrics=[]", "eval.every=0", "eval.best=null"]
+GRID_FAST = [
+    "generator.hidden=[32, 32]",
+    "discriminator.hidden=[32, 32]",
+    "schedule.batch_size=32",
+    "log.tensorboard=false",
+    "eval.metrics=[]",
+    "eval.every=0",
+    "eval.best=null",
+]
 
 
 def _poisoned_run(tmp_path, poison, steps=20):
-    r = load_recipe("gan-grid", GRID_FAST + [f"schedule.steps={steps}", "log.every=1", "log.checkpoint_every=5",
-                                             "optim.g.lr=0.0004", "optim.d.lr=0.0008"])
+    r = load_recipe(
+        "gan-grid",
+        GRID_FAST
+        + [
+            f"schedule.steps={steps}",
+            "log.every=1",
+            "log.checkpoint_every=5",
+            "optim.g.lr=0.0004",
+            "optim.d.lr=0.0008",
+        ],
+    )
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text(yaml.safe_dump(r.model_dump(mode="json")))
@@ -60,8 +76,9 @@ def test_nan_stop_names_the_term_and_the_resume_command(tmp_path):
     # The suggested resume really runs with the lower rates (the optimiser state would restore the old).
     res = resume_run(run, ["optim.g.lr=0.0002", "optim.d.lr=0.0004"], force=True)
     assert res["finished"] and res["step"] == 20
-    t = Trainer(load_recipe("gan-grid", GRID_FAST + ["schedule.steps=20", "optim.g.lr=0.0002",
-                                                     "optim.d.lr=0.0004"]), run)
+    t = Trainer(
+        load_recipe("gan-grid", GRID_FAST + ["schedule.steps=20", "optim.g.lr=0.0002", "optim.d.lr=0.0004"]), run
+    )
     t.load_checkpoint(ck.find_checkpoint(run))
     assert t.opt_g.param_groups[0]["lr"] == 0.0002 and t.opt_d.param_groups[0]["lr"] == 0.0004
     assert all(torch.isfinite(v).all() for v in t.G.state_dict().values())
@@ -97,8 +114,13 @@ def test_a_run_with_no_checkpoint_resumes_from_step_zero(tmp_path):
 
 def _cli(args, **kw):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "COLUMNS": "120"}
-    return subprocess.Popen([sys.executable, "-m", "gankit.cli", "train", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gankit.cli", "train", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kw,
+    )
 
 
 def _wait_for(predicate, proc, timeout=60.0):
@@ -118,8 +140,18 @@ def _logged_steps(run):
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     run = tmp_path / "run"
-    proc = _cli(["gan-grid", *GRID_FAST, "schedule.steps=100000", "log.every=5", "log.checkpoint_every=0",
-                 "log.sample_every=0", "--out", str(run)])
+    proc = _cli(
+        [
+            "gan-grid",
+            *GRID_FAST,
+            "schedule.steps=100000",
+            "log.every=5",
+            "log.checkpoint_every=0",
+            "log.sample_every=0",
+            "--out",
+            str(run),
+        ]
+    )
     assert _wait_for(lambda: len(_logged_steps(run)) >= 2, proc), proc.communicate()[0].decode()
     proc.send_signal(signal.SIGTERM)
     out = proc.communicate(timeout=60)[0].decode()
@@ -147,8 +179,15 @@ def _assert_readable(run: Path) -> None:
 def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
     """Kill -9 while training, sampling and writing checkpoints (one every other step), resume, repeat:
     the run stays readable and ends with exactly the weights of a run that was never interrupted."""
-    common = ["gan-grid", *GRID_FAST, "schedule.steps=240", "log.every=1", "log.sample_every=7",
-              "log.checkpoint_every=2", "log.keep_checkpoints=2"]
+    common = [
+        "gan-grid",
+        *GRID_FAST,
+        "schedule.steps=240",
+        "log.every=1",
+        "log.sample_every=7",
+        "log.checkpoint_every=2",
+        "log.keep_checkpoints=2",
+    ]
     ref = _cli([*common, "--out", str(tmp_path / "ref")])
     assert ref.wait(timeout=300) == 0, ref.communicate()[0].decode()
 
@@ -157,8 +196,9 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path):
     proc = _cli([*common, "--out", str(run)])
 
     def writing() -> bool:  # this process's temporary checkpoint folder (not one a killed writer left)
-        return ckpts.is_dir() and any(p.name.startswith(".tmp-") and p.name.endswith(f"-{proc.pid}")
-                                      for p in ckpts.iterdir())
+        return ckpts.is_dir() and any(
+            p.name.startswith(".tmp-") and p.name.endswith(f"-{proc.pid}") for p in ckpts.iterdir()
+        )
 
     while True:
         start = len(_logged_steps(run)) if (run / "metrics.jsonl").exists() else 0

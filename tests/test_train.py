@@ -9,14 +9,19 @@ import torch
 import yaml
 from PIL import Image
 
-from gankit.config import ConfigError, load_recipe
-from gankit.training import checkpoint as ck
-from gankit.training.logger import RunLog, read_metrics
+from gankit.config import ConfigError
+from gankit.recipes.load import load_recipe
+from gankit.runlog import RunLog, read_metrics
+from gankit.runlog import checkpoint as ck
 from gankit.training.run import resume_run, start_run
 from gankit.training.trainer import NonFiniteLoss, Trainer
 
-GRID_FAST = ["generator.hidden=[32, 32]", "discriminator.hidden=[32, 32]", "schedule.batch_size=32",
-             "log.tensorboard=false"]
+GRID_FAST = [
+    "generator.hidden=[32, 32]",
+    "discriminator.hidden=[32, 32]",
+    "schedule.batch_size=32",
+    "log.tensorboard=false",
+]
 DIGITS_FAST = ["generator.width=8", "discriminator.width=8", "schedule.batch_size=16", "log.tensorboard=false"]
 
 
@@ -26,8 +31,18 @@ def weights(run_dir):
 
 
 def test_run_directory_layout(tmp_path):
-    r = load_recipe("gan-grid", GRID_FAST[:-1] + ["schedule.steps=40", "log.every=10", "log.sample_every=20",
-                                                  "log.checkpoint_every=20", "eval.every=20", "log.keep_checkpoints=1"])
+    r = load_recipe(
+        "gan-grid",
+        GRID_FAST[:-1]
+        + [
+            "schedule.steps=40",
+            "log.every=10",
+            "log.sample_every=20",
+            "log.checkpoint_every=20",
+            "eval.every=20",
+            "log.keep_checkpoints=1",
+        ],
+    )
     res = start_run(r, out=tmp_path / "run")
     run = tmp_path / "run"
     assert res["finished"] and res["step"] == 40
@@ -49,11 +64,24 @@ def test_run_directory_layout(tmp_path):
         start_run(r, out=run)
 
 
-@pytest.mark.parametrize("name,extra", [
-    ("gan-grid", GRID_FAST + ["schedule.n_critic=2", "penalties=[{name: wgan-gp}]", "ema.enabled=true",
-                              "log.every=3", "eval.every=4", "log.sample_every=5"]),
-    ("dcgan-digits", DIGITS_FAST + ["ema.start=2", "log.every=2", "log.sample_every=3"]),
-])
+@pytest.mark.parametrize(
+    "name,extra",
+    [
+        (
+            "gan-grid",
+            GRID_FAST
+            + [
+                "schedule.n_critic=2",
+                "penalties=[{name: wgan-gp}]",
+                "ema.enabled=true",
+                "log.every=3",
+                "eval.every=4",
+                "log.sample_every=5",
+            ],
+        ),
+        ("dcgan-digits", DIGITS_FAST + ["ema.start=2", "log.every=2", "log.sample_every=3"]),
+    ],
+)
 def test_resume_is_bit_identical(tmp_path, name, extra):
     n = 6
     full = load_recipe(name, extra + [f"schedule.steps={2 * n}", f"log.checkpoint_every={n}"])
@@ -89,7 +117,7 @@ def test_resume_refuses_other_changes(tmp_path):
 KILL_MID_WRITE = r"""
 import os, sys, torch
 from pathlib import Path
-from gankit.training import checkpoint as ck
+from gankit.runlog import checkpoint as ck
 root = Path(sys.argv[1])
 real_save = torch.save
 def dying_save(obj, fh, *a, **k):
@@ -149,9 +177,19 @@ def test_checkpoint_state_loads_with_weights_only(tmp_path):
 def test_before_ema_start_samples_and_checkpoints_come_from_g():
     """Until averaging begins the EMA is the untrained initial copy: grids, evaluations and checkpoints
     must use G itself, and the EMA afterwards."""
-    t = Trainer(load_recipe("dcgan-digits", ["log.tensorboard=false", "schedule.steps=4", "eval.metrics=[]",
-                                             "eval.best=null", "ema={enabled: true, decay: 0.9, start: 2}"]),
-                "/nonexistent")
+    t = Trainer(
+        load_recipe(
+            "dcgan-digits",
+            [
+                "log.tensorboard=false",
+                "schedule.steps=4",
+                "eval.metrics=[]",
+                "eval.best=null",
+                "ema={enabled: true, decay: 0.9, start: 2}",
+            ],
+        ),
+        "/nonexistent",
+    )
     for _ in range(2):
         t.train_step(want_log=False)
     assert t.sampling_generator() is t.G
@@ -162,8 +200,9 @@ def test_before_ema_start_samples_and_checkpoints_come_from_g():
 
 
 def test_linear_learning_rate_decay(tmp_path):
-    r = load_recipe("gan-grid", GRID_FAST + ["schedule.steps=10", "schedule.decay_start=6", "optim.g.lr=0.001",
-                                             "optim.d.lr=0.002"])
+    r = load_recipe(
+        "gan-grid", GRID_FAST + ["schedule.steps=10", "schedule.decay_start=6", "optim.g.lr=0.001", "optim.d.lr=0.002"]
+    )
     assert [r.schedule.lr_factor(s) for s in (0, 5, 6, 8, 10)] == [1.0, 1.0, 1.0, 0.5, 0.0]
     t = Trainer(r, tmp_path / "run")
     seen = []

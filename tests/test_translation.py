@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gankit.config import ConfigError, load_recipe
+from gankit.config import ConfigError
 from gankit.data import DATASETS
 from gankit.data.base import to_float
 from gankit.data.paired import PairedImages, class_colours, edge_map, square_holes
@@ -14,13 +14,19 @@ from gankit.data.split import split_holdout
 from gankit.families.translation import hole_masks
 from gankit.metrics.fidelity import psnr, ssim
 from gankit.models import DISCRIMINATORS, GENERATORS
-from gankit.training import checkpoint as ck
-from gankit.training.logger import read_metrics
+from gankit.recipes.load import load_recipe
+from gankit.runlog import checkpoint as ck
+from gankit.runlog import read_metrics
 from gankit.training.run import resume_run, start_run
 from gankit.training.trainer import Trainer
 
-P2P_FAST = ["generator.width=8", "generator.max_width=16", "discriminator.width=8", "schedule.batch_size=8",
-            "log.tensorboard=false"]
+P2P_FAST = [
+    "generator.width=8",
+    "generator.max_width=16",
+    "discriminator.width=8",
+    "schedule.batch_size=8",
+    "log.tensorboard=false",
+]
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -115,7 +121,9 @@ def test_unet_shapes_depth_and_dropout():
 @pytest.mark.parametrize("field", [1, 16, 34, 70])
 def test_patchgan_receptive_field(field):
     """Each logit depends on exactly a field x field window of the input (norm off so the batch does not mix)."""
-    D = DISCRIMINATORS.build("patchgan", in_shape=(2, 96, 96), num_classes=0, receptive_field=field, norm="none", width=8)
+    D = DISCRIMINATORS.build(
+        "patchgan", in_shape=(2, 96, 96), num_classes=0, receptive_field=field, norm="none", width=8
+    )
     x = torch.randn(1, 2, 96, 96, requires_grad=True)
     logits = D(x).logits
     i, j = logits.shape[1] // 2, logits.shape[2] // 2
@@ -152,8 +160,9 @@ def test_psnr_and_ssim_match_scikit_image():
     s, p = ssim(x, y), psnr(x, y)
     for i in range(3):
         a, b = x[i].permute(1, 2, 0).numpy(), y[i].permute(1, 2, 0).numpy()
-        ref = metrics.structural_similarity(a, b, data_range=2, channel_axis=2, gaussian_weights=True, sigma=1.5,
-                                            use_sample_covariance=False)
+        ref = metrics.structural_similarity(
+            a, b, data_range=2, channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
         assert abs(s[i].item() - ref) < 1e-5
         assert abs(p[i].item() - metrics.peak_signal_noise_ratio(a, b, data_range=2)) < 1e-4
 
@@ -174,12 +183,15 @@ def test_family_options_are_validated():
     assert load_recipe("gan-ring", ["family=unconditional", "objective=hinge"]).objective.name == "hinge"
 
 
-@pytest.mark.parametrize("overrides,match", [
-    (["generator=dcgan"], "needs an image-to-image generator.*unet"),
-    (["data={name: digits}", "family=unconditional"], "maps images to images"),
-    (["data={name: digits, resolution: 32}"], "needs paired data"),
-    (["eval.metrics=[{name: fid, features: pixels}]"], "remove eval.metrics"),
-])
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (["generator=dcgan"], "needs an image-to-image generator.*unet"),
+        (["data={name: digits}", "family=unconditional"], "maps images to images"),
+        (["data={name: digits, resolution: 32}"], "needs paired data"),
+        (["eval.metrics=[{name: fid, features: pixels}]"], "remove eval.metrics"),
+    ],
+)
 def test_translation_refusals(tmp_path, overrides, match):
     r = load_recipe("pix2pix-digits", P2P_FAST + overrides)
     with pytest.raises(ConfigError, match=match):
@@ -223,14 +235,37 @@ def test_inpainting_learns_to_fill_holes(tmp_path):
     assert torch.allclose(out[m.expand_as(out) > 0], torch.tensor(0.123))
 
 
-@pytest.mark.parametrize("name,extra", [
-    ("pix2pix-digits", P2P_FAST),
-    ("dae-mnist", ["data={name: digits, resolution: 16, holdout: 100}", "generator.width=8", "generator.max_channels=16",
-                   "schedule.batch_size=16", "log.tensorboard=false"]),  # no discriminator
-    ("cyclegan-mnist", ["data.base=digits", "data.path=null", "data.split=train", "data.holdout=50", "generator.width=8",
-                        "generator.blocks=1", "discriminator.width=8", "schedule.batch_size=4", "family.history=2",
-                        "log.tensorboard=false"]),  # two Gs, two Ds and the histories of fakes
-])
+@pytest.mark.parametrize(
+    "name,extra",
+    [
+        ("pix2pix-digits", P2P_FAST),
+        (
+            "dae-mnist",
+            [
+                "data={name: digits, resolution: 16, holdout: 100}",
+                "generator.width=8",
+                "generator.max_channels=16",
+                "schedule.batch_size=16",
+                "log.tensorboard=false",
+            ],
+        ),  # no discriminator
+        (
+            "cyclegan-mnist",
+            [
+                "data.base=digits",
+                "data.path=null",
+                "data.split=train",
+                "data.holdout=50",
+                "generator.width=8",
+                "generator.blocks=1",
+                "discriminator.width=8",
+                "schedule.batch_size=4",
+                "family.history=2",
+                "log.tensorboard=false",
+            ],
+        ),  # two Gs, two Ds and the histories of fakes
+    ],
+)
 def test_image_to_image_resume_is_bit_identical(tmp_path, name, extra):
     extra = extra + ["log.checkpoint_every=3", "eval.every=0"]
     start_run(load_recipe(name, extra + ["schedule.steps=6"]), out=tmp_path / "full")
@@ -257,7 +292,9 @@ def test_translate_command_applies_a_trained_run(tmp_path):
     (tmp_path / "in").mkdir()
     for i in range(3):
         Image.fromarray(np.full((40, 50), 60 * i, dtype=np.uint8)).save(tmp_path / "in" / f"img{i}.png")
-    assert main(["translate", str(tmp_path / "run"), "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(["translate", str(tmp_path / "run"), "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 0
+    )
     outs = sorted(p.name for p in (tmp_path / "o").iterdir())
     assert outs == ["img0.png", "img1.png", "img2.png"] and Image.open(tmp_path / "o" / "img0.png").size == (32, 32)
     # The written image is G's output for the resized input.
@@ -270,7 +307,18 @@ def test_translate_command_applies_a_trained_run(tmp_path):
         want = t.G(torch.full((1, 1, 32, 32), 60 / 127.5 - 1))
     got = torch.from_numpy(np.asarray(Image.open(tmp_path / "o" / "img1.png"), dtype=np.float32)) / 127.5 - 1
     assert (got - want[0, 0]).abs().max() < 1.5 / 127.5
-    start_run(load_recipe("dcgan-digits", ["generator.width=8", "discriminator.width=8", "schedule.steps=1",
-                                           "schedule.batch_size=8", "log.tensorboard=false"]), out=tmp_path / "z")
+    start_run(
+        load_recipe(
+            "dcgan-digits",
+            [
+                "generator.width=8",
+                "discriminator.width=8",
+                "schedule.steps=1",
+                "schedule.batch_size=8",
+                "log.tensorboard=false",
+            ],
+        ),
+        out=tmp_path / "z",
+    )
     with pytest.raises(ValueError, match="draws from noise"):
         translate_images(tmp_path / "z", tmp_path / "in", tmp_path / "o2")

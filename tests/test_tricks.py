@@ -4,12 +4,14 @@ import math
 
 import pytest
 import torch
+from family_steps import batch, context
 
-from gankit.config import ConfigError, load_recipe
+from gankit.config import ConfigError
 from gankit.models.base import DOut
 from gankit.objectives import OBJECTIVES
-from gankit.tricks import TRICKS, smoothed_terms
+from gankit.recipes.load import load_recipe
 from gankit.training.trainer import Trainer
+from gankit.tricks import TRICKS, smoothed_terms
 
 
 def trainer(name="gan-grid", *overrides):
@@ -123,13 +125,16 @@ def test_pacgan_trainer_builds_a_packed_discriminator():
 def test_tricks_compose_and_resume_exactly(tmp_path):
     from gankit.training.run import resume_run, start_run
 
-    over = ["log.tensorboard=false", "log.checkpoint_every=3",
-            "tricks=[{name: instance-noise, sigma: 0.1, anneal_steps: 10}, {name: historical-averaging}, "
-            "{name: pacgan, m: 2}]"]
+    over = [
+        "log.tensorboard=false",
+        "log.checkpoint_every=3",
+        "tricks=[{name: instance-noise, sigma: 0.1, anneal_steps: 10}, {name: historical-averaging}, "
+        "{name: pacgan, m: 2}]",
+    ]
     full = start_run(load_recipe("gan-grid", [*over, "schedule.steps=6"]), out=tmp_path / "full")
     start_run(load_recipe("gan-grid", [*over, "schedule.steps=3"]), out=tmp_path / "half")
     resumed = resume_run(tmp_path / "half", ["schedule.steps=6"])
-    from gankit.training.checkpoint import load_weights
+    from gankit.runlog.checkpoint import load_weights
 
     a, _ = load_weights(full["checkpoint"])
     b, _ = load_weights(resumed["checkpoint"])
@@ -144,8 +149,13 @@ def test_unknown_or_duplicate_tricks_fail_up_front():
 
 
 def test_every_trick_is_registered_with_a_citation():
-    assert set(TRICKS.names()) >= {"label-smoothing", "instance-noise", "feature-matching",
-                                   "historical-averaging", "pacgan"}
+    assert set(TRICKS.names()) >= {
+        "label-smoothing",
+        "instance-noise",
+        "feature-matching",
+        "historical-averaging",
+        "pacgan",
+    }
     for name in TRICKS.names():
         doc = TRICKS.get(name).__doc__
         assert any(str(y) in doc for y in range(2014, 2025)), name
@@ -161,11 +171,17 @@ def _family(tricks, opt="sgd", lr=0.1, seed=0):
     G = GENERATORS.build("mlp", out_shape=(2,), num_classes=0, z_dim=2, hidden=[8])
     D = DISCRIMINATORS.build("mlp", in_shape=(2,), num_classes=0, hidden=[8])
     real = torch.randn(16, 2)
-    fam = FAMILIES.get("unconditional")(G, D, OBJECTIVES.build("non-saturating"), [], lambda: (real, None),
-                                        torch.device("cpu"), [(n, TRICKS.build(n, **o)) for n, o in tricks])
+    fam = FAMILIES.get("unconditional")(
+        G,
+        D,
+        OBJECTIVES.build("non-saturating"),
+        [],
+        torch.device("cpu"),
+        [(n, TRICKS.build(n, **o)) for n, o in tricks],
+    )
     opt_d = torch.optim.SGD(D.parameters(), lr=lr) if opt == "sgd" else torch.optim.Adam(D.parameters(), lr=lr)
     fam.phases(torch.optim.SGD(G.parameters(), lr=0.1), opt_d, 1)
-    fam.batch_size = 16
+    fam.test_args = (batch(real), context(16))
     return fam, real
 
 
@@ -173,9 +189,9 @@ def test_unrolled_with_k0_is_the_plain_generator_loss():
     fam0, _ = _family([("unrolled", {"k": 0})])
     plain, _ = _family([])
     torch.manual_seed(1)
-    a = fam0.g_terms()["loss"]
+    a = fam0.g_terms(*fam0.test_args)["loss"]
     torch.manual_seed(1)
-    b = plain.g_terms()["loss"]
+    b = plain.g_terms(*plain.test_args)["loss"]
     assert a.item() == b.item()
 
 
@@ -186,8 +202,8 @@ def test_unrolled_sgd_step_is_differentiated_through():
     fam, real = _family([("unrolled", {"k": 1})], opt="sgd", lr=0.5)
     torch.manual_seed(3)
     z = torch.randn(16, 2)
-    fam.noise = lambda n: z
-    loss = fam.g_terms()["loss"]
+    fam.test_args = (batch(real), context(16, z=z))
+    loss = fam.g_terms(*fam.test_args)["loss"]
     g_grad = torch.autograd.grad(loss, list(fam.G.parameters()))
     # Independent computation: theta_1 = theta_0 - eta grad L_D(theta_0), then -log sigma(D_theta_1(G(z))).
     names = [n for n, _ in fam.D.named_parameters()]
@@ -204,8 +220,8 @@ def test_unrolled_sgd_step_is_differentiated_through():
         assert torch.allclose(a, b, atol=1e-6)
     # The look-ahead changes G's gradient, and the second-order path is part of it.
     first, _ = _family([("unrolled", {"k": 1, "second_order": False})], opt="sgd", lr=0.5)
-    first.noise = lambda n: z
-    f_grad = torch.autograd.grad(first.g_terms()["loss"], list(first.G.parameters()))
+    first.test_args = (batch(real), context(16, z=z))
+    f_grad = torch.autograd.grad(first.g_terms(*first.test_args)["loss"], list(first.G.parameters()))
     assert not all(torch.allclose(a, b, atol=1e-4) for a, b in zip(g_grad, f_grad))
 
 
@@ -215,13 +231,13 @@ def test_unrolled_adam_look_ahead_matches_real_adam_steps_and_leaves_d_alone():
     fam, real = _family([("unrolled", {"k": 3, "second_order": False})], opt="adam", lr=0.01)
     for _ in range(2):  # give D's Adam some state first
         fam.opt_d.zero_grad()
-        fam.d_terms()["loss"].backward()
+        fam.d_terms(*fam.test_args)["loss"].backward()
         fam.opt_d.step()
     torch.manual_seed(5)
     z = torch.randn(16, 2)
-    fam.noise = lambda n: z
+    fam.test_args = (batch(real), context(16, z=z))
     D_before = copy.deepcopy(fam.D.state_dict())
-    critic = fam.tricks[0][1].g_critic(fam, fam.G(z).detach())
+    critic = fam.tricks[0][1].g_critic(fam, fam.G(z).detach(), real, fam.test_args[1])
     # The same three updates with torch's Adam on a copy of D and its optimiser state.
     D2 = copy.deepcopy(fam.D)
     opt2 = torch.optim.Adam(D2.parameters(), lr=0.01)
@@ -267,8 +283,14 @@ def test_every_trick_composes_with_every_objective_or_is_rejected_with_the_reaso
                     reasons.append("logistic")
                 if trick == "diffaugment":  # points (and the (x, z) pairs of BiGAN / VEEGAN) are not images
                     reasons.append("images")
-                over = [f"objective.name={objective}", f"tricks=[{{name: {trick}}}]", f"family={family}",
-                        "schedule.batch_size=32", "generator.hidden=[16]", "discriminator.hidden=[16]"]
+                over = [
+                    f"objective.name={objective}",
+                    f"tricks=[{{name: {trick}}}]",
+                    f"family={family}",
+                    "schedule.batch_size=32",
+                    "generator.hidden=[16]",
+                    "discriminator.hidden=[16]",
+                ]
                 if family != "unconditional":
                     over.append("encoder={name: mlp-encoder, hidden: [16]}")
                 try:

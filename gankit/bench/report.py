@@ -10,6 +10,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from gankit.files import save_figure
 from gankit.viz.density import save_density_figure
 from gankit.viz.html import html_table, page
 
@@ -45,17 +46,24 @@ def toy_table_rows(results: dict[str, Any]) -> list[list[str]]:
 
 def print_toy_table(results: dict[str, Any], console: Console) -> None:
     c = results["config"]
-    title = (f"Mode collapse on 2-D mixtures (modes of K, % high-quality samples, reverse KL): {c['budget']} "
-             f"steps, {c['seeds']} seed(s), lr {c['lr']:g}, {c['eval_samples']} samples; mean ± standard error")
-    table = Table(title=title, title_justify="left", caption=f"paper columns: {results['published_source']}",
-                  caption_justify="left")
+    title = (
+        f"Mode collapse on 2-D mixtures (modes of K, % high-quality samples, reverse KL): {c['budget']} "
+        f"steps, {c['seeds']} seed(s), lr {c['lr']:g}, {c['eval_samples']} samples; mean ± standard error"
+    )
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption=f"paper columns: {results['published_source']}",
+        caption_justify="left",
+    )
     for name, _, right in COLUMNS:
         table.add_column(name, justify="right" if right else "left", style="dim" if name.startswith("paper") else None)
     for cells in toy_table_rows(results):
         table.add_row(*cells)
     # Logs (CI, files) get the whole table unwrapped; a terminal keeps its own width.
-    out = console if console.is_terminal else Console(file=console.file, width=max(console.width, 140),
-                                                      color_system=None)
+    out = (
+        console if console.is_terminal else Console(file=console.file, width=max(console.width, 140), color_system=None)
+    )
     out.print(table)
 
 
@@ -75,8 +83,6 @@ def save_trajectory_figure(rows: list[dict[str, Any]], path: str | Path, title: 
     """Modes, % high-quality samples and reverse KL against generator steps, one line per row
     (method) from its ``trajectory``; the paper's value, where published, as a dotted line in the
     same colour."""
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,13 +105,7 @@ def save_trajectory_figure(rows: list[dict[str, Any]], path: str | Path, title: 
     axes[0].legend(fontsize=7)
     fig.suptitle((title + "; " if title else "") + "dotted: paper", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, format="png")
 
 
 def write_toy_html(results: dict[str, Any], path: str | Path) -> Path:
@@ -113,24 +113,32 @@ def write_toy_html(results: dict[str, Any], path: str | Path) -> Path:
     c = results["config"]
     header = [name for name, _, _ in COLUMNS]
     paper = tuple(i for i, h in enumerate(header) if h.startswith("paper"))
-    settings = (f"{c['budget']} generator steps per run, {c['seeds']} seed(s), Adam lr {c['lr']:g} "
-                f"(β1 0.8), {c['eval_samples']} samples per evaluation, device {c['device']}, torch {c['torch']}"
-                + (" — quick preset (CI); see gankit/bench/toy.py QUICK for its deviations" if c["quick"] else ""))
-    parts = [f"<p class='note'>{html.escape(settings)}</p>",
-             html_table(header, toy_table_rows(results), paper=paper),
-             "<p class='note'>mean ± standard error over seeds; grey columns: "
-             f"{html.escape(results['published_source'])}.</p>"]
+    settings = (
+        f"{c['budget']} generator steps per run, {c['seeds']} seed(s), Adam lr {c['lr']:g} "
+        f"(β1 0.8), {c['eval_samples']} samples per evaluation, device {c['device']}, torch {c['torch']}"
+        + (" — quick preset (CI); see gankit/bench/toy.py QUICK for its deviations" if c["quick"] else "")
+    )
+    parts = [
+        f"<p class='note'>{html.escape(settings)}</p>",
+        html_table(header, toy_table_rows(results), paper=paper),
+        "<p class='note'>mean ± standard error over seeds; grey columns: "
+        f"{html.escape(results['published_source'])}.</p>",
+    ]
     if results.get("skipped"):
         items = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(r)}</li>" for m, r in results["skipped"].items())
         parts.append(f"<h2>Skipped</h2><ul>{items}</ul>")
     figs = "".join(
         f"<figure><img src='{html.escape(r['plot'])}' alt='{html.escape(r['label'])}'>"
         f"<figcaption>{html.escape(r['label'])} on {html.escape(r['dataset'])}</figcaption></figure>"
-        for r in results["rows"] if r.get("plot"))
+        for r in results["rows"]
+        if r.get("plot")
+    )
     curves = "".join(
         f"<figure><img src='{html.escape(png)}' alt='trajectory on {html.escape(d)}'>"
-        f"<figcaption>scores against steps on {html.escape(d)} (every {c.get('eval_every')} steps)</figcaption></figure>"
-        for d, png in results.get("trajectory_plots", {}).items())
+        f"<figcaption>scores against steps on {html.escape(d)} (every {c.get('eval_every')} steps)"
+        "</figcaption></figure>"
+        for d, png in results.get("trajectory_plots", {}).items()
+    )
     if curves:
         parts.append(f"<h2>Scores during training</h2><div class='plots'>{curves}</div>")
     parts.append(f"<h2>Samples (first seed)</h2><div class='plots'>{figs}</div>")

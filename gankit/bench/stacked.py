@@ -18,17 +18,20 @@ import html
 import json
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
-from gankit.bench.cells import CellStore, cell_key
-from gankit.bench.toy import _json_safe, _progress, _resolve, deep_merge, standard_error
-from gankit.config import ConfigError, Recipe, validate_recipe
+from gankit.bench.cells import CellStore, Job, cell_key, print_cell_notes, run_cells
+from gankit.bench.toy import _json_safe, _resolve, deep_merge, standard_error
+from gankit.config import ConfigError, Recipe
+from gankit.recipes.load import validate_recipe
 from gankit.registry import RegistryError
+from gankit.seeds import SeedPurpose, seeded
 
 NUM_SAMPLES = 26000  # VEEGAN / PacGAN
 NUM_MODES = 1000
@@ -37,15 +40,18 @@ NUM_MODES = 1000
 # (batch 64 m), as on the 2-D mixtures.
 STACKED_METHODS: dict[str, tuple[dict[str, Any], str]] = {
     "gan": ({}, "DCGAN"),
-    **{f"pacgan{m}": ({"tricks": [{"name": "pacgan", "m": m}], "schedule": {"batch_size": 64 * m}},
-                      f"PacDCGAN{m}") for m in (2, 3, 4)},
+    **{
+        f"pacgan{m}": ({"tricks": [{"name": "pacgan", "m": m}], "schedule": {"batch_size": 64 * m}}, f"PacDCGAN{m}")
+        for m in (2, 3, 4)
+    },
     "unrolled": ({"tricks": [{"name": "unrolled", "k": 5}]}, "Unrolled GAN (k = 5)"),
 }
-QUICK = {"methods": ("gan", "pacgan2"), "budget": 200, "seeds": 1, "num_samples": 2600}
+QUICK: dict[str, Any] = {"methods": ("gan", "pacgan2"), "budget": 200, "seeds": 1, "num_samples": 2600}
 
 
-def stacked_recipe(method: str, seed: int = 0, budget: int = 5000, data_path: str = "", split: str = "train",
-                   num: int = 50000) -> Recipe:
+def stacked_recipe(
+    method: str, seed: int = 0, budget: int = 5000, data_path: str = "", split: str = "train", num: int = 50000
+) -> Recipe:
     """DCGAN (Radford et al. 2016; Adam 2e-4, beta1 0.5, batch 64) on stacked MNIST, with a method's patch."""
     if method not in STACKED_METHODS:
         raise ConfigError(f"unknown stacked-mnist method {method!r}; valid choices: {', '.join(STACKED_METHODS)}")
@@ -56,7 +62,9 @@ def stacked_recipe(method: str, seed: int = 0, budget: int = 5000, data_path: st
         data.update(base="digits", resolution=16)
     adam = {"type": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}
     raw = {
-        "name": f"bench-{method}-stacked-mnist", "seed": seed, "data": data,
+        "name": f"bench-{method}-stacked-mnist",
+        "seed": seed,
+        "data": data,
         "generator": {"name": "dcgan", "z_dim": 100, "width": 64},
         "discriminator": {"name": "dcgan", "width": 64},
         "objective": {"name": "non-saturating"},
@@ -96,8 +104,9 @@ def triple_labels(images: torch.Tensor, single: Any, batch_size: int = 500) -> t
     flat = images.reshape(n * c, -1)
     uniq, inverse = torch.unique(flat, dim=0, return_inverse=True)
     device = next(single.parameters()).device
-    digits = torch.cat([single(u.view(-1, 1, *images.shape[2:]).to(device))["logits"].argmax(1).cpu()
-                        for u in uniq.split(batch_size)])[inverse].view(n, c)
+    digits = torch.cat(
+        [single(u.view(-1, 1, *images.shape[2:]).to(device))["logits"].argmax(1).cpu() for u in uniq.split(batch_size)]
+    )[inverse].view(n, c)
     k = single.num_classes
     weights = torch.tensor([k ** (c - 1 - i) for i in range(c)], dtype=torch.int64)
     return (digits * weights).sum(1)
@@ -121,7 +130,7 @@ def count_modes(images: torch.Tensor | Iterable[torch.Tensor], single: Any) -> d
 
 # -- the benchmark ---------------------------------------------------------------------------------
 def _generated(trainer: Any, n: int, seed: int, batch: int = 1000) -> Iterable[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed + 2)
+    g = seeded(seed, SeedPurpose.EVAL_LATENTS)  # the recipe's seed: the z the trainer's evaluations score
     for start in range(0, n, batch):
         yield trainer.generate(torch.randn(min(batch, n - start), trainer.G.z_dim, generator=g))
 
@@ -144,13 +153,14 @@ def run_stacked_bench(
     ``num_samples`` samples (26,000 by default); also of as many real samples, as a reference row.
     Writes results.json, a sample grid per method and index.html to ``out_dir``. Finished runs are
     kept in ``out_dir/cells`` and loaded when the same settings run again (``resume=False``: never)."""
-    from gankit.viz.html import html_table, page
     from gankit.training.build import build_data
-    from gankit.training.trainer import NonFiniteLoss, Trainer
+    from gankit.training.trainer import Trainer
     from gankit.viz import save_image_grid
+    from gankit.viz.html import html_table, page
 
-    preset = QUICK if quick else {"methods": tuple(STACKED_METHODS), "budget": 20000, "seeds": 3,
-                                  "num_samples": NUM_SAMPLES}
+    preset: dict[str, Any] = (
+        QUICK if quick else {"methods": tuple(STACKED_METHODS), "budget": 20000, "seeds": 3, "num_samples": NUM_SAMPLES}
+    )
     methods = _resolve(methods or preset["methods"], STACKED_METHODS, "method")
     budget = int(budget if budget is not None else preset["budget"])
     seeds = int(seeds if seeds is not None else preset["seeds"])
@@ -167,82 +177,104 @@ def run_stacked_bench(
     real, _ = source.sample_real(num_samples, seed=0)
     reference = count_modes(real, single)
 
+    def prepare(cell: tuple[str, int]) -> Job:
+        method, seed = cell
+        recipe = stacked_recipe(method, seed, budget, data_path, split, num)
+
+        def train(advance: Any) -> tuple[dict[str, Any], torch.Tensor]:
+            t = Trainer(recipe, "/nonexistent-bench-run", console=Console(quiet=True))
+            t0 = time.perf_counter()
+            for _ in range(budget):
+                t.train_step(want_log=False)
+                advance()
+            t.check_finite()
+            fields = {
+                **count_modes(_generated(t, num_samples, seed), single),
+                "status": "ok",
+                "seconds": time.perf_counter() - t0,
+            }
+            return fields, next(iter(_generated(t, 64, seed, 64)))  # the sample grid
+
+        key = cell_key(recipe, num_samples=num_samples, classifier_epochs=classifier_epochs)
+        return Job(f"{method}-seed{seed}", key, train)
+
     store = CellStore(out, enabled=resume)
-    runs: list[dict[str, Any]] = []
-    skipped: dict[str, str] = {}
-    grids: dict[str, str] = {}
     cells = [(m, s) for m in methods for s in range(seeds)]
-    with _progress(console, progress) as bar:
-        task = bar.add_task("stacked-mnist benchmark", total=len(cells) * budget, run="")
-        for i, (method, seed) in enumerate(cells):
-            bar.update(task, run=f"{i + 1}/{len(cells)} {method} seed {seed}")
-            run: dict[str, Any] = {"method": method, "seed": seed, "status": "skipped"}
-            try:
-                if method in skipped:
-                    raise ConfigError(skipped[method])
-                recipe = stacked_recipe(method, seed, budget, data_path, split, num)
-                name = f"{method}-seed{seed}"
-                key = cell_key(recipe, num_samples=num_samples, classifier_epochs=classifier_epochs)
-                stored = store.load(name, key)
-                if stored is not None:
-                    run, grid = stored[0], stored[1]
-                    bar.advance(task, budget)
-                else:
-                    t = Trainer(recipe, "/nonexistent-bench-run", console=Console(quiet=True))
-                    t0 = time.perf_counter()
-                    for _ in range(budget):
-                        t.train_step(want_log=False)
-                        bar.advance(task)
-                    t.check_finite()
-                    run.update(count_modes(_generated(t, num_samples, seed), single), status="ok",
-                               seconds=time.perf_counter() - t0)
-                    grid = next(iter(_generated(t, 64, seed, 64)))
-                    store.save(name, key, run, grid)
-                if method not in grids and grid is not None:
-                    path = out / "samples" / f"{method}.png"
-                    save_image_grid(grid, path, nrow=8)
-                    grids[method] = str(path.relative_to(out))
-            except ConfigError as err:
-                skipped.setdefault(method, str(err))
-                run["error"] = str(err)
-                bar.advance(task, budget)
-            except NonFiniteLoss as err:
-                run.update(status="failed", error=str(err))
-            runs.append(run)
+    done, skipped = run_cells(
+        cells,
+        prepare,
+        store=store,
+        budget=budget,
+        label="stacked-mnist benchmark",
+        describe=lambda c: f"{c[0]} seed {c[1]}",
+        group=lambda c: c[0],
+        record=lambda c: {"method": c[0], "seed": c[1], "status": "skipped"},
+        console=console,
+        progress=progress,
+    )
+    runs = [d.record for d in done]
+    grids: dict[str, str] = {}
+    for d in done:  # a sample grid per method, from its first seed with samples
+        method = d.cell[0]
+        if method not in grids and d.samples is not None:
+            path = out / "samples" / f"{method}.png"
+            save_image_grid(d.samples, path, nrow=8)
+            grids[method] = str(path.relative_to(out))
 
     rows = []
     for method in methods:
         ok = [r for r in runs if r["method"] == method and r["status"] == "ok"]
-        row: dict[str, Any] = {"method": method, "label": STACKED_METHODS[method][1], "seeds": len(ok),
-                               "plot": grids.get(method)}
+        row: dict[str, Any] = {
+            "method": method,
+            "label": STACKED_METHODS[method][1],
+            "seeds": len(ok),
+            "plot": grids.get(method),
+        }
         for key in ("modes", "kl"):
             vals = [float(r[key]) for r in ok]
             row[key] = sum(vals) / len(vals) if vals else None
             row[f"{key}_se"] = standard_error(vals)
         rows.append(row)
-    results = {
+    results: dict[str, Any] = {
         "benchmark": "stacked-mnist",
-        "config": {"methods": methods, "budget": budget, "seeds": seeds, "num_samples": num_samples,
-                   "data": "mnist " + split if data_path else "digits (16 px)", "quick": quick,
-                   "device": "cuda" if torch.cuda.is_available() else "cpu", "torch": torch.__version__},
-        "reference": reference, "rows": rows, "runs": runs, "skipped": skipped, "resumed": store.loaded,
+        "config": {
+            "methods": methods,
+            "budget": budget,
+            "seeds": seeds,
+            "num_samples": num_samples,
+            "data": "mnist " + split if data_path else "digits (16 px)",
+            "quick": quick,
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "torch": torch.__version__,
+        },
+        "reference": reference,
+        "rows": rows,
+        "runs": runs,
+        "skipped": skipped,
+        "resumed": store.loaded,
     }
     (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2))
     _print_table(results, console)
     header, cells_ = _table_cells(results)
-    figs = "".join(f"<figure><img src='{html.escape(r['plot'])}' alt='{html.escape(r['label'])}'>"
-                   f"<figcaption>{html.escape(r['label'])}</figcaption></figure>"
-                   for r in rows if r.get("plot"))
+    figs = "".join(
+        f"<figure><img src='{html.escape(r['plot'])}' alt='{html.escape(r['label'])}'>"
+        f"<figcaption>{html.escape(r['label'])}</figcaption></figure>"
+        for r in rows
+        if r.get("plot")
+    )
     c = results["config"]
-    note = (f"{c['budget']} generator steps, {c['seeds']} seed(s), {c['num_samples']} samples, data {c['data']}; "
-            "mean ± standard error over seeds")
-    (out / "index.html").write_text(page("gankit Stacked MNIST benchmark (1000 modes)",
-                                         f"<p class='note'>{note}</p>{html_table(header, cells_, left=1)}"
-                                         f"<h2>Samples (first seed)</h2><div class='plots'>{figs}</div>"))
-    for method, reason in skipped.items():
-        console.print(f"[yellow]skipped {method}:[/] {reason}")
-    if store.loaded:
-        console.print(f"resumed {store.loaded} finished run(s) from {store.dir} (--fresh retrains them)")
+    note = (
+        f"{c['budget']} generator steps, {c['seeds']} seed(s), {c['num_samples']} samples, data {c['data']}; "
+        "mean ± standard error over seeds"
+    )
+    (out / "index.html").write_text(
+        page(
+            "gankit Stacked MNIST benchmark (1000 modes)",
+            f"<p class='note'>{note}</p>{html_table(header, cells_, left=1)}"
+            f"<h2>Samples (first seed)</h2><div class='plots'>{figs}</div>",
+        )
+    )
+    print_cell_notes(console, store, skipped)
     return results
 
 
@@ -250,16 +282,21 @@ def _table_cells(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     from gankit.bench.report import fmt
 
     ref = results["reference"]
-    cells = [[r["label"], str(r["seeds"]), fmt(r["modes"], r["modes_se"]), fmt(r["kl"], r["kl_se"], 2)]
-             for r in results["rows"]]
+    cells = [
+        [r["label"], str(r["seeds"]), fmt(r["modes"], r["modes_se"]), fmt(r["kl"], r["kl_se"], 2)]
+        for r in results["rows"]
+    ]
     cells.append(["real data (reference)", "", f"{ref['modes']}", f"{ref['kl']:.2f}"])
     return ["method", "seeds", f"modes / {NUM_MODES}", "KL to uniform"], cells
 
 
 def _print_table(results: dict[str, Any], console: Console) -> None:
     c = results["config"]
-    table = Table(title=f"Stacked MNIST: {c['budget']} steps, {c['seeds']} seed(s), {c['num_samples']} samples "
-                        f"(max KL log 1000 = {math.log(NUM_MODES):.2f})", title_justify="left")
+    table = Table(
+        title=f"Stacked MNIST: {c['budget']} steps, {c['seeds']} seed(s), {c['num_samples']} samples "
+        f"(max KL log 1000 = {math.log(NUM_MODES):.2f})",
+        title_justify="left",
+    )
     header, cells = _table_cells(results)
     for i, h in enumerate(header):
         table.add_column(h, justify="left" if i == 0 else "right")

@@ -25,9 +25,12 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from gankit.bench.cells import CellStore, cell_key
-from gankit.config import ConfigError, Recipe, validate_recipe
+from gankit.bench.cells import CellStore, Job, cell_key, print_cell_notes, run_cells
+from gankit.config import ConfigError, Recipe
+from gankit.latent import z_dim_of
+from gankit.recipes.load import validate_recipe
 from gankit.registry import RegistryError
+from gankit.seeds import SeedPurpose, seeded
 
 DATASETS = ("grid", "ring")
 NUM_MODES = {"grid": 25, "ring": 8}
@@ -63,27 +66,40 @@ class Method:
     cite: str
 
 
-_ENCODER = {"name": "mlp-encoder", "hidden": [400, 400, 400, 400],  # mirrors G, as PacGAN's G/D share sizes
-            "init_std": PAPER_INIT_STD}
+_ENCODER = {
+    "name": "mlp-encoder",
+    "hidden": [400, 400, 400, 400],  # mirrors G, as PacGAN's G/D share sizes
+    "init_std": PAPER_INIT_STD,
+}
 
 METHODS: dict[str, Method] = {
     "gan": Method({}, "GAN", "Goodfellow et al. 2014 (non-saturating loss)"),
     "unrolled": Method({"tricks": [{"name": "unrolled", "k": 5}]}, "Unrolled GAN (k = 5)", "Metz et al. 2017"),
     # PacGAN m: the minibatch holds 100 packs of m samples (batch 100 m), so D makes as many decisions
     # per update as in the GAN row, and the batch is divisible by m (m = 3 included).
-    **{f"pacgan{m}": Method({"tricks": [{"name": "pacgan", "m": m}], "schedule": {"batch_size": 100 * m}},
-                            f"PacGAN{m}", "Lin et al. 2018") for m in (2, 3, 4)},
+    **{
+        f"pacgan{m}": Method(
+            {"tricks": [{"name": "pacgan", "m": m}], "schedule": {"batch_size": 100 * m}},
+            f"PacGAN{m}",
+            "Lin et al. 2018",
+        )
+        for m in (2, 3, 4)
+    },
     # 50 kernels of dimension 5: the layer's defaults (gankit.nn.minibatch).
-    "minibatch": Method({"discriminator": {"minibatch_discrimination": 50}}, "Minibatch discrimination",
-                        "Salimans et al. 2016"),
+    "minibatch": Method(
+        {"discriminator": {"minibatch_discrimination": 50}}, "Minibatch discrimination", "Salimans et al. 2016"
+    ),
     "veegan": Method({"family": "veegan", "encoder": _ENCODER}, "VEEGAN", "Srivastava et al. 2017"),
-    "bigan": Method({"family": "bigan", "encoder": _ENCODER}, "BiGAN / ALI",
-                    "Donahue et al. 2017; Dumoulin et al. 2017"),
+    "bigan": Method(
+        {"family": "bigan", "encoder": _ENCODER}, "BiGAN / ALI", "Donahue et al. 2017; Dumoulin et al. 2017"
+    ),
     # n_critic = 5 as in the WGAN-GP paper; the budget still counts generator steps.
-    "wgan-gp": Method({"objective": {"name": "wasserstein"}, "penalties": [{"name": "wgan-gp"}],
-                       "schedule": {"n_critic": 5}}, "WGAN-GP", "Gulrajani et al. 2017"),
-    "feature-matching": Method({"tricks": [{"name": "feature-matching"}]}, "Feature matching",
-                               "Salimans et al. 2016"),
+    "wgan-gp": Method(
+        {"objective": {"name": "wasserstein"}, "penalties": [{"name": "wgan-gp"}], "schedule": {"n_critic": 5}},
+        "WGAN-GP",
+        "Gulrajani et al. 2017",
+    ),
+    "feature-matching": Method({"tricks": [{"name": "feature-matching"}]}, "Feature matching", "Salimans et al. 2016"),
 }
 
 # The CI preset: the paper's architecture, initialisation and optimiser, on the grid, for the rows of
@@ -114,8 +130,9 @@ def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def base_recipe(dataset: str, budget: int = FULL_BUDGET, lr: float = PAPER_LR, seed: int = 0,
-                eval_samples: int = 2500) -> dict[str, Any]:
+def base_recipe(
+    dataset: str, budget: int = FULL_BUDGET, lr: float = PAPER_LR, seed: int = 0, eval_samples: int = 2500
+) -> dict[str, Any]:
     """PacGAN's 2-D architecture and optimiser as a raw recipe dict (before a method's patch)."""
     if dataset not in DATASETS:
         raise ConfigError(f"unknown toy dataset {dataset!r}; valid choices: {', '.join(DATASETS)}")
@@ -125,8 +142,14 @@ def base_recipe(dataset: str, budget: int = FULL_BUDGET, lr: float = PAPER_LR, s
         "description": "PacGAN 2-D mode-collapse benchmark architecture (Lin et al. 2018, Sec. 5.1)",
         "seed": seed,
         "data": {"name": dataset},
-        "generator": {"name": "mlp", "z_dim": 2, "hidden": [400, 400, 400, 400], "batch_norm": True,
-                      "activation": "relu", "init_std": PAPER_INIT_STD},
+        "generator": {
+            "name": "mlp",
+            "z_dim": 2,
+            "hidden": [400, 400, 400, 400],
+            "batch_norm": True,
+            "activation": "relu",
+            "init_std": PAPER_INIT_STD,
+        },
         "discriminator": {"name": "maxout", "hidden": 200, "layers": 3, "pieces": 5, "init_std": PAPER_INIT_STD},
         "objective": {"name": "non-saturating"},
         "optim": {"g": dict(adam), "d": dict(adam)},
@@ -136,8 +159,9 @@ def base_recipe(dataset: str, budget: int = FULL_BUDGET, lr: float = PAPER_LR, s
     }
 
 
-def method_recipe(dataset: str, method: str, seed: int = 0, budget: int = FULL_BUDGET, lr: float = PAPER_LR,
-                  eval_samples: int = 2500) -> Recipe:
+def method_recipe(
+    dataset: str, method: str, seed: int = 0, budget: int = FULL_BUDGET, lr: float = PAPER_LR, eval_samples: int = 2500
+) -> Recipe:
     """The validated recipe of one benchmark cell; ConfigError when the method's pieces are missing."""
     if method not in METHODS:
         raise ConfigError(f"unknown benchmark method {method!r}; valid choices: {', '.join(METHODS)}")
@@ -167,8 +191,9 @@ class RunResult:
     trajectory: list[dict[str, float]] = field(default_factory=list)
 
 
-def train_one(recipe: Recipe, budget: int, on_step: Any = None,
-              eval_every: int = 0) -> tuple[dict[str, float], torch.Tensor, int, list[dict[str, float]]]:
+def train_one(
+    recipe: Recipe, budget: int, on_step: Any = None, eval_every: int = 0
+) -> tuple[dict[str, float], torch.Tensor, int, list[dict[str, float]]]:
     """Train ``recipe`` for ``budget`` generator steps in memory (no run directory); returns the
     toy-mixture scores, the evaluation samples, the steps done and the trajectory: with
     ``eval_every`` > 0 the scores at every multiple of it and at the last step, else []. Evaluating
@@ -195,7 +220,7 @@ def train_one(recipe: Recipe, budget: int, on_step: Any = None,
     if eval_every:
         point(scores)
     n = int(recipe.eval.metrics[0].options.get("num_samples", 2500))
-    z = torch.randn(n, t.G.z_dim, generator=torch.Generator().manual_seed(recipe.seed + 2))  # as evaluate()
+    z = torch.randn(n, z_dim_of(t.G), generator=seeded(recipe.seed, SeedPurpose.EVAL_LATENTS))  # as evaluate()
     return scores, t.generate(z), t.step, trajectory
 
 
@@ -215,13 +240,21 @@ def aggregate(runs: list[RunResult]) -> list[dict[str, Any]]:
     for dataset, method in keys:
         cell = [r for r in runs if (r.dataset, r.method) == (dataset, method)]
         ok = [r for r in cell if r.status == "ok"]
-        row: dict[str, Any] = {"dataset": dataset, "method": method, "label": METHODS[method].label,
-                               "num_modes": NUM_MODES[dataset], "seeds": len(ok),
-                               "status": "ok" if ok else cell[0].status,
-                               "error": "" if ok else cell[0].error,
-                               "published": PUBLISHED.get((dataset, method))}
-        for key, get in (("modes", lambda r: float(r.modes)), ("hq", lambda r: 100.0 * r.hq_fraction),
-                         ("kl", lambda r: float(r.kl))):
+        row: dict[str, Any] = {
+            "dataset": dataset,
+            "method": method,
+            "label": METHODS[method].label,
+            "num_modes": NUM_MODES[dataset],
+            "seeds": len(ok),
+            "status": "ok" if ok else cell[0].status,
+            "error": "" if ok else cell[0].error,
+            "published": PUBLISHED.get((dataset, method)),
+        }
+        for key, get in (
+            ("modes", lambda r: float(r.modes)),
+            ("hq", lambda r: 100.0 * r.hq_fraction),
+            ("kl", lambda r: float(r.kl)),
+        ):
             vals = [get(r) for r in ok]
             row[key] = sum(vals) / len(vals) if vals else None
             row[f"{key}_se"] = standard_error(vals)
@@ -241,9 +274,15 @@ def mean_trajectory(trajectories: list[list[dict[str, float]]]) -> list[dict[str
     out = []
     for step in sorted(by_step):
         pts = by_step[step]
-        out.append({"step": step, "seeds": len(pts), "modes": sum(p["modes"] for p in pts) / len(pts),
-                    "hq": 100.0 * sum(p["hq_fraction"] for p in pts) / len(pts),
-                    "kl": sum(p["kl"] for p in pts) / len(pts)})
+        out.append(
+            {
+                "step": step,
+                "seeds": len(pts),
+                "modes": sum(p["modes"] for p in pts) / len(pts),
+                "hq": 100.0 * sum(p["hq_fraction"] for p in pts) / len(pts),
+                "kl": sum(p["kl"] for p in pts) / len(pts),
+            }
+        )
     return out
 
 
@@ -280,10 +319,18 @@ def run_toy_bench(
     settings and the finished runs are loaded, not retrained; ``resume=False`` retrains them all.
     """
     from gankit.bench.report import print_toy_table, save_points_figure, save_trajectory_figure, write_toy_html
-    from gankit.training.trainer import NonFiniteLoss
 
-    preset = QUICK if quick else {"datasets": DATASETS, "methods": tuple(METHODS), "seeds": FULL_SEEDS,
-                                  "budget": FULL_BUDGET, "lr": PAPER_LR}
+    preset: dict[str, Any] = (
+        QUICK
+        if quick
+        else {
+            "datasets": DATASETS,
+            "methods": tuple(METHODS),
+            "seeds": FULL_SEEDS,
+            "budget": FULL_BUDGET,
+            "lr": PAPER_LR,
+        }
+    )
     datasets = _resolve(datasets or preset["datasets"], DATASETS, "dataset")
     methods = _resolve(methods or preset["methods"], METHODS, "method")
     seeds = int(seeds if seeds is not None else preset["seeds"])
@@ -297,66 +344,91 @@ def run_toy_bench(
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
 
+    def prepare(cell: tuple[str, str, int]) -> Job:
+        dataset, method, seed = cell
+        recipe = method_recipe(dataset, method, seed, budget, lr, eval_samples)
+
+        def train(advance: Any) -> tuple[dict[str, Any], torch.Tensor]:
+            t0 = time.perf_counter()
+            scores, samples, steps, trajectory = train_one(recipe, budget, advance, eval_every)
+            return {
+                "steps": steps,
+                "trajectory": trajectory,
+                "seconds": time.perf_counter() - t0,
+                "status": "ok",
+                "modes": scores["modes"],
+                "hq_fraction": scores["hq_fraction"],
+                "kl": scores["kl"],
+            }, samples
+
+        return Job(f"{dataset}-{method}-seed{seed}", cell_key(recipe, eval_every=eval_every), train)
+
     store = CellStore(out, enabled=resume)
     cells = [(d, m, s) for d in datasets for m in methods for s in range(seeds)]
+    done, skipped = run_cells(
+        cells,
+        prepare,
+        store=store,
+        budget=budget,
+        label="toy benchmark",
+        describe=lambda c: f"{c[0]} {c[1]} seed {c[2]}",
+        group=lambda c: c[1],
+        record=lambda c: _record(RunResult(c[0], c[1], c[2], "skipped")),
+        console=console,
+        progress=progress,
+    )
     runs: list[RunResult] = []
-    skipped: dict[str, str] = {}
-    bar = _progress(console, progress)
-    with bar:
-        task = bar.add_task("toy benchmark", total=len(cells) * budget, run="")
-        for i, (dataset, method, seed) in enumerate(cells):
-            bar.update(task, run=f"{i + 1}/{len(cells)} {dataset} {method} seed {seed}")
-            res = RunResult(dataset, method, seed, "skipped")
-            try:
-                if method in skipped:
-                    raise ConfigError(skipped[method])
-                recipe = method_recipe(dataset, method, seed, budget, lr, eval_samples)
-                name, key = f"{dataset}-{method}-seed{seed}", cell_key(recipe, eval_every=eval_every)
-                stored = store.load(name, key)
-                if stored is not None:
-                    for k, v in stored[0].items():
-                        setattr(res, k, v)
-                    res.samples = stored[1]
-                    bar.advance(task, budget)
-                else:
-                    t0 = time.perf_counter()
-                    scores, res.samples, res.steps, res.trajectory = train_one(
-                        recipe, budget, lambda: bar.advance(task), eval_every)
-                    res.seconds = time.perf_counter() - t0
-                    res.status = "ok"
-                    res.modes, res.hq_fraction, res.kl = scores["modes"], scores["hq_fraction"], scores["kl"]
-                    store.save(name, key, {k: v for k, v in vars(res).items() if k != "samples"}, res.samples)
-            except ConfigError as err:
-                skipped.setdefault(method, str(err))
-                res.error = str(err)
-                bar.advance(task, budget - res.steps)
-            except NonFiniteLoss as err:
-                res.status, res.error = "failed", str(err)
-            runs.append(res)
+    for d in done:
+        dataset, method, seed = d.cell
+        res = RunResult(dataset, method, seed, "skipped")
+        for k, v in d.record.items():
+            setattr(res, k, v)
+        res.samples = d.samples
+        runs.append(res)
 
     rows = aggregate(runs)
     for row in rows:
-        first = next((r for r in runs if (r.dataset, r.method) == (row["dataset"], row["method"])
-                      and r.samples is not None), None)
-        if first is not None:
+        first = next(
+            (r for r in runs if (r.dataset, r.method) == (row["dataset"], row["method"]) and r.samples is not None),
+            None,
+        )
+        if first is not None and first.samples is not None:
             path = out / "plots" / f"{row['dataset']}-{row['method']}.png"
-            save_points_figure(first.samples, path, row["dataset"],
-                               f"{row['label']} on {row['dataset']} (seed {first.seed}, {budget} steps)")
+            save_points_figure(
+                first.samples,
+                path,
+                row["dataset"],
+                f"{row['label']} on {row['dataset']} (seed {first.seed}, {budget} steps)",
+            )
             row["plot"] = str(path.relative_to(out))
     trajectory_plots: dict[str, str] = {}
     for dataset in datasets:
         curves = [r for r in rows if r["dataset"] == dataset and r["trajectory"]]
         if curves:
-            path = save_trajectory_figure(curves, out / "plots" / f"trajectory-{dataset}.png",
-                                          f"{dataset} ({NUM_MODES[dataset]} modes): mean over seeds")
+            path = save_trajectory_figure(
+                curves,
+                out / "plots" / f"trajectory-{dataset}.png",
+                f"{dataset} ({NUM_MODES[dataset]} modes): mean over seeds",
+            )
             trajectory_plots[dataset] = str(path.relative_to(out))
     results = {
-        "benchmark": "toy", "published_source": PUBLISHED_SOURCE,
-        "config": {"datasets": datasets, "methods": methods, "seeds": seeds, "budget": budget, "lr": lr,
-                   "eval_samples": eval_samples, "eval_every": eval_every, "quick": quick, "decisions_per_batch": 100,  # PacGAN: 100 packs
-                   "device": "cuda" if torch.cuda.is_available() else "cpu", "torch": torch.__version__},
+        "benchmark": "toy",
+        "published_source": PUBLISHED_SOURCE,
+        "config": {
+            "datasets": datasets,
+            "methods": methods,
+            "seeds": seeds,
+            "budget": budget,
+            "lr": lr,
+            "eval_samples": eval_samples,
+            "eval_every": eval_every,
+            "quick": quick,
+            "decisions_per_batch": 100,  # PacGAN: 100 packs
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "torch": torch.__version__,
+        },
         "rows": rows,
-        "runs": [{k: v for k, v in vars(r).items() if k != "samples"} for r in runs],
+        "runs": [_record(r) for r in runs],
         "skipped": skipped,
         "resumed": store.loaded,
         "trajectory_plots": trajectory_plots,
@@ -364,12 +436,14 @@ def run_toy_bench(
     (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2))
     write_toy_html(results, out / "index.html")
     print_toy_table(results, console)
-    for method, reason in skipped.items():
-        console.print(f"[yellow]skipped {method}:[/] {reason}")
-    if store.loaded:
-        console.print(f"resumed {store.loaded} finished run(s) from {store.dir} (--fresh retrains them)")
+    print_cell_notes(console, store, skipped)
     console.print(f"wrote {out / 'results.json'}, {out / 'index.html'} and {len(rows)} plots")
     return results
+
+
+def _record(res: RunResult) -> dict[str, Any]:
+    """A run as results.json and the cell store keep it: every field but the samples."""
+    return {k: v for k, v in vars(res).items() if k != "samples"}
 
 
 def _json_safe(x: Any) -> Any:
@@ -381,11 +455,3 @@ def _json_safe(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [_json_safe(v) for v in x]
     return x
-
-
-def _progress(console: Console, enabled: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), TextColumn("{task.fields[run]}"), console=console,
-                    disable=not enabled, transient=False)

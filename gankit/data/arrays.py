@@ -29,8 +29,10 @@ def npz(path: str, key: str = "images", labels_key: str = "labels", resolution: 
         x = z[key]
         y = z[labels_key] if labels_key in z.files else None
     if x.dtype != np.uint8:
-        raise ValueError(f"{p.name}[{key!r}] is {x.dtype}; gankit reads images as uint8 0..255 "
-                         "(convert with (x * 255).round().astype(np.uint8) for [0, 1] floats)")
+        raise ValueError(
+            f"{p.name}[{key!r}] is {x.dtype}; gankit reads images as uint8 0..255 "
+            "(convert with (x * 255).round().astype(np.uint8) for [0, 1] floats)"
+        )
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3):
@@ -50,7 +52,9 @@ def npz(path: str, key: str = "images", labels_key: str = "labels", resolution: 
     if resolution and images.shape[-2:] != (resolution, resolution):
         images = resize_uint8(images, resolution)
     if labels is not None and len(labels) and int(labels.min()) < 0:
-        raise ValueError(f"{p.name}[{labels_key!r}] holds negative labels (the first at index "
-                         f"{int((labels < 0).nonzero()[0])}); class ids must count from 0")
+        raise ValueError(
+            f"{p.name}[{labels_key!r}] holds negative labels (the first at index "
+            f"{int((labels < 0).nonzero()[0])}); class ids must count from 0"
+        )
     num_classes = int(labels.max()) + 1 if labels is not None else 0
     return InMemoryImages("npz", images, labels, num_classes=num_classes)

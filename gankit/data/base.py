@@ -19,12 +19,9 @@ import numpy as np
 import torch
 
 from gankit.registry import Registry
+from gankit.seeds import StreamWord
 
 DATASETS = Registry("dataset")
-
-# Purposes mixed into seeds, so a training stream and an evaluation sample built with the same
-# user seed do not draw the same numbers.
-_STREAM, _EVAL = 0, 1
 
 
 class DataPathError(FileNotFoundError, ValueError):
@@ -34,15 +31,15 @@ class DataPathError(FileNotFoundError, ValueError):
 
 def derive_seed(*words: int) -> int:
     """A 64-bit seed hashed from integers (numpy ``SeedSequence``): stable across runs/platforms."""
-    state = np.random.SeedSequence([w & 0xFFFF_FFFF_FFFF_FFFF for w in words]).generate_state(
-        2, np.uint32
-    )
+    state = np.random.SeedSequence([w & 0xFFFF_FFFF_FFFF_FFFF for w in words]).generate_state(2, np.uint32)
     # Keep it below 2**63 so torch accepts it on every platform.
     return (int(state[0]) << 31) ^ int(state[1])
 
 
 def make_generator(*words: int) -> torch.Generator:
-    """A CPU generator seeded from ``derive_seed(*words)``."""
+    """A CPU generator seeded from ``derive_seed(*words)``: by convention ``(seed, StreamWord.X, ...)``
+    (gankit/seeds.py), so that a training stream and an evaluation sample built with the same user
+    seed do not draw the same numbers."""
     return torch.Generator().manual_seed(derive_seed(*words))
 
 
@@ -61,6 +58,39 @@ def quantize(images: torch.Tensor, max_value: float = 255.0) -> torch.Tensor:
     return (images * (255.0 / max_value)).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def check_images(
+    x: torch.Tensor,
+    name: str = "images",
+    channels: int | tuple[int, ...] | None = None,
+    size: int | tuple[int, int] | None = None,
+    dtype: torch.dtype | Literal["float"] | None = None,
+    hint: str = "",
+) -> None:
+    """Raise a ValueError unless ``x`` is a batch of images (N, C, H, W) with the given ``channels`` (a
+    count, or the counts allowed), ``size`` (side, or (H, W)) and ``dtype`` ("float": any floating type).
+
+    Called where images enter a component that would otherwise fail deep inside (a conv's shape error)
+    or silently misread them (a channel taken for a batch); one wording for every such check.
+    ``name`` says what the images are, ``hint`` what to do about it."""
+    allowed = (channels,) if isinstance(channels, int) else channels
+    hw = (size, size) if isinstance(size, int) else size
+    ok_dtype = dtype is None or (x.is_floating_point() if dtype == "float" else x.dtype == dtype)
+    if (
+        x.ndim == 4
+        and ok_dtype
+        and (allowed is None or x.shape[1] in allowed)
+        and (hw is None or tuple(x.shape[2:]) == tuple(hw))
+    ):
+        return
+    kind = "" if dtype is None else "float " if dtype == "float" else f"{str(dtype).removeprefix('torch.')} "
+    want = f"{kind}(N, C, H, W)"
+    if allowed is not None:
+        want += f" with {' or '.join(map(str, allowed))} channel{'' if tuple(allowed) == (1,) else 's'}"
+    if hw is not None:
+        want += f" of {hw[0]}x{hw[1]} pixels"
+    raise ValueError(f"{name} must be {want}, got {x.dtype} {tuple(x.shape)}" + (f"; {hint}" if hint else ""))
+
+
 def resize_uint8(x: torch.Tensor, resolution: int, chunk: int = 4096) -> torch.Tensor:
     """(N, C, H, W) uint8 -> (N, C, resolution, resolution) uint8, antialiased bilinear, in chunks so
     that a whole dataset is never float at once."""
@@ -69,8 +99,9 @@ def resize_uint8(x: torch.Tensor, resolution: int, chunk: int = 4096) -> torch.T
     out = torch.empty(x.shape[0], x.shape[1], resolution, resolution, dtype=torch.uint8)
     for i in range(0, x.shape[0], chunk):
         part = x[i : i + chunk].to(torch.float32)
-        part = torch.nn.functional.interpolate(part, size=(resolution, resolution), mode="bilinear",
-                                               align_corners=False, antialias=True)
+        part = torch.nn.functional.interpolate(
+            part, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True
+        )
         out[i : i + chunk] = quantize(part)
     return out
 
@@ -136,7 +167,7 @@ class FiniteStream:
         self._perm = self._permutation(0)
 
     def _permutation(self, epoch: int) -> torch.Tensor:
-        return torch.randperm(self.images.shape[0], generator=make_generator(self.seed, _STREAM, epoch))
+        return torch.randperm(self.images.shape[0], generator=make_generator(self.seed, StreamWord.STREAM, epoch))
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.position + self.batch_size > self.images.shape[0]:  # drop the incomplete tail
@@ -182,8 +213,7 @@ class InMemoryImages(DataSource):
     def __init__(
         self, name: str, images: torch.Tensor, labels: torch.Tensor | None = None, num_classes: int = 0
     ) -> None:
-        if images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+        check_images(images, dtype=torch.uint8)
         if labels is not None and labels.shape != (images.shape[0],):
             raise ValueError(f"{labels.shape[0]} labels for {images.shape[0]} images")
         if labels is not None and len(labels):
@@ -192,8 +222,10 @@ class InMemoryImages(DataSource):
             if len(bad):
                 i = int(bad[0])
                 allowed = f"0..{num_classes - 1}" if num_classes else ">= 0"
-                raise ValueError(f"{name}: {len(bad)} label(s) outside {allowed} (the first: {int(labels[i])} "
-                                 f"at index {i}); class ids must count from 0 up to the number of classes")
+                raise ValueError(
+                    f"{name}: {len(bad)} label(s) outside {allowed} (the first: {int(labels[i])} "
+                    f"at index {i}); class ids must count from 0 up to the number of classes"
+                )
         self.name = name
         self.images = images.contiguous()
         self.labels = labels.to(torch.int64) if labels is not None else None
@@ -227,7 +259,7 @@ class InMemoryImages(DataSource):
         concatenated, so no item appears more than ``ceil(n / len)`` times."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        g, size = make_generator(seed, _EVAL), len(self)
+        g, size = make_generator(seed, StreamWord.EVAL), len(self)
         idx = torch.cat([torch.randperm(size, generator=g) for _ in range(-(-n // size))])[:n]
         y = self.labels.index_select(0, idx) if self.labels is not None else None
         return to_float(self.images.index_select(0, idx)), y

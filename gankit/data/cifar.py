@@ -25,10 +25,13 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 
 # What numpy arrays pickle to (numpy 1.x and 2.x module names); anything else is refused.
 _ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
     ("_codecs", "encode"),  # how Python 3 writes bytes at pickle protocol 2 (harmless: str -> bytes)
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
 }
 
 
@@ -51,17 +54,21 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except (pickle.UnpicklingError, EOFError, ValueError) as err:
         if isinstance(err, CifarFormatError):
             raise CifarFormatError(f"{path.name}: {err}") from None
-        raise CifarFormatError(f"{path.name} is not a CIFAR-10 python batch ({err}); re-extract "
-                               "cifar-10-python.tar.gz") from None
+        raise CifarFormatError(
+            f"{path.name} is not a CIFAR-10 python batch ({err}); re-extract cifar-10-python.tar.gz"
+        ) from None
     if not isinstance(raw, dict) or b"data" not in raw or b"labels" not in raw:
         keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
-        raise CifarFormatError(f"{path.name} lacks b'data'/b'labels' (found {keys}); is this CIFAR-100? "
-                               "gankit's cifar10 loader reads the CIFAR-10 python batches")
+        raise CifarFormatError(
+            f"{path.name} lacks b'data'/b'labels' (found {keys}); is this CIFAR-100? "
+            "gankit's cifar10 loader reads the CIFAR-10 python batches"
+        )
     data = np.asarray(raw[b"data"])
     labels = np.asarray(raw[b"labels"], dtype=np.int64)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise CifarFormatError(f"{path.name}: expected uint8 data (N, 3072) and N labels, got {data.dtype} "
-                               f"{data.shape} and {labels.shape}")
+        raise CifarFormatError(
+            f"{path.name}: expected uint8 data (N, 3072) and N labels, got {data.dtype} {data.shape} and {labels.shape}"
+        )
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise CifarFormatError(f"{path.name}: labels outside 0..9 ({labels.min()}..{labels.max()})")
     return data.reshape(-1, 3, 32, 32), labels
@@ -70,24 +77,29 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _folder(path: str) -> Path:
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise DataPathError(f"CIFAR-10 folder does not exist: {str(root)!r}; set data.path to the "
-                            "cifar-10-batches-py folder of cifar-10-python.tar.gz")
+        raise DataPathError(
+            f"CIFAR-10 folder does not exist: {str(root)!r}; set data.path to the "
+            "cifar-10-batches-py folder of cifar-10-python.tar.gz"
+        )
     if not (root / "test_batch").is_file() and (root / "cifar-10-batches-py").is_dir():
         root = root / "cifar-10-batches-py"  # the folder the archive was extracted into
     return root
 
 
 @DATASETS.register("cifar10")
-def cifar10(path: str, split: Literal["train", "test", "all"] = "train", resolution: int = 32,
-            labels: bool = True) -> InMemoryImages:
+def cifar10(
+    path: str, split: Literal["train", "test", "all"] = "train", resolution: int = 32, labels: bool = True
+) -> InMemoryImages:
     """CIFAR-10 from the official python batches in ``path``; ``split`` train (50k), test (10k) or all."""
     root = _folder(path)
     names = {"train": TRAIN_FILES, "test": TEST_FILES, "all": TRAIN_FILES + TEST_FILES}[split]
     missing = [n for n in names if not (root / n).is_file()]
     if missing:
         have = ", ".join(sorted(p.name for p in root.iterdir())[:12]) or "nothing"
-        raise DataPathError(f"{str(root)!r} lacks {', '.join(missing)} (it holds: {have}); point data.path at "
-                            "the extracted cifar-10-batches-py folder")
+        raise DataPathError(
+            f"{str(root)!r} lacks {', '.join(missing)} (it holds: {have}); point data.path at "
+            "the extracted cifar-10-batches-py folder"
+        )
     parts = [read_batch(root / n) for n in names]
     x = torch.from_numpy(np.concatenate([p[0] for p in parts]))
     y = torch.from_numpy(np.concatenate([p[1] for p in parts]))

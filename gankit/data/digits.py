@@ -27,7 +27,10 @@ def digits(resolution: int = 16, labels: bool = True) -> InMemoryImages:
     if resolution != x.shape[-1]:
         # Resize on the 0..16 values, then quantize once; antialias only matters when shrinking.
         x = F.interpolate(
-            x, size=(resolution, resolution), mode="bilinear", align_corners=False,
+            x,
+            size=(resolution, resolution),
+            mode="bilinear",
+            align_corners=False,
             antialias=resolution < x.shape[-1],
         )
     y = torch.from_numpy(bunch.target).to(torch.int64) if labels else None

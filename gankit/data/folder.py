@@ -9,8 +9,9 @@ convention: the name of the folder an image sits in under the root.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from gankit.data.base import DATASETS, DataPathError, InMemoryImages
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
 _PROGRESS_OVER = 500  # show a progress bar when loading more images than this
+_T = TypeVar("_T")
 
 
 def find_images(root: Path) -> list[Path]:
@@ -52,6 +54,7 @@ def load_square(path: Path, resolution: int, mode: Literal["L", "RGB"]) -> np.nd
 
     Returns uint8 (H, W) for "L" or (H, W, 3) for "RGB". Raises ValueError naming an unreadable file.
     """
+    img: Image.Image  # the opened file, then its converted, resized and cropped copies
     try:
         with Image.open(path) as img:
             img = img.convert(mode)  # also takes the first frame of an animated GIF
@@ -67,7 +70,7 @@ def load_square(path: Path, resolution: int, mode: Literal["L", "RGB"]) -> np.nd
         raise ValueError(f"cannot read image {str(path)!r}: {err}") from None
 
 
-def _progress(items: list[Path], description: str):  # type: ignore[no-untyped-def]
+def _progress(items: list[_T], description: str) -> Iterable[_T]:
     if len(items) <= _PROGRESS_OVER:
         return items
     from rich.progress import track
@@ -89,8 +92,10 @@ class ImageFolderSource(InMemoryImages):
 def _report_unreadable(root: Path, errors: list[str], total: int, allowed: float) -> None:
     head = f"{len(errors)} of {total} files under {str(root)!r} cannot be read as images (first: {errors[0]})"
     if len(errors) > allowed * total or len(errors) == total:
-        raise DataPathError(f"{head}; that is more than data.max_unreadable={allowed:g} of the folder. "
-                            "Remove or re-download them, or raise data.max_unreadable to skip them.")
+        raise DataPathError(
+            f"{head}; that is more than data.max_unreadable={allowed:g} of the folder. "
+            "Remove or re-download them, or raise data.max_unreadable to skip them."
+        )
     warnings.warn(f"{head}; skipped them (data.max_unreadable={allowed:g} allows it)", stacklevel=3)
 
 
@@ -118,9 +123,7 @@ def image_folder(
     root = existing_folder(path, "image folder", "/path/to/images")
     files = find_images(root)
     if not files:
-        raise DataPathError(
-            f"no images found under {str(root)!r} (looked for {', '.join(EXTENSIONS)}, any case)"
-        )
+        raise DataPathError(f"no images found under {str(root)!r} (looked for {', '.join(EXTENSIONS)}, any case)")
     classes = class_names(root, files) if labels == "auto" else None
     if 0 < max_images < len(files):
         files = [files[i * len(files) // max_images] for i in range(max_images)]
@@ -139,7 +142,7 @@ def image_folder(
         kept.append(f)
     if unreadable:
         _report_unreadable(root, unreadable, len(files), max_unreadable)
-    images, files = images[:len(kept)], kept
+    images, files = images[: len(kept)], kept
 
     y = None
     if classes is not None:

@@ -15,8 +15,9 @@ families split a batch back into (A, B) with ``channels_a``.
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -25,16 +26,18 @@ from PIL import Image
 
 from gankit.data.base import DATASETS, DataPathError, InMemoryImages, make_generator, quantize
 from gankit.data.folder import EXTENSIONS, _progress, existing_folder, find_images
+from gankit.seeds import StreamWord
 
-_MASKS = 4  # stream word for the mask task's hole positions
+_T = TypeVar("_T")
 
 
 class PairedImages(InMemoryImages):
     """(A, B) pairs held as one uint8 (N, C_A + C_B, H, W) set; ``shape`` is B's (what G makes),
     ``in_shape`` A's (what G reads)."""
 
-    def __init__(self, name: str, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor | None = None,
-                 num_classes: int = 0) -> None:
+    def __init__(
+        self, name: str, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor | None = None, num_classes: int = 0
+    ) -> None:
         if a.shape[0] != b.shape[0] or a.shape[2:] != b.shape[2:]:
             raise ValueError(f"A and B must hold as many images of one size: A {tuple(a.shape)}, B {tuple(b.shape)}")
         super().__init__(name, torch.cat([a, b], dim=1), labels, num_classes)
@@ -62,7 +65,7 @@ def _square(img: Image.Image, mode: str, resolution: int) -> np.ndarray:
     return np.array(img, dtype=np.uint8).reshape(resolution, resolution, -1)
 
 
-def _read(path: Path, fn):  # type: ignore[no-untyped-def]
+def _read(path: Path, fn: Callable[..., _T]) -> _T:
     """``fn(image)`` of the decoded file; an unreadable file is a ValueError naming it."""
     try:
         with Image.open(path) as img:
@@ -80,14 +83,19 @@ def _halves(img: Image.Image, path: Path, mode_a: str, mode_b: str, resolution: 
     if w < 2:
         raise ValueError(f"{str(path)!r} is {w} px wide; a side-by-side pair has A on the left half and B on the right")
     half = w // 2
-    return (_square(img.crop((0, 0, half, h)), mode_a, resolution),
-            _square(img.crop((half, 0, 2 * half, h)), mode_b, resolution))
+    return (
+        _square(img.crop((0, 0, half, h)), mode_a, resolution),
+        _square(img.crop((half, 0, 2 * half, h)), mode_b, resolution),
+    )
 
 
-def _side_by_side(root: Path, files: list[Path], mode_a: str, mode_b: str, resolution: int
-                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    pairs = [_read(f, lambda img, f=f: _halves(img, f, mode_a, mode_b, resolution))
-             for f in _progress(files, f"loading {len(files)} pairs")]
+def _side_by_side(
+    root: Path, files: list[Path], mode_a: str, mode_b: str, resolution: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    pairs = [
+        _read(f, lambda img, f=f: _halves(img, f, mode_a, mode_b, resolution))
+        for f in _progress(files, f"loading {len(files)} pairs")
+    ]
     return [a for a, _ in pairs], [b for _, b in pairs]
 
 
@@ -95,11 +103,15 @@ def _two_folders(root: Path, mode_a: str, mode_b: str, resolution: int) -> tuple
     dirs = {side: root / side for side in ("A", "B")}
     missing = [str(d) for d in dirs.values() if not d.is_dir()]
     if missing:
-        raise DataPathError(f"layout=folders needs subfolders A/ and B/ under {str(root)!r}; missing {', '.join(missing)}")
+        raise DataPathError(
+            f"layout=folders needs subfolders A/ and B/ under {str(root)!r}; missing {', '.join(missing)}"
+        )
     names = {side: {p.relative_to(d).as_posix(): p for p in find_images(d)} for side, d in dirs.items()}
     only = {side: sorted(set(names[side]) - set(names[other])) for side, other in (("A", "B"), ("B", "A"))}
     if only["A"] or only["B"]:
-        show = "; ".join(f"only in {s}/: {', '.join(v[:5])}{' ...' if len(v) > 5 else ''}" for s, v in only.items() if v)
+        show = "; ".join(
+            f"only in {s}/: {', '.join(v[:5])}{' ...' if len(v) > 5 else ''}" for s, v in only.items() if v
+        )
         raise ValueError(f"A/ and B/ must hold the same file names (pairs are matched by name); {show}")
     common = sorted(names["A"])
     a = [_load(names["A"][n], mode_a, resolution) for n in _progress(common, f"loading {len(common)} A images")]
@@ -171,7 +183,7 @@ def class_colours(num_classes: int) -> torch.Tensor:
 def square_holes(images: torch.Tensor, size: int, seed: int, fill: int = 127) -> torch.Tensor:
     """Copies of uint8 images with a ``size`` square at a seeded random position set to ``fill``."""
     n, _, h, w = images.shape
-    g = make_generator(seed, _MASKS)
+    g = make_generator(seed, StreamWord.MASKS)
     top = torch.randint(0, h - size + 1, (n,), generator=g)
     left = torch.randint(0, w - size + 1, (n,), generator=g)
     out = images.clone()

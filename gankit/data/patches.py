@@ -15,6 +15,7 @@ from PIL import Image
 
 from gankit.data.base import DATASETS, DataPathError, InMemoryImages, make_generator
 from gankit.data.folder import EXTENSIONS, find_images
+from gankit.seeds import StreamWord
 
 
 def grid(h: int, w: int, size: int, stride: int) -> list[tuple[int, int]]:
@@ -24,7 +25,7 @@ def grid(h: int, w: int, size: int, stride: int) -> list[tuple[int, int]]:
 
 def cut_patches(image: np.ndarray, size: int, stride: int) -> np.ndarray:
     """(H, W, C) uint8 -> (K, C, size, size): every ``size`` square on a ``stride`` grid, row by row."""
-    out = [image[t : t + size, left : left + size] for t, left in grid(*image.shape[:2], size, stride)]
+    out = [image[t : t + size, left : left + size] for t, left in grid(image.shape[0], image.shape[1], size, stride)]
     return np.stack(out).transpose(0, 3, 1, 2) if out else np.empty((0, image.shape[2], size, size), np.uint8)
 
 
@@ -42,18 +43,24 @@ class PatchImages(InMemoryImages):
     def split_holdout(self, holdout: int, seed: int) -> tuple[PatchImages, PatchImages]:
         """``holdout`` patches from the non-overlapping grid (seeded); training keeps only the patches
         that share no pixel with any of them."""
-        from gankit.data.split import _HOLDOUT
-
         on_grid = ((self.coords[:, 1] % self.size == 0) & (self.coords[:, 2] % self.size == 0)).nonzero().flatten()
         if not 0 < holdout < len(on_grid):
-            raise ValueError(f"data.holdout={holdout} must be between 1 and {len(on_grid) - 1} (non-overlapping patches)")
-        test = on_grid[torch.randperm(len(on_grid), generator=make_generator(seed, _HOLDOUT))[:holdout]].sort().values
+            raise ValueError(
+                f"data.holdout={holdout} must be between 1 and {len(on_grid) - 1} (non-overlapping patches)"
+            )
+        order = torch.randperm(len(on_grid), generator=make_generator(seed, StreamWord.HOLDOUT))
+        test = on_grid[order[:holdout]].sort().values
         c, t = self.coords, self.coords[test]
-        overlap = ((c[:, None, 0] == t[None, :, 0]) & ((c[:, None, 1] - t[None, :, 1]).abs() < self.size)
-                   & ((c[:, None, 2] - t[None, :, 2]).abs() < self.size)).any(1)
+        overlap = (
+            (c[:, None, 0] == t[None, :, 0])
+            & ((c[:, None, 1] - t[None, :, 1]).abs() < self.size)
+            & ((c[:, None, 2] - t[None, :, 2]).abs() < self.size)
+        ).any(1)
         train = (~overlap).nonzero().flatten()
-        return (self.subset(train, f"{self.name}[-{holdout} held out]"),
-                self.subset(test, f"{self.name}[{holdout} held out]"))
+        return (
+            self.subset(train, f"{self.name}[-{holdout} held out]"),
+            self.subset(test, f"{self.name}[{holdout} held out]"),
+        )
 
 
 def _photos(path: str | None, channels: int) -> list[tuple[str, np.ndarray]]:
@@ -68,8 +75,10 @@ def _photos(path: str | None, channels: int) -> list[tuple[str, np.ndarray]]:
     files = [root] if root.is_file() else (find_images(root) if root.is_dir() else [])
     if not files:
         what = "holds no images" if root.is_dir() else "does not exist"
-        raise DataPathError(f"patches: {str(root)!r} {what} (looked for {', '.join(EXTENSIONS)}); "
-                            "set data.path to a folder of photographs, or leave it out for the built-in two")
+        raise DataPathError(
+            f"patches: {str(root)!r} {what} (looked for {', '.join(EXTENSIONS)}); "
+            "set data.path to a folder of photographs, or leave it out for the built-in two"
+        )
     out = []
     for f in files:
         try:
@@ -81,8 +90,9 @@ def _photos(path: str | None, channels: int) -> list[tuple[str, np.ndarray]]:
 
 
 @DATASETS.register("patches")
-def patches(path: str | None = None, size: int = 32, stride: int = 0, channels: int = 3, max_patches: int = 0
-            ) -> InMemoryImages:
+def patches(
+    path: str | None = None, size: int = 32, stride: int = 0, channels: int = 3, max_patches: int = 0
+) -> InMemoryImages:
     """``size`` squares every ``stride`` pixels (0 = ``size``: non-overlapping) cut from every photograph
     under ``path`` at its own resolution (default: scikit-learn's two sample photographs);
     ``max_patches`` > 0 keeps an evenly strided subset. With ``data.holdout`` the held-out patches
@@ -94,7 +104,7 @@ def patches(path: str | None = None, size: int = 32, stride: int = 0, channels: 
     step = stride or size
     photos = [a.reshape(*a.shape[:2], channels) for _, a in _photos(path, channels)]
     cut = [cut_patches(a, size, step) for a in photos]
-    coords = [(k, t, left) for k, a in enumerate(photos) for t, left in grid(*a.shape[:2], size, step)]
+    coords = [(k, t, left) for k, a in enumerate(photos) for t, left in grid(a.shape[0], a.shape[1], size, step)]
     images = torch.from_numpy(np.concatenate(cut)) if coords else torch.empty(0)
     if images.shape[0] == 0:
         raise ValueError(f"patches: every photograph is smaller than size={size}; use a smaller data.size")

@@ -12,25 +12,28 @@ from __future__ import annotations
 import torch
 
 from gankit.data.base import InMemoryImages, make_generator, to_float
+from gankit.seeds import StreamWord
 
 SPLIT_OPTIONS = ("holdout", "labels_per_class")
-_HOLDOUT, _LABELLED = 2, 3  # stream words, apart from base._STREAM and base._EVAL
 
 
 def split_holdout(source: object, holdout: int, seed: int) -> tuple[InMemoryImages, InMemoryImages]:
     """(training part, held-out part) of a finite image set, by a permutation seeded with ``seed``
     (an unpaired set splits each of its sides)."""
-    if callable(getattr(source, "split_holdout", None)):
-        return source.split_holdout(holdout, seed)
+    split = getattr(source, "split_holdout", None)
+    if callable(split):
+        return split(holdout, seed)
     if not isinstance(source, InMemoryImages):
         raise ValueError(f"data.holdout needs a finite image dataset; {getattr(source, 'name', source)!r} is not one")
     n = len(source)
     if not 0 < holdout < n:
         raise ValueError(f"data.holdout={holdout} must be between 1 and {n - 1} (the dataset has {n} images)")
-    perm = torch.randperm(n, generator=make_generator(seed, _HOLDOUT))
+    perm = torch.randperm(n, generator=make_generator(seed, StreamWord.HOLDOUT))
     train, test = perm[holdout:].sort().values, perm[:holdout].sort().values
-    return (source.subset(train, f"{source.name}[-{holdout} held out]"),
-            source.subset(test, f"{source.name}[{holdout} held out]"))
+    return (
+        source.subset(train, f"{source.name}[-{holdout} held out]"),
+        source.subset(test, f"{source.name}[{holdout} held out]"),
+    )
 
 
 def labelled_subset(source: object, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,7 +42,7 @@ def labelled_subset(source: object, per_class: int, seed: int) -> tuple[torch.Te
     if not isinstance(source, InMemoryImages) or source.labels is None or source.num_classes < 1:
         name = getattr(source, "name", source)
         raise ValueError(f"data.labels_per_class needs a finite labelled image dataset; {name!r} is not one")
-    perm = torch.randperm(len(source), generator=make_generator(seed, _LABELLED))
+    perm = torch.randperm(len(source), generator=make_generator(seed, StreamWord.LABELLED))
     chosen = []
     for k in range(source.num_classes):
         idx = perm[source.labels.index_select(0, perm) == k][:per_class]

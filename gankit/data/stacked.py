@@ -14,13 +14,15 @@ from typing import Literal
 import torch
 
 from gankit.data.base import DATASETS, InMemoryImages, make_generator
+from gankit.seeds import StreamWord
 
 
 class StackedImages(InMemoryImages):
     """An ``InMemoryImages`` of stacked single-channel images that knows the set it was stacked from."""
 
-    def __init__(self, name: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                 channel_source: InMemoryImages) -> None:
+    def __init__(
+        self, name: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int, channel_source: InMemoryImages
+    ) -> None:
         super().__init__(name, images, labels, num_classes=num_classes)
         self.channel_source = channel_source
 
@@ -31,7 +33,7 @@ def stack(base: InMemoryImages, num: int, channels: int = 3, seed: int = 0, name
         raise ValueError(f"stacking needs a labelled 1-channel set, got {base!r}")
     if num < 1 or channels < 1:
         raise ValueError(f"num and channels must be >= 1, got {num} and {channels}")
-    idx = torch.randint(len(base), (num, channels), generator=make_generator(seed, 7))
+    idx = torch.randint(len(base), (num, channels), generator=make_generator(seed, StreamWord.STACKING))
     images = base.images[idx.reshape(-1), 0].reshape(num, channels, *base.shape[1:])
     k = base.num_classes
     labels = torch.zeros(num, dtype=torch.int64)
@@ -42,8 +44,12 @@ def stack(base: InMemoryImages, num: int, channels: int = 3, seed: int = 0, name
 
 @DATASETS.register("stacked-mnist")
 def stacked_mnist(
-    path: str = "", split: Literal["train", "test"] = "train", resolution: int = 28, num: int = 0,
-    seed: int = 0, base: Literal["mnist", "digits"] = "mnist",
+    path: str = "",
+    split: Literal["train", "test"] = "train",
+    resolution: int = 28,
+    num: int = 0,
+    seed: int = 0,
+    base: Literal["mnist", "digits"] = "mnist",
 ) -> StackedImages:
     """Stacked MNIST: 3 random digits as RGB, 1000 modes (Metz et al. 2017; VEEGAN; PacGAN).
 
@@ -52,8 +58,10 @@ def stacked_mnist(
     """
     if base == "mnist":
         if not path:
-            raise ValueError("stacked-mnist needs data.path=/path/to/mnist (the IDX files); "
-                             "or data.base=digits for the built-in digits")
+            raise ValueError(
+                "stacked-mnist needs data.path=/path/to/mnist (the IDX files); "
+                "or data.base=digits for the built-in digits"
+            )
         source = DATASETS.build("mnist", path=path, split=split, resolution=resolution)
     else:
         source = DATASETS.build("digits", resolution=resolution if resolution != 28 else 16)

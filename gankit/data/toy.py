@@ -13,12 +13,11 @@ from typing import Any, Literal
 
 import torch
 
-from gankit.data.base import _EVAL, _STREAM, DATASETS, DataSource, make_generator
+from gankit.data.base import DATASETS, DataSource, make_generator
+from gankit.seeds import StreamWord
 
 
-def _draw(
-    g: torch.Generator, n: int, centers: torch.Tensor, std: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _draw(g: torch.Generator, n: int, centers: torch.Tensor, std: float) -> tuple[torch.Tensor, torch.Tensor]:
     modes = torch.randint(centers.shape[0], (n,), generator=g)
     noise = torch.randn(n, 2, generator=g)
     return centers[modes] + std * noise, modes
@@ -31,7 +30,7 @@ class MixtureStream:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.source, self.batch_size, self.seed = source, batch_size, seed
-        self.generator = make_generator(seed, _STREAM)
+        self.generator = make_generator(seed, StreamWord.STREAM)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         x, modes = _draw(self.generator, self.batch_size, self.source.centers, self.source.std)
@@ -79,7 +78,7 @@ class GaussianMixture(DataSource):
     def sample_real(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        x, modes = _draw(make_generator(seed, _EVAL), n, self.centers, self.std)
+        x, modes = _draw(make_generator(seed, StreamWord.EVAL), n, self.centers, self.std)
         return x, (modes if self.labels else None)
 
 

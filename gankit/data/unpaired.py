@@ -22,8 +22,7 @@ import torch
 
 from gankit.data.base import DATASETS, DataPathError, DataSource, FiniteStream, InMemoryImages, make_generator
 from gankit.data.folder import _progress, existing_folder, find_images, load_square
-
-_HALVES = 6  # stream word for the built-in tasks' A/B halving
+from gankit.seeds import StreamWord
 
 
 class UnpairedStream:
@@ -31,7 +30,7 @@ class UnpairedStream:
 
     def __init__(self, a: InMemoryImages, b: InMemoryImages, batch_size: int, seed: int) -> None:
         self.a = FiniteStream(a.images, None, batch_size, seed)
-        self.b = FiniteStream(b.images, None, batch_size, seed + 1)
+        self.b = FiniteStream(b.images, None, batch_size, seed + 1)  # side k streams from seed + k
 
     def next(self) -> tuple[torch.Tensor, None]:
         return torch.cat([self.a.next()[0], self.b.next()[0]], dim=1), None
@@ -70,21 +69,31 @@ class UnpairedImages(DataSource):
         from gankit.data.split import split_holdout
 
         parts = [split_holdout(side, holdout, seed + k) for k, side in enumerate((self.a, self.b))]
-        return (UnpairedImages(f"{self.name}[-{holdout} held out]", parts[0][0], parts[1][0]),
-                UnpairedImages(f"{self.name}[{holdout} held out]", parts[0][1], parts[1][1]))
+        return (
+            UnpairedImages(f"{self.name}[-{holdout} held out]", parts[0][0], parts[1][0]),
+            UnpairedImages(f"{self.name}[{holdout} held out]", parts[0][1], parts[1][1]),
+        )
 
 
 def _side(root: Path, split: str, side: str) -> Path:
     for name in (f"{split}{side}", side):
         if (root / name).is_dir():
             return root / name
-    raise DataPathError(f"no folder {split}{side}/ or {side}/ under {str(root)!r}; an unpaired set holds two "
-                        "folders of images, trainA/ and trainB/ (or A/ and B/)")
+    raise DataPathError(
+        f"no folder {split}{side}/ or {side}/ under {str(root)!r}; an unpaired set holds two "
+        "folders of images, trainA/ and trainB/ (or A/ and B/)"
+    )
 
 
 @DATASETS.register("unpaired-folder")
-def unpaired_folder(path: str, split: Literal["train", "test"] = "train", resolution: int = 256,
-                    channels_a: Literal[1, 3] = 3, channels_b: Literal[1, 3] = 3, max_images: int = 0) -> UnpairedImages:
+def unpaired_folder(
+    path: str,
+    split: Literal["train", "test"] = "train",
+    resolution: int = 256,
+    channels_a: Literal[1, 3] = 3,
+    channels_b: Literal[1, 3] = 3,
+    max_images: int = 0,
+) -> UnpairedImages:
     """Two folders of unpaired images (``trainA``/``trainB``, ``testA``/``testB`` or ``A``/``B``),
     each image resized and centre-cropped to a ``resolution`` square."""
     root = existing_folder(path, "unpaired folder", "/path/to/set")
@@ -97,21 +106,31 @@ def unpaired_folder(path: str, split: Literal["train", "test"] = "train", resolu
         if 0 < max_images < len(files):
             files = files[:max_images]
         mode: Literal["L", "RGB"] = "L" if channels == 1 else "RGB"
-        arr = np.stack([load_square(f, resolution, mode).reshape(resolution, resolution, channels)
-                        for f in _progress(files, f"loading {len(files)} {side} images")])
+        arr = np.stack(
+            [
+                load_square(f, resolution, mode).reshape(resolution, resolution, channels)
+                for f in _progress(files, f"loading {len(files)} {side} images")
+            ]
+        )
         sides.append(InMemoryImages(f"unpaired-{side}", torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()))
     return UnpairedImages("unpaired-folder", *sides)
 
 
 @DATASETS.register("unpaired")
-def unpaired(task: Literal["invert", "rotate"], base: Literal["digits", "mnist"] = "digits", path: str | None = None,
-             split: Literal["train", "test"] = "train", resolution: int = 32, seed: int = 0) -> UnpairedImages:
+def unpaired(
+    task: Literal["invert", "rotate"],
+    base: Literal["digits", "mnist"] = "digits",
+    path: str | None = None,
+    split: Literal["train", "test"] = "train",
+    resolution: int = 32,
+    seed: int = 0,
+) -> UnpairedImages:
     """Built-in unpaired tasks: digits (or MNIST, ``path``) as A, the other half of them inverted
     (``invert``) or turned 90 degrees anticlockwise (``rotate``) as B."""
     from gankit.data.paired import digit_source
 
     source = digit_source(base, path, split, resolution)
-    perm = torch.randperm(len(source), generator=make_generator(seed, _HALVES))
+    perm = torch.randperm(len(source), generator=make_generator(seed, StreamWord.HALVES))
     half = len(source) // 2
     a, b = source.subset(perm[:half].sort().values, "A"), source.subset(perm[half:].sort().values, "B")
     b_images = 255 - b.images if task == "invert" else torch.rot90(b.images, 1, dims=(2, 3)).contiguous()

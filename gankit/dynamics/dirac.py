@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -63,12 +64,13 @@ class Game:
         return float(self.d2f(torch.zeros((), dtype=torch.float64)))
 
 
-GAN_GAME = Game("gan", lambda t: -F.softplus(-t), lambda t: torch.sigmoid(-t),
-                lambda t: -torch.sigmoid(t) * torch.sigmoid(-t))
+GAN_GAME = Game(
+    "gan", lambda t: -F.softplus(-t), lambda t: torch.sigmoid(-t), lambda t: -torch.sigmoid(t) * torch.sigmoid(-t)
+)
 WGAN_GAME = Game("wgan", lambda t: t, torch.ones_like, torch.zeros_like)
 
 
-def _t(x: float | Tensor) -> Tensor:
+def _t(x: float | tuple[float, ...] | np.ndarray | Tensor) -> Tensor:
     return torch.as_tensor(x, dtype=torch.float64)
 
 
@@ -103,7 +105,7 @@ class DiracMethod:
 
     def eigenvalues(self) -> np.ndarray:
         """Closed form of the paper: {-f'(0) i, +f'(0) i} (Sec. 2.2)."""
-        return conjugate_pair(0.0, -self.game.df0**2)
+        return conjugate_pair(0.0, -(self.game.df0**2))
 
     def project(self, psi: Tensor) -> Tensor:
         """Constraint applied after each discriminator step (identity unless the method clips)."""
@@ -307,8 +309,14 @@ class Consensus(DiracMethod):
 
 METHODS: tuple[str, ...] = ("gan", "ns-gan", "wgan", "wgan-gp", "instance-noise", "r1", "r2", "consensus")
 CONVERGES: dict[str, bool] = {  # the paper's verdicts (Sec. 2-3)
-    "gan": False, "ns-gan": False, "wgan": False, "wgan-gp": False,
-    "instance-noise": True, "r1": True, "r2": True, "consensus": True,
+    "gan": False,
+    "ns-gan": False,
+    "wgan": False,
+    "wgan-gp": False,
+    "instance-noise": True,
+    "r1": True,
+    "r2": True,
+    "consensus": True,
 }
 
 
@@ -340,8 +348,9 @@ def autograd_jacobian(method: DiracMethod, at: tuple[float, float] | None = None
 
 
 # -- training operators -------------------------------------------------------------------------
-def step(method: DiracMethod, theta: Tensor, psi: Tensor, h: float,
-         alternating: bool = False, d_steps: int = 1) -> Pair:
+def step(
+    method: DiracMethod, theta: Tensor, psi: Tensor, h: float, alternating: bool = False, d_steps: int = 1
+) -> Pair:
     """One application of F_h: simultaneous (id + h v) or alternating (F_2^{n_d} o F_1)."""
     if not alternating:
         v_theta, v_psi = method.field(theta, psi)
@@ -366,8 +375,14 @@ def spectral_radius(method: DiracMethod, h: float, alternating: bool = False, d_
     return float(np.abs(np.linalg.eigvals(update_jacobian(method, h, alternating, d_steps))).max())
 
 
-def trajectory(method: DiracMethod, start: tuple[float, float] = (1.0, 1.0), h: float = 0.1,
-               steps: int = 2000, alternating: bool = False, d_steps: int = 1) -> np.ndarray:
+def trajectory(
+    method: DiracMethod,
+    start: tuple[float, float] = (1.0, 1.0),
+    h: float = 0.1,
+    steps: int = 2000,
+    alternating: bool = False,
+    d_steps: int = 1,
+) -> np.ndarray:
     """The iterates (theta_k, psi_k), k = 0..steps, as a (steps + 1, 2) float64 array.
 
     The start is projected onto the method's constraint first (WGAN: psi into [-c, c]); a run that
@@ -396,9 +411,17 @@ class Verdict:
     path: np.ndarray
 
 
-def verdict(method: str | DiracMethod, h: float = 0.1, steps: int = 2000, alternating: bool = False,
-            d_steps: int = 1, start: tuple[float, float] = (1.0, 1.0), tol: float = 1e-3,
-            gamma: float | None = None, **options: float) -> Verdict:
+def verdict(
+    method: str | DiracMethod,
+    h: float = 0.1,
+    steps: int = 2000,
+    alternating: bool = False,
+    d_steps: int = 1,
+    start: tuple[float, float] = (1.0, 1.0),
+    tol: float = 1e-3,
+    gamma: float | None = None,
+    **options: float,
+) -> Verdict:
     """Train from ``start`` for ``steps`` steps; it converges when ||(theta_T, psi_T)|| < tol.
 
     ``method`` is a registered name (built with ``gamma`` and ``options``) or a built method.
@@ -408,12 +431,14 @@ def verdict(method: str | DiracMethod, h: float = 0.1, steps: int = 2000, altern
     name = next(n for n in DIRAC.names() if type(method) is DIRAC.get(n))
     path = trajectory(method, start, h, steps, alternating, d_steps)
     dist = float(np.hypot(*path[-1]))
-    return Verdict(name, method.eigenvalues(), spectral_radius(method, h, alternating, d_steps),
-                   dist, bool(dist < tol), path)
+    return Verdict(
+        name, method.eigenvalues(), spectral_radius(method, h, alternating, d_steps), dist, bool(dist < tol), path
+    )
 
 
-def plot_verdicts(verdicts: list[Verdict], path: str, methods: dict[str, DiracMethod] | None = None,
-                  extent: float = 2.0) -> str:
+def plot_verdicts(
+    verdicts: list[Verdict], path: str, methods: dict[str, DiracMethod] | None = None, extent: float = 2.0
+) -> str:
     """One panel per method: the vector field (streamplot) with the trajectory overlaid (as the paper's figures)."""
     import matplotlib
 

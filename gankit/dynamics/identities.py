@@ -15,8 +15,9 @@ notes (seeds) on GANs and Wasserstein GANs (Arjovsky et al. 2017):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -32,8 +33,8 @@ LOG4 = math.log(4.0)
 class Density:
     """A 1-D density with pdf, cdf, quantile function, a sampler and the points where it has kinks."""
 
-    pdf: Callable[[np.ndarray], np.ndarray]
-    cdf: Callable[[np.ndarray], np.ndarray]
+    pdf: Callable[[np.ndarray | float], np.ndarray]  # arrays or single points (the quadratures' integrands)
+    cdf: Callable[[np.ndarray | float], np.ndarray]
     ppf: Callable[[np.ndarray], np.ndarray]
     span: tuple[float, float]  # an interval holding all but ~1e-12 of the mass
     breaks: tuple[float, ...] = ()
@@ -55,11 +56,11 @@ def uniform_mixture(parts: list[tuple[float, float, float]]) -> Density:
     if not np.isclose(w.sum(), 1.0) or (b <= a).any():
         raise ValueError(f"need weights summing to 1 and a < b, got {parts}")
 
-    def pdf(x: np.ndarray) -> np.ndarray:
+    def pdf(x: np.ndarray | float) -> np.ndarray:
         x = np.asarray(x, dtype=float)[..., None]
         return (w / (b - a) * ((x >= a) & (x <= b))).sum(-1)
 
-    def cdf(x: np.ndarray) -> np.ndarray:
+    def cdf(x: np.ndarray | float) -> np.ndarray:
         x = np.asarray(x, dtype=float)[..., None]
         return (w * np.clip((x - a) / (b - a), 0.0, 1.0)).sum(-1)
 
@@ -91,8 +92,9 @@ def optimal_discriminator(p: Density, q: Density, x: np.ndarray) -> np.ndarray:
     return px / (px + qx)
 
 
-def train_discriminator(p: Density, q: Density, steps: int = 500, batch: int = 512, seed: int = 0,
-                        lr: float = 1e-2) -> nn.Module:
+def train_discriminator(
+    p: Density, q: Density, steps: int = 500, batch: int = 512, seed: int = 0, lr: float = 1e-2
+) -> nn.Module:
     """A 1-32-32-1 MLP trained with the GAN discriminator loss on fresh samples of p (real) and q (fake)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a net this small only loses to thread synchronisation (badly, on a busy machine)
@@ -120,8 +122,9 @@ def _train(p: Density, q: Density, steps: int, batch: int, seed: int, lr: float)
     return net
 
 
-def check_optimal_discriminator(p: Density | None = None, q: Density | None = None, steps: int = 500,
-                                seed: int = 0, grid: np.ndarray | None = None) -> dict[str, float]:
+def check_optimal_discriminator(
+    p: Density | None = None, q: Density | None = None, steps: int = 500, seed: int = 0, grid: np.ndarray | None = None
+) -> dict[str, float]:
     """Max and mean |D_trained - D*| on a grid where p + q holds its mass (default: two Gaussians)."""
     p = p or gaussian(-1.0, 1.0)
     q = q or gaussian(1.0, 0.5)
@@ -193,7 +196,17 @@ def generator_gradients(logits: np.ndarray) -> dict[str, np.ndarray]:
     return {"d_fake": torch.sigmoid(t).detach().numpy(), "minimax": g_mm.numpy(), "non_saturating": g_ns.numpy()}
 
 
-def run_all(seed: int = 0, d_steps: int = 500) -> dict[str, object]:
+class Identities(TypedDict):
+    """What ``run_all`` returns, by identity."""
+
+    optimal_discriminator: dict[str, float]
+    value_at_optimum: dict[str, float]
+    jsd_vs_w1: list[dict[str, float]]
+    seeds_w1: float
+    generator_gradients: dict[str, np.ndarray]
+
+
+def run_all(seed: int = 0, d_steps: int = 500) -> Identities:
     """Every identity as numbers (what ``gankit identities`` prints)."""
     p, q = gaussian(-1.0, 1.0), gaussian(1.0, 0.5)
     sp, sq = seeds_example()

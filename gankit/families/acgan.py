@@ -8,8 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from gankit.families.base import FAMILIES
-from gankit.families.conditional import Conditional
+from gankit.families.conditional import Conditional, _logits
+from gankit.families.step import Batch, StepContext
 from gankit.families.unconditional import separation
+from gankit.latent import z_dim_of
 
 
 @FAMILIES.register("acgan")
@@ -31,27 +33,36 @@ class ACGAN(Conditional):
 
     def _class_loss(self, out: Any, y: torch.Tensor) -> torch.Tensor:
         if out.class_logits is None:
-            raise ValueError("family 'acgan' needs a discriminator with a class head (DOut.class_logits): "
-                             "use discriminator.name=resnet or dcgan")
+            raise ValueError(
+                "family 'acgan' needs a discriminator with a class head (DOut.class_logits): "
+                "use discriminator.name=resnet or dcgan"
+            )
         return F.cross_entropy(out.class_logits, y)
 
-    def d_terms(self) -> dict[str, torch.Tensor]:
-        x, y = self._labelled()
+    def d_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        assert batch is not None
+        x, y = batch.x, batch.labels(self.family_name)
         with torch.no_grad():
-            fake = self.G(self.noise(x.shape[0]), y)
-        real_in, fake_in = self._d_inputs(x, fake)
+            fake = self.G(ctx.noise(x.shape[0], z_dim_of(self.G)), y)
+        real_in, fake_in = self.d_inputs(x, fake, ctx.step)
+        assert real_in is not None and self.D is not None
         r_out, f_out = self.D(real_in, y), self.D(fake_in, y)
         adv = self.adversarial_d_loss(r_out.logits, f_out.logits)
         cls = self._class_loss(r_out, y) + self._class_loss(f_out, y)
         loss = adv + self.class_weight * cls
-        terms = {"adv": adv, "class": cls, "real": r_out.logits.mean(), "fake": f_out.logits.mean(),
-                 "class_acc": (r_out.class_logits.argmax(1) == y).float().mean()}
-        if self.logging:
+        terms = {
+            "adv": adv,
+            "class": cls,
+            "real": r_out.logits.mean(),
+            "fake": f_out.logits.mean(),
+            "class_acc": (r_out.class_logits.argmax(1) == y).float().mean(),
+        }
+        if ctx.logging:
             terms["acc"] = separation(r_out.logits.detach(), f_out.logits.detach())
-        return self.finish_d_terms(real_in, fake_in, y, r_out.logits, f_out.logits, terms, loss)
+        return self.finish_d_terms(real_in, fake_in, y, r_out.logits, f_out.logits, terms, loss, ctx)
 
-    def g_terms(self) -> dict[str, torch.Tensor]:
-        y, fake, out = self.g_forward()
-        adv = self.objective.g_loss(out.logits)
+    def g_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        y, fake, out, real_out = self.g_forward(batch, ctx)
+        adv = self.adversarial_g_loss(out.logits, _logits(real_out))
         cls = self._class_loss(out, y)
-        return self.finish_g_terms(fake, y, {"adv": adv, "class": cls}, adv + self.class_weight * cls)
+        return self.finish_g_terms(fake, y, {"adv": adv, "class": cls}, adv + self.class_weight * cls, ctx)

@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from gankit.families.base import FAMILIES, eval_batches
+from gankit.families.step import Batch, BatchRule, Phase, StepContext
 from gankit.families.unconditional import Unconditional
+from gankit.latent import z_dim_of
 from gankit.metrics.probe import linear_probe
 from gankit.tricks import LOGISTIC
-from gankit.training.phases import Phase
 
 
 def pair(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -33,15 +34,26 @@ class _Paired(Unconditional):
     unsupported_tricks = ("feature-matching", "unrolled")
     tricks_reason = "they assume G alone plays against D(x); use them with family=unconditional"
 
-    probe = True  # with data.holdout, evaluations report a linear probe of E's features
+    distributed = False
 
-    def __init__(self, *args: Any, encoder: nn.Module | None = None, heldout: Any = None,
-                 probe_train: Any = None, **kw: Any) -> None:
+    def __init__(
+        self, *args: Any, encoder: nn.Module | None = None, heldout: Any = None, probe_train: Any = None, **kw: Any
+    ) -> None:
         super().__init__(*args, **kw)
         if encoder is None:
             raise ValueError(f"family {self.family_name!r} needs an encoder: add encoder={{name: mlp-encoder}}")
         self.E = encoder
         self.heldout, self.probe_train = heldout, probe_train
+
+    @classmethod
+    def extra_inputs(cls, recipe: Any, source: Any) -> dict[str, Any]:
+        """With labelled ``data.holdout``, the held-out images and the labelled training set for a linear
+        probe of E's features at every evaluation."""
+        super().extra_inputs(recipe, source)
+        heldout = getattr(source, "heldout", None)
+        if heldout is not None and heldout.labels is not None:
+            return {"heldout": heldout, "probe_train": source}
+        return {}
 
     def encode(self, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
         """E's features of uint8 images (eval mode), on the CPU."""
@@ -54,28 +66,30 @@ class _Paired(Unconditional):
             return {}, {}
         train = self.probe_train
         n = min(len(train), max_train)
-        acc = linear_probe(self.encode(train.images[:n]), train.labels[:n],
-                           self.encode(self.heldout.images), self.heldout.labels)
-        return {"probe_accuracy": acc}, {"metric": "linear-probe", "scores": ["probe_accuracy"], "num_train": n,
-                                              "num_test": len(self.heldout)}
+        acc = linear_probe(
+            self.encode(train.images[:n]), train.labels[:n], self.encode(self.heldout.images), self.heldout.labels
+        )
+        return {"probe_accuracy": acc}, {
+            "metric": "linear-probe",
+            "scores": ["probe_accuracy"],
+            "num_train": n,
+            "num_test": len(self.heldout),
+        }
 
     @classmethod
-    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int, in_shape: tuple[int, ...] | None = None
-                   ) -> tuple[int, ...]:
+    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int, in_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
         return (math.prod(shape) + z_dim,)
 
-    def _real_xz(self) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self._real()
-        return x, self.E(x)
-
-    def d_terms(self) -> dict[str, torch.Tensor]:
+    def d_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        assert batch is not None
         with torch.no_grad():
-            x, ex = self._real_xz()
-            z = self.noise(x.shape[0])
+            x = batch.x
+            ex = self.E(x)
+            z = ctx.noise(x.shape[0], z_dim_of(self.G))
             gz = self.G(z)
-        return self.d_loss_terms(pair(x, ex), pair(gz, z))
+        return self.d_loss_terms(pair(x, ex), pair(gz, z), ctx)
 
-    def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, n_critic: int) -> list[Phase]:
+    def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer | None, n_critic: int) -> list[Phase]:
         d_phase, g_phase = super().phases(opt_g, opt_d, n_critic)
         d_phase.frozen = (self.G, self.E)
         g_phase.module = nn.ModuleList([self.G, self.E])  # one optimiser steps G and E together
@@ -96,11 +110,17 @@ class BiGAN(_Paired):
     family_name = "bigan"
     objectives = ("non-saturating", "minimax", "least-squares", "wasserstein", "hinge")
 
-    def g_terms(self) -> dict[str, torch.Tensor]:
-        x, ex = self._real_xz()
-        z = self.noise(x.shape[0])
+    def g_batch(self) -> BatchRule:
+        return "fresh"  # G and E train on real pairs (x, E(x)) too
+
+    def g_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        assert batch is not None
+        x = batch.x
+        ex = self.E(x)
+        z = ctx.noise(x.shape[0], z_dim_of(self.G))
         gz = self.G(z)
-        real_in, fake_in = self._d_inputs(pair(x, ex), pair(gz, z))
+        real_in, fake_in = self.d_inputs(pair(x, ex), pair(gz, z), ctx.step)
+        assert real_in is not None and self.D is not None
         r, f = self.D(real_in).logits, self.D(fake_in).logits
         from gankit.objectives import Minimax
 
@@ -108,7 +128,7 @@ class BiGAN(_Paired):
             loss = -self.adversarial_d_loss(r, f)
         else:
             loss = self.adversarial_d_loss(f, r)  # swapped: G(z) pairs "real", E(x) pairs "fake"
-        return self.finish_g_terms(gz, None, {"adv": loss}, loss)
+        return self.finish_g_terms(gz, None, {"adv": loss}, loss, ctx)
 
 
 @FAMILIES.register("veegan")
@@ -126,11 +146,11 @@ class VEEGAN(_Paired):
     family_name = "veegan"
     objectives = LOGISTIC
 
-    def g_terms(self) -> dict[str, torch.Tensor]:
-        n = self.batch_size or 64
-        z = self.noise(n)
+    def g_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        z = ctx.noise(ctx.batch_size, z_dim_of(self.G))
         gz = self.G(z)
-        _, fake_in = self._d_inputs(None, pair(gz, z))
+        _, fake_in = self.d_inputs(None, pair(gz, z), ctx.step)
+        assert self.D is not None
         adv = -self.D(fake_in).logits.mean()
         recon = (z - self.E(gz)).square().sum(1).mean()
-        return self.finish_g_terms(gz, None, {"adv": adv, "recon": recon}, adv + recon)
+        return self.finish_g_terms(gz, None, {"adv": adv, "recon": recon}, adv + recon, ctx)

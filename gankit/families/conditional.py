@@ -8,12 +8,15 @@ objective composes: it only sees D's logits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from gankit.families.base import FAMILIES
+from gankit.families.step import Batch, StepContext
 from gankit.families.unconditional import Unconditional
+from gankit.latent import z_dim_of
 
 
 @FAMILIES.register("conditional")
@@ -24,11 +27,11 @@ class Conditional(Unconditional):
 
     conditional = True
     family_name = "conditional"
-    d_options: dict[str, Any] = {}  # options the family imposes on the discriminator (AC-GAN's class head)
     # PacGAN would pack samples of different classes; the unrolled look-ahead calls D without labels.
     unsupported_tricks = ("pacgan", "unrolled", "feature-matching")
-    tricks_reason = ("pacgan would pack samples of different classes; unrolling and feature matching call D "
-                     "without labels")
+    tricks_reason = (
+        "pacgan would pack samples of different classes; unrolling and feature matching call D without labels"
+    )
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -36,33 +39,37 @@ class Conditional(Unconditional):
         if self.num_classes < 1:
             raise ValueError("family 'conditional' needs a labelled dataset (num_classes > 0)")
 
-    def _labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.next_batch()
-        if y is None:
-            raise ValueError("family 'conditional' needs labels, but the data source gave none")
-        self.batch_size = x.shape[0]
-        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-
-    def labels(self, n: int) -> torch.Tensor:
-        if self.sharding is not None:
-            return self.sharding.randint(self.num_classes, n, self.device)
-        return torch.randint(self.num_classes, (n,), device=self.device)
-
-    def d_terms(self) -> dict[str, torch.Tensor]:
-        x, y = self._labelled()
+    def d_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        assert batch is not None
+        x, y = batch.x, batch.labels(self.family_name)
         with torch.no_grad():
-            fake = self.G(self.noise(x.shape[0]), y)
-        return self.d_loss_terms(x, fake, y)
+            fake = self.G(ctx.noise(x.shape[0], z_dim_of(self.G)), y)
+        return self.d_loss_terms(x, fake, ctx, y)
 
-    def g_forward(self) -> tuple[torch.Tensor, torch.Tensor, Any]:
-        """(labels, G(z, y), D's output on it) for a G step with uniformly drawn labels."""
-        n = self.batch_size or 64
-        y = self.labels(n)
-        fake = self.G(self.noise(n), y)
-        _, fake_in = self._d_inputs(None, fake)
-        return y, fake, self.D(fake_in, y)
+    def g_forward(
+        self, batch: Batch | None, ctx: StepContext
+    ) -> tuple[torch.Tensor, torch.Tensor, Any, Callable[[], Any] | None]:
+        """(labels, G(z, y), D's output on it, D's output on the real batch when the objective reads it)
+        for a G step with uniformly drawn labels."""
+        n = ctx.batch_size
+        y = ctx.labels(n, self.num_classes)
+        fake = self.G(ctx.noise(n, z_dim_of(self.G)), y)
+        real = batch.x if batch is not None and self.g_reads_real() else None
+        real_in, fake_in = self.d_inputs(real, fake, ctx.step)
+        assert self.D is not None
+        real_out = None
+        if real_in is not None and batch is not None:
+            y_real = batch.labels(self.family_name)
+            real_out = lambda: self.D(real_in, y_real)  # noqa: E731 - evaluated only when read
+        return y, fake, self.D(fake_in, y), real_out
 
-    def g_terms(self) -> dict[str, torch.Tensor]:
-        y, fake, out = self.g_forward()
-        loss = self.objective.g_loss(out.logits)
-        return self.finish_g_terms(fake, y, {"adv": loss}, loss)
+    def g_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        y, fake, out, real_out = self.g_forward(batch, ctx)
+        loss = self.adversarial_g_loss(out.logits, _logits(real_out))
+        return self.finish_g_terms(fake, y, {"adv": loss}, loss, ctx)
+
+
+def _logits(out: Callable[[], Any] | None) -> Callable[[], torch.Tensor] | None:
+    """D's real logits, computed when called (``Unconditional.adversarial_g_loss`` calls it only for
+    objectives that read them)."""
+    return (lambda: out().logits) if out is not None else None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
 
 from gankit.families.base import FAMILIES
+from gankit.families.step import Batch, Phase, StepContext
 from gankit.families.translation import Translation
 
 
@@ -43,9 +44,19 @@ class SRGAN(Translation):
     family_name = "srgan"
     baseline_name = "bicubic upsampling"
 
-    def __init__(self, *args: Any, scale: Literal[2, 4, 8] = 4, content: Literal["mse", "vgg", "d-features"] = "mse",
-                 vgg_weights: str | None = None, vgg_layer: str = "relu5_4", content_weight: float = 1.0,
-                 adv_weight: float = 1e-3, pretrain_steps: int = 0, heldout: Any = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        scale: Literal[2, 4, 8] = 4,
+        content: Literal["mse", "vgg", "d-features"] = "mse",
+        vgg_weights: str | None = None,
+        vgg_layer: str = "relu5_4",
+        content_weight: float = 1.0,
+        adv_weight: float = 1e-3,
+        pretrain_steps: int = 0,
+        heldout: Any = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(*args, heldout=heldout, **kw)
         if adv_weight < 0 or content_weight < 0:
             raise ValueError("family srgan: adv_weight and content_weight must be >= 0")
@@ -55,24 +66,32 @@ class SRGAN(Translation):
         self.pretrain_steps = pretrain_steps
         self.vgg = None
         if content == "vgg" and not vgg_weights:
-            warnings.warn("family srgan: content=vgg needs family.vgg_weights=/path/to/vgg19.pth (torchvision's "
-                          "ImageNet VGG-19, which gankit never downloads); using the discriminator's own features "
-                          "(content=d-features) instead", UserWarning, stacklevel=2)
+            warnings.warn(
+                "family srgan: content=vgg needs family.vgg_weights=/path/to/vgg19.pth (torchvision's "
+                "ImageNet VGG-19, which gankit never downloads); using the discriminator's own features "
+                "(content=d-features) instead",
+                UserWarning,
+                stacklevel=2,
+            )
             content = "d-features"
         elif content == "vgg":
             from gankit.nn.perceptual import VGGFeatures
 
+            assert vgg_weights is not None  # given: the branch above took content=vgg without weights
             self.vgg = VGGFeatures(vgg_weights, vgg_layer).to(self.device)
         self.content = content
         self.baseline_name = f"bicubic upsampling (content loss: {content})"
 
     @classmethod
-    def g_in_shape(cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
-                   ) -> tuple[int, ...]:
+    def g_in_shape(
+        cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
+    ) -> tuple[int, ...]:
         s = int(options.get("scale", 4))
         if len(shape) != 3 or shape[1] % s or shape[2] % s:
-            raise ValueError(f"family srgan: the {'x'.join(map(str, shape[1:]))} images are not divisible by "
-                             f"scale={s}; pick data.size (or resolution) a multiple of {s}")
+            raise ValueError(
+                f"family srgan: the {'x'.join(map(str, shape[1:]))} images are not divisible by "
+                f"scale={s}; pick data.size (or resolution) a multiple of {s}"
+            )
         return (shape[0], shape[1] // s, shape[2] // s)
 
     def example(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,7 +101,9 @@ class SRGAN(Translation):
         if self.content == "mse":
             loss = (out - target).square().mean()
         else:
-            phi = self.vgg if self.vgg is not None else (lambda t: self.D(t).features)
+            D = self.D
+            assert D is not None
+            phi = self.vgg if self.vgg is not None else (lambda t: D(t).features)
             with torch.no_grad():
                 want = phi(target)
             loss = (phi(out) - want).square().mean()
@@ -91,15 +112,16 @@ class SRGAN(Translation):
     def baseline(self, inp: torch.Tensor) -> torch.Tensor:
         return bicubic_upsample(inp, self.scale)
 
-    def g_terms(self) -> dict[str, torch.Tensor]:
-        if self.step >= self.pretrain_steps:
-            return super().g_terms()
-        inp, target = self._pair()  # SRResNet pre-training: the content loss alone, D idle
+    def g_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        if ctx.step >= self.pretrain_steps:
+            return super().g_terms(batch, ctx)
+        assert batch is not None
+        inp, target = self.pair(batch)  # SRResNet pre-training: the content loss alone, D idle
         out = self.G(inp)
         terms = self.recon(inp, out, target)
-        return self.finish_g_terms(out, None, terms, sum(terms.values()))
+        return self.finish_g_terms(out, None, terms, cast(torch.Tensor, sum(terms.values())), ctx)
 
-    def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, n_critic: int) -> list[Any]:
+    def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer | None, n_critic: int) -> list[Phase]:
         d_phase, g_phase = super().phases(opt_g, opt_d, n_critic)
         d_phase.start = self.pretrain_steps
         return [d_phase, g_phase]

@@ -10,7 +10,7 @@ mean-filled hole, bicubic upsampling), and sample grids show input | output | ta
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -18,11 +18,12 @@ from torch import nn
 
 from gankit.data.base import make_generator, to_float
 from gankit.families.base import FAMILIES
+from gankit.families.step import Batch, BatchRule, Phase, StepContext
 from gankit.families.unconditional import Unconditional
 from gankit.metrics.fidelity import psnr, ssim
-from gankit.training.phases import Phase
-
-_SCORE_MASKS = 5  # stream word: the held-out masks are the same at every evaluation
+from gankit.models.autoencoder import Autoencoder
+from gankit.nn.mode import eval_mode
+from gankit.seeds import StreamWord
 
 
 class Translation(Unconditional):
@@ -31,7 +32,7 @@ class Translation(Unconditional):
 
     translates = True  # G(input image) -> image; the trainer asks the family for grids and scores
     # Tricks that replace G's critic or loss, or reshape what D sees, assume the z -> x game.
-    unsupported_tricks = ("feature-matching", "unrolled", "pacgan", "pulling-away")
+    unsupported_tricks: ClassVar[tuple[str, ...]] = ("feature-matching", "unrolled", "pacgan", "pulling-away")
     tricks_reason = "they assume G maps noise to samples; use them with family=unconditional"
     adv_weight = 1.0
     grid_legend = "input | output | target, two triples a row"
@@ -40,12 +41,18 @@ class Translation(Unconditional):
     def __init__(self, *args: Any, heldout: Any = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.heldout = heldout
-        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def extra_inputs(cls, recipe: Any, source: Any) -> dict[str, Any]:
+        super().extra_inputs(recipe, source)
+        heldout = getattr(source, "heldout", None)
+        return {"heldout": heldout} if heldout is not None else {}
 
     # -- what a subclass says ---------------------------------------------------------------------
     @classmethod
-    def g_in_shape(cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
-                   ) -> tuple[int, ...]:
+    def g_in_shape(
+        cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
+    ) -> tuple[int, ...]:
         """The input image shape G reads, given the data's target ``shape`` (and paired data's ``in_shape``)."""
         return shape
 
@@ -77,54 +84,62 @@ class Translation(Unconditional):
         return x
 
     # -- the game ---------------------------------------------------------------------------------
-    def _pair(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.example(self._real())
+    def pair(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input, target) of a batch, derived once: the G step that reuses D's batch sees the same masks."""
+        return batch.derive("pair", lambda: self.example(batch.x))
 
-    def d_terms(self) -> dict[str, torch.Tensor]:
-        inp, target = self._pair()
-        self._last = (inp, target)  # G trains on the batch D just saw, as in the authors' code
+    def d_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        assert batch is not None
+        inp, target = self.pair(batch)
         with torch.no_grad():
             out = self.output(inp, self.G(inp))
-        return self.d_loss_terms(self.judged(inp, target), self.judged(inp, out))
+        return self.d_loss_terms(self.judged(inp, target), self.judged(inp, out), ctx)
 
-    def g_terms(self) -> dict[str, torch.Tensor]:
-        inp, target = self._last if self._last is not None else self._pair()
-        self._last = None
+    def g_batch(self) -> BatchRule:
+        return "reuse"  # G trains on the batch D just saw, as in the authors' code
+
+    def g_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        assert batch is not None
+        inp, target = self.pair(batch)
         out = self.output(inp, self.G(inp))
-        _, fake_in = self._d_inputs(None, self.judged(inp, out))
-        adv = self.adv_weight * self.objective.g_loss(self.realness(self.D(fake_in)))
+        real = self.judged(inp, target) if self.objective.g_uses_real else None
+        real_in, fake_in = self.d_inputs(real, self.judged(inp, out), ctx.step)
+        D = self.D
+        assert D is not None
+        real_logits = (lambda: self.realness(D(real_in))) if real_in is not None else None
+        adv = self.adv_weight * self.adversarial_g_loss(self.realness(D(fake_in)), real_logits)
         terms = {"adv": adv, **self.recon(inp, out, target)}
-        return self.finish_g_terms(out, None, terms, sum(terms.values()))
+        return self.finish_g_terms(out, None, terms, cast(torch.Tensor, sum(terms.values())), ctx)
 
     # -- pictures and scores ----------------------------------------------------------------------
     @torch.no_grad()
-    def _translate(self, G: nn.Module, images: torch.Tensor, batch: int = 250
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _translate(
+        self, G: nn.Module, images: torch.Tensor, batch: int = 250
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(input, output, target) for uint8 data ``images``, G in eval mode, on the CPU."""
-        was = G.training
-        G.eval()
-        gen = make_generator(0, _SCORE_MASKS)
+        gen = make_generator(0, StreamWord.SCORE_MASKS)  # the same held-out masks at every evaluation
         parts: list[tuple[torch.Tensor, ...]] = []
-        try:
+        with eval_mode(G):
             for xb in images.split(batch):
                 inp, target = self.example(to_float(xb).to(self.device), gen)
                 out = self.output(inp, G(inp)).clamp(-1, 1)
                 parts.append((inp.cpu(), out.float().cpu(), target.cpu()))
-        finally:
-            G.train(was)
         return tuple(torch.cat(p) for p in zip(*parts))  # type: ignore[return-value]
 
-    def sample_grid(self, G: nn.Module, n: int = 16) -> tuple[torch.Tensor, int]:
+    def sample_grid(self, G: nn.Module, train_images: torch.Tensor, n: int = 16) -> tuple[torch.Tensor, int]:
         """Rows of (input, output, target) triples, two per row, on held-out images when there are
-        some (else on the first training batch); returns (images, images per row)."""
-        images = self.heldout.images[:n] if self.heldout is not None else self.grid_images()[:n]
+        some (else on ``train_images``, the first training batch); returns (images, images per row)."""
+        images = self.heldout.images[:n] if self.heldout is not None else train_images[:n]
         inp, out, target = self._translate(G, images)
         triples = torch.stack([self.display(inp, target), out, target], dim=1)  # (n, 3, C, H, W)
         return triples.flatten(0, 1), 6
 
     def fidelity(self, out: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-        return {"l1": (out - target).abs().mean().item(), "psnr": psnr(out, target).mean().item(),
-                "ssim": ssim(out, target).mean().item()}
+        return {
+            "l1": (out - target).abs().mean().item(),
+            "psnr": psnr(out, target).mean().item(),
+            "ssim": ssim(out, target).mean().item(),
+        }
 
     def scores(self, G: nn.Module | None = None) -> tuple[dict[str, float], dict[str, Any]]:
         """L1 (mean absolute error on the [-1, 1] scale), PSNR (dB) and SSIM of G's outputs on the
@@ -134,8 +149,14 @@ class Translation(Unconditional):
         inp, out, target = self._translate(G if G is not None else self.G, self.heldout.images)
         base = self.baseline(inp).clamp(-1, 1)
         found = {**self.fidelity(out, target), **{f"baseline_{k}": v for k, v in self.fidelity(base, target).items()}}
-        return found, {"metric": "fidelity", "scores": sorted(found), "num_test": len(self.heldout),
-                       "baseline": self.baseline_name, "data_range": 2.0, "ssim_window": "gaussian 11x11, sigma 1.5"}
+        return found, {
+            "metric": "fidelity",
+            "scores": sorted(found),
+            "num_test": len(self.heldout),
+            "baseline": self.baseline_name,
+            "data_range": 2.0,
+            "ssim_window": "gaussian 11x11, sigma 1.5",
+        }
 
 
 @FAMILIES.register("pix2pix")
@@ -161,19 +182,21 @@ class Pix2Pix(Translation):
         if l1_weight < 0:
             raise ValueError(f"family pix2pix: l1_weight={l1_weight} must be >= 0")
         self.l1_weight = l1_weight
-        self.channels_a = int(self.G.in_shape[0])
+        self.channels_a = int(cast(tuple[int, ...], self.G.in_shape)[0])  # G's input image shape
 
     @classmethod
-    def g_in_shape(cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
-                   ) -> tuple[int, ...]:
+    def g_in_shape(
+        cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
+    ) -> tuple[int, ...]:
         if in_shape is None:
-            raise ValueError("family pix2pix needs paired data: data.name=pairs (built-in tasks) or "
-                             "data.name=paired-folder (your own A|B pairs)")
+            raise ValueError(
+                "family pix2pix needs paired data: data.name=pairs (built-in tasks) or "
+                "data.name=paired-folder (your own A|B pairs)"
+            )
         return in_shape
 
     @classmethod
-    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int, in_shape: tuple[int, ...] | None = None
-                   ) -> tuple[int, ...]:
+    def d_in_shape(cls, shape: tuple[int, ...], z_dim: int, in_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
         a = in_shape or shape
         return (a[0] + shape[0], *shape[1:])  # D sees (input, output) stacked on channels
 
@@ -187,12 +210,18 @@ class Pix2Pix(Translation):
         return {"l1": self.l1_weight * (out - target).abs().mean()}
 
     def baseline(self, inp: torch.Tensor) -> torch.Tensor:
-        c = self.G.out_shape[0]
+        c = cast(tuple[int, ...], self.G.out_shape)[0]
         return inp[:, :c] if inp.shape[1] >= c else inp[:, :1].expand(-1, c, -1, -1)
 
 
-def hole_masks(n: int, shape: tuple[int, ...], kind: str, size: float, device: torch.device,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+def hole_masks(
+    n: int,
+    shape: tuple[int, ...],
+    kind: str,
+    size: float,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """(n, 1, H, W) masks, 1 in the hole: a centred square of side ``size`` * H (``centre``, as in
     Pathak et al.'s centre-region experiments) or one at a random position per image (``random``)."""
     _, h, w = shape
@@ -205,8 +234,12 @@ def hole_masks(n: int, shape: tuple[int, ...], kind: str, size: float, device: t
         left = torch.randint(0, w - sw + 1, (n,), generator=generator)
     rows = torch.arange(h)[None, :, None]
     cols = torch.arange(w)[None, None, :]
-    inside = ((rows >= top[:, None, None]) & (rows < (top + sh)[:, None, None])
-              & (cols >= left[:, None, None]) & (cols < (left + sw)[:, None, None]))
+    inside = (
+        (rows >= top[:, None, None])
+        & (rows < (top + sh)[:, None, None])
+        & (cols >= left[:, None, None])
+        & (cols < (left + sw)[:, None, None])
+    )
     m[:, 0] = inside.to(device=device, dtype=m.dtype)
     return m
 
@@ -230,20 +263,31 @@ class Inpainting(Translation):
     family_name = "inpainting"
     baseline_name = "the hole filled with the mean of the visible pixels"
 
-    def __init__(self, *args: Any, mask: Literal["centre", "random"] = "centre", mask_size: float = 0.5,
-                 rec_weight: float = 0.999, adv_weight: float = 0.001, heldout: Any = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        mask: Literal["centre", "random"] = "centre",
+        mask_size: float = 0.5,
+        rec_weight: float = 0.999,
+        adv_weight: float = 0.001,
+        heldout: Any = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(*args, heldout=heldout, **kw)
         if not 0 < mask_size < 1:
-            raise ValueError(f"family inpainting: mask_size={mask_size} must be in (0, 1) (the hole's side / the image's)")
+            raise ValueError(
+                f"family inpainting: mask_size={mask_size} must be in (0, 1) (the hole's side / the image's)"
+            )
         if rec_weight < 0 or adv_weight < 0:
             raise ValueError("family inpainting: rec_weight and adv_weight must be >= 0")
         self.mask, self.mask_size = mask, mask_size
         self.rec_weight, self.adv_weight = rec_weight, adv_weight
-        self.image_shape = tuple(self.G.out_shape)
+        self.image_shape = tuple(cast(tuple[int, ...], self.G.out_shape))
 
     @classmethod
-    def g_in_shape(cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
-                   ) -> tuple[int, ...]:
+    def g_in_shape(
+        cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
+    ) -> tuple[int, ...]:
         if len(shape) != 3:
             raise ValueError("family inpainting fills holes in images; the data is not images")
         return (shape[0] + 1, *shape[1:])  # the holed image and the mask
@@ -272,7 +316,8 @@ class Inpainting(Translation):
 class AutoencoderFamily(Translation):
     """An autoencoder trained alone (no discriminator): plain, denoising or sparse.
 
-    x -> corrupt -> encode -> decode -> x_hat, minimising the reconstruction error of the *clean* x plus an optional sparsity penalty:
+    x -> corrupt -> encode -> decode -> x_hat, minimising the reconstruction error of the *clean* x plus an
+    optional sparsity penalty:
 
         L = ||x - g(f(c(x)))||^2 + lambda |f(c(x))|_1
 
@@ -289,15 +334,24 @@ class AutoencoderFamily(Translation):
     grid_legend = "corrupted | reconstruction | clean, two triples a row"
     baseline_name = "the corrupted input"
     unsupported_tricks = ()  # every trick is refused (check): there is no adversarial game
+    G: Autoencoder  # generator=autoencoder, with its encode step (checked in __init__)
 
     @classmethod
     def check(cls, objective: str, tricks: list[str]) -> None:
         if tricks:
-            raise ValueError(f"family 'autoencoder' trains no GAN, so trick(s) {', '.join(tricks)} do not apply; "
-                             "remove them")
+            raise ValueError(
+                f"family 'autoencoder' trains no GAN, so trick(s) {', '.join(tricks)} do not apply; remove them"
+            )
 
-    def __init__(self, *args: Any, corruption: Literal["none", "mask", "gaussian"] = "mask", noise: float = 0.25,
-                 sparsity: float = 0.0, heldout: Any = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        corruption: Literal["none", "mask", "gaussian"] = "mask",
+        noise: float = 0.25,
+        sparsity: float = 0.0,
+        heldout: Any = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(*args, heldout=heldout, **kw)
         if corruption == "mask" and not 0 <= noise < 1:
             raise ValueError(f"family autoencoder: masking noise={noise} is a probability in [0, 1)")
@@ -308,8 +362,9 @@ class AutoencoderFamily(Translation):
         self.corruption, self.noise, self.sparsity = corruption, noise, sparsity
 
     @classmethod
-    def g_in_shape(cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
-                   ) -> tuple[int, ...]:
+    def g_in_shape(
+        cls, shape: tuple[int, ...], in_shape: tuple[int, ...] | None, options: dict[str, Any]
+    ) -> tuple[int, ...]:
         return shape
 
     def example(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -324,14 +379,15 @@ class AutoencoderFamily(Translation):
             return torch.where(u < self.noise, torch.full_like(x, -1.0), x), x
         return x + self.noise * e, x
 
-    def g_terms(self) -> dict[str, torch.Tensor]:
-        inp, target = self._pair()
+    def g_terms(self, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+        assert batch is not None
+        inp, target = self.pair(batch)
         code = self.G.encode(inp)
         out = self.G.decoder(code)
         terms = {"recon": (out - target).square().mean()}
         if self.sparsity:
             terms["sparsity"] = self.sparsity * code.abs().mean()
-        return self.finish_g_terms(out, None, terms, sum(terms.values()))
+        return self.finish_g_terms(out, None, terms, sum(terms.values()), ctx)
 
     def phases(self, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer | None, n_critic: int) -> list[Phase]:
         return [Phase("G", self.G, opt_g, self.g_terms)]
@@ -348,14 +404,9 @@ class AutoencoderFamily(Translation):
         if self.corruption == "none" or self.noise == 0:  # the input is the target: no baseline to beat
             found = {k: v for k, v in found.items() if not k.startswith("baseline_")}
             proto.pop("baseline", None)
-        net = G if G is not None else self.G
-        was = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                codes = torch.cat([net.encode(to_float(xb).to(self.device)).cpu() for xb in self.heldout.images.split(500)])
-        finally:
-            net.train(was)
+        net = cast(Autoencoder, G) if G is not None else self.G  # the sampling generator: G or its average
+        with eval_mode(net), torch.no_grad():
+            codes = torch.cat([net.encode(to_float(xb).to(self.device)).cpu() for xb in self.heldout.images.split(500)])
         found.update({"code_l1": codes.abs().mean().item(), "code_zero": (codes.abs() < 1e-3).float().mean().item()})
         proto["scores"] = sorted(found)
         return found, proto

@@ -10,7 +10,7 @@ features and returns every score with its protocol.
 from gankit.registry import Registry
 
 # Defined before the submodule imports below, which register into it.
-METRICS = Registry("metric")
+METRICS: Registry = Registry("metric")
 
 from gankit.metrics import classifier, image, inception, toy  # noqa: E402,F401  (register the entries)
 from gankit.metrics.features import FEATURES, Extractor, build_extractor, extract  # noqa: E402

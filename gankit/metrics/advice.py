@@ -46,28 +46,33 @@ def recipe_entry(name: str, metric: Any = None, **changes: Any) -> str:
 
 
 def other_features(context: str, choices: list[str], name: str | None = None, metric: Any = None) -> str:
-    """"Use another extractor", phrased for ``context``; ``choices`` in order of preference."""
+    """ "Use another extractor", phrased for ``context``; ``choices`` in order of preference."""
     if context == "eval":
         return "choose another extractor: " + " or ".join(f"--features {c}" for c in choices)
     if name is not None:
         example = recipe_entry(name, metric, features=choices[0])
-        return (f"give the metric another extractor in the recipe ({' or '.join(f'features: {c}' for c in choices)}), "
-                f"e.g. eval.metrics=[{example}], or train without it (eval.metrics=[] for no evaluation)")
-    return (f"give the recipe's eval.metrics another extractor ({' or '.join(f'features: {c}' for c in choices)}), "
-            f"e.g. eval.metrics=[{{name: fid, features: {choices[0]}}}], or eval.metrics=[] for no evaluation")
+        return (
+            f"give the metric another extractor in the recipe ({' or '.join(f'features: {c}' for c in choices)}), "
+            f"e.g. eval.metrics=[{example}], or train without it (eval.metrics=[] for no evaluation)"
+        )
+    return (
+        f"give the recipe's eval.metrics another extractor ({' or '.join(f'features: {c}' for c in choices)}), "
+        f"e.g. eval.metrics=[{{name: fid, features: {choices[0]}}}], or eval.metrics=[] for no evaluation"
+    )
 
 
 def drop_metric(context: str, name: str, remaining: list[str]) -> str:
-    """"Leave this metric out", phrased for ``context``."""
+    """ "Leave this metric out", phrased for ``context``."""
     if context == "eval":
         rest = ",".join(remaining)
         return f"leave {name} out of --metrics" + (f" (--metrics {rest})" if rest else "")
     return f"remove {name} from the recipe's eval.metrics (eval.metrics=[] for no evaluation)"
 
 
-def more_samples(context: str, name: str, metric: Any, fake: int | None, real: int | None,
-                 real_size: int | None = None) -> str:
-    """"Use at least this many samples", phrased for ``context``; ``fake`` / ``real``: the counts
+def more_samples(
+    context: str, name: str, metric: Any, fake: int | None, real: int | None, real_size: int | None = None
+) -> str:
+    """ "Use at least this many samples", phrased for ``context``; ``fake`` / ``real``: the counts
     needed, None where that side is not short. ``real_size``: how many real images exist, when that
     (and not the metric's ``num_real``) is what falls short."""
     set_short = real is not None and real_size is not None and real_size < real
@@ -89,8 +94,11 @@ def more_samples(context: str, name: str, metric: Any, fake: int | None, real: i
     follows = getattr(metric, "num_real", None) == getattr(metric, "num_samples", None)
     if real is not None and not set_short and not (follows and fake is not None and real <= new_fake):
         changes["num_real"] = real  # num_real defaults to num_samples, so only set when that is not enough
-    fix = f"raise its sample counts in the recipe, e.g. eval.metrics=[{recipe_entry(name, metric, **changes)}]" \
-        if changes else ""
+    fix = (
+        f"raise its sample counts in the recipe, e.g. eval.metrics=[{recipe_entry(name, metric, **changes)}]"
+        if changes
+        else ""
+    )
     if set_short:
         more = f"a dataset of at least {real} images (it holds {real_size})"
         fix = f"{fix}, and use {more}" if fix else f"use {more} or another metric"

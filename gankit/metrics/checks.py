@@ -48,7 +48,8 @@ def _fix(context: str, name: str, metric: Any, metrics: list[tuple[str, Any]], c
     others = [n for n, _ in metrics if n != name]
     if choices:
         return advice.other_features(context, choices, name, metric) + (
-            f"; or {advice.drop_metric(context, name, others)}" if context == "eval" else "")
+            f"; or {advice.drop_metric(context, name, others)}" if context == "eval" else ""
+        )
     return advice.drop_metric(context, name, others)
 
 
@@ -73,8 +74,9 @@ class _ExtractorProblem(ConfigError):
         self.spec, self.features, self.body = (features, repr(sorted(options.items()))), features, body
 
 
-def check_metrics(metrics: list[tuple[str, Any]], source: Any, context: str = "train",
-                  fake_size: int | None = None) -> dict[str, tuple[int, int]]:
+def check_metrics(
+    metrics: list[tuple[str, Any]], source: Any, context: str = "train", fake_size: int | None = None
+) -> dict[str, tuple[int, int]]:
     """Refuse (``ConfigError``) any metric that cannot work on ``source``; warn where fewer real (or,
     with ``fake_size``, generated) samples exist than a metric asks for.
 
@@ -104,9 +106,9 @@ def check_metrics(metrics: list[tuple[str, Any]], source: Any, context: str = "t
     slots = iter(shared.values())
     for i, text in enumerate(problems):
         if not text:
-            names, err = next(slots)
+            names, shared_err = next(slots)
             which = f"metric {names[0]!r}" if len(names) == 1 else "metrics " + ", ".join(map(repr, names))
-            problems[i] = f"{which} (features: {err.features}): {err.body}"
+            problems[i] = f"{which} (features: {shared_err.features}): {shared_err.body}"
     if len(problems) == 1:
         raise ConfigError(problems[0])
     if problems:
@@ -115,8 +117,15 @@ def check_metrics(metrics: list[tuple[str, Any]], source: Any, context: str = "t
     return counts
 
 
-def _check_feature_metric(name: str, metric: Any, metrics: list[tuple[str, Any]], source: Any, context: str,
-                          real_size: int | None, fake_size: int | None) -> tuple[int, int]:
+def _check_feature_metric(
+    name: str,
+    metric: Any,
+    metrics: list[tuple[str, Any]],
+    source: Any,
+    context: str,
+    real_size: int | None,
+    fake_size: int | None,
+) -> tuple[int, int]:
     features, options = metric.features, dict(metric.feature_options)
     where = f"metric {name!r} (features: {features})"
     FEATURES.entry(features)  # an unknown extractor: RegistryError listing the valid ones
@@ -128,21 +137,29 @@ def _check_feature_metric(name: str, metric: Any, metrics: list[tuple[str, Any]]
     if kind != "image" and traits.images_only:
         # pixels / random-projection take any vectors (FID of 2-D points is a Frechet distance too);
         # the CNN extractors need images.
-        fix = ("score 2-D points with " + ("--metrics toy-mixture, or --features pixels" if context == "eval"
-                                           else "eval.metrics=[{name: toy-mixture}], or features: pixels"))
+        fix = "score 2-D points with " + (
+            "--metrics toy-mixture, or --features pixels"
+            if context == "eval"
+            else "eval.metrics=[{name: toy-mixture}], or features: pixels"
+        )
         raise ConfigError(f"{where} needs images, but the dataset {_dataset(source)} holds {kind}; {fix}")
     allowed = getattr(metric, "logit_extractors", None)
     if getattr(metric, "needs_logits", False) and (not traits.logits or (allowed and features not in allowed)):
         what = "the classifier's own classes" if allowed else "class probabilities (logits)"
-        raise ConfigError(f"{where} needs {what}, which the {features!r} extractor does not give; "
-                          f"{_fix(context, name, metric, metrics, _alternatives(metric, source, features))}")
+        raise ConfigError(
+            f"{where} needs {what}, which the {features!r} extractor does not give; "
+            f"{_fix(context, name, metric, metrics, _alternatives(metric, source, features))}"
+        )
     problem = traits.problem(options, source, context)
     if problem:
         if not traits.advised:
             # Shared by every metric on this extractor, so no "leave this one metric out" here.
             alternatives = _alternatives(metric, source, features)
-            problem += "; " + (advice.other_features(context, alternatives, name, metric) if alternatives
-                               else advice.drop_metric(context, name, []))
+            problem += "; " + (
+                advice.other_features(context, alternatives, name, metric)
+                if alternatives
+                else advice.drop_metric(context, name, [])
+            )
         raise _ExtractorProblem(features, options, problem)
     dim = traits.dim(options, source)
     problem = metric.option_problem(dim)
@@ -151,8 +168,9 @@ def _check_feature_metric(name: str, metric: Any, metrics: list[tuple[str, Any]]
     return _counts(name, metric, dim, source, context, real_size, fake_size)
 
 
-def _counts(name: str, metric: Any, dim: int | None, source: Any, context: str,
-            real_size: int | None, fake_size: int | None) -> tuple[int, int]:
+def _counts(
+    name: str, metric: Any, dim: int | None, source: Any, context: str, real_size: int | None, fake_size: int | None
+) -> tuple[int, int]:
     """The counts ``metric`` will score, after checking them against its minimum."""
     n_fake = metric.num_samples if fake_size is None else min(metric.num_samples, fake_size)
     n_real = 0
@@ -165,20 +183,29 @@ def _counts(name: str, metric: Any, dim: int | None, source: Any, context: str,
         need = [f"{need_fake} generated"] + ([f"{need_real} real"] if metric.needs_real else [])
         width = f" of {dim}-d features" if dim else ""
         why = getattr(metric, "minimum_reason", "")
-        fix = advice.more_samples(context, name, metric, need_fake if short_fake else None,
-                                  need_real if short_real else None, real_size)
+        fix = advice.more_samples(
+            context, name, metric, need_fake if short_fake else None, need_real if short_real else None, real_size
+        )
         if dim and need_fake > dim > 256 and metric.features != "random-projection":
             # The minimum grows with the feature width: a narrower extractor also fixes it.
             fix += "; or " + advice.other_features(context, ["random-projection"], name, metric) + " (256-d)"
-        raise ConfigError(f"metric {name!r} needs at least {' and '.join(need)} samples{width}"
-                          f"{f' ({why})' if why else ''}, but would score {' and '.join(have)}; {fix}")
+        raise ConfigError(
+            f"metric {name!r} needs at least {' and '.join(need)} samples{width}"
+            f"{f' ({why})' if why else ''}, but would score {' and '.join(have)}; {fix}"
+        )
     # Fewer than asked for, but enough: use what exists and say so once, loudly; the protocol records
     # the true counts, so the number is never mistaken for a 10k-sample score.
     if metric.needs_real and real_size is not None and metric.num_real > real_size:
-        warnings.warn(f"metric {name!r} asks for {metric.num_real} real images but the reference set "
-                      f"{_dataset(source)} holds {real_size}: it scores against those {real_size} (recorded as "
-                      f"num_real={real_size}), none repeated", stacklevel=4)
+        warnings.warn(
+            f"metric {name!r} asks for {metric.num_real} real images but the reference set "
+            f"{_dataset(source)} holds {real_size}: it scores against those {real_size} (recorded as "
+            f"num_real={real_size}), none repeated",
+            stacklevel=4,
+        )
     if fake_size is not None and metric.num_samples > fake_size:
-        warnings.warn(f"metric {name!r} asks for {metric.num_samples} generated images but only {fake_size} "
-                      f"are given: it scores those {fake_size} (recorded as num_fake={fake_size})", stacklevel=4)
+        warnings.warn(
+            f"metric {name!r} asks for {metric.num_samples} generated images but only {fake_size} "
+            f"are given: it scores those {fake_size} (recorded as num_fake={fake_size})",
+            stacklevel=4,
+        )
     return n_fake, n_real

@@ -23,7 +23,7 @@ def inception_score(logits: torch.Tensor, splits: int = 10) -> dict[str, float]:
     logp = torch.log_softmax(logits.to(torch.float64), dim=1)
     scores = []
     for k in range(splits):
-        part = logp[k * n // splits:(k + 1) * n // splits]
+        part = logp[k * n // splits : (k + 1) * n // splits]
         log_py = torch.logsumexp(part, dim=0) - math.log(part.shape[0])  # log of the mean p(y|x)
         kl = (part.exp() * (part - log_py)).sum(1).mean()
         scores.append(float(kl.exp()))

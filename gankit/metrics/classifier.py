@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.data.base import InMemoryImages, to_float
+from gankit.data.base import InMemoryImages, check_images, to_float
+from gankit.files import atomic_write
 from gankit.metrics import advice
 from gankit.metrics.features import FEATURES, TRAITS, Extractor, Traits, cache_dir
 
@@ -82,10 +81,16 @@ class SmallClassifier(nn.Module):
         super().__init__()
         self.in_channels, self.num_classes, self.feature_dim = in_channels, num_classes, feature_dim
         self.body = nn.Sequential(
-            *_block(in_channels, 32), *_block(32, 32), nn.MaxPool2d(2),
-            *_block(32, 64), *_block(64, 64), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Dropout(0.25),
-            nn.Linear(64 * (RESOLUTION // 4) ** 2, feature_dim), nn.ReLU(inplace=True),
+            *_block(in_channels, 32),
+            *_block(32, 32),
+            nn.MaxPool2d(2),
+            *_block(32, 64),
+            *_block(64, 64),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.25),
+            nn.Linear(64 * (RESOLUTION // 4) ** 2, feature_dim),
+            nn.ReLU(inplace=True),
         )
         self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(feature_dim, num_classes))
 
@@ -143,8 +148,7 @@ def train_classifier(
     """Train a ``SmallClassifier`` on uint8 ``images`` (N, C, H, W) and int64 ``labels``; returns it
     in eval mode. Adam with a one-cycle learning rate and ±2 px shifts; deterministic given
     ``seed`` on a given device (the global RNG is restored afterwards)."""
-    if images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    check_images(images, dtype=torch.uint8)
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     labels = labels.to(torch.int64)
@@ -165,8 +169,14 @@ def train_classifier(
         if progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=True)
+            bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
             bar.start()
             task = bar.add_task("training classifier", total=total, info="")
         try:
@@ -181,7 +191,7 @@ def train_classifier(
                     loss.backward()
                     opt.step()
                     sched.step()
-                    if bar is not None:
+                    if bar is not None and task is not None:  # set together
                         bar.update(task, advance=1, info=f"epoch {epoch + 1}/{epochs} loss {loss.item():.3f}")
         finally:
             if bar is not None:
@@ -217,19 +227,26 @@ class ClassifierFeatures(Extractor):
         self.trained_on = trained_on
 
     def protocol(self) -> dict[str, Any]:
-        return {**super().protocol(), "weights_sha256": self.weights_sha256, "trained_on": self.trained_on,
-                "resize": f"bilinear-antialias to {RESOLUTION}x{RESOLUTION}", "num_classes": self.num_classes}
+        return {
+            **super().protocol(),
+            "weights_sha256": self.weights_sha256,
+            "trained_on": self.trained_on,
+            "resize": f"bilinear-antialias to {RESOLUTION}x{RESOLUTION}",
+            "num_classes": self.num_classes,
+        }
 
     def train(self, mode: bool = True) -> ClassifierFeatures:
         # Always eval: BatchNorm/dropout in train mode would make features depend on the batch.
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if x.ndim != 4 or x.shape[1] != self.net.in_channels:
-            raise ValueError(
-                f"the classifier extractor was trained on {self.net.in_channels}-channel images but got "
-                f"images of shape {tuple(x.shape)}; evaluate against a reference set with the same channels"
-            )
+        c = self.net.in_channels
+        check_images(
+            x,
+            "the classifier extractor's input",
+            channels=c,
+            hint=f"it was trained on {c}-channel images: evaluate against a reference set with the same channels",
+        )
         features, logits = self.net(x.float())
         return {"features": features.float(), "logits": logits.float()}
 
@@ -248,18 +265,22 @@ class PerChannelClassifier(Extractor):
         self.num_classes = single.num_classes**channels
 
     def protocol(self) -> dict[str, Any]:
-        return {**self.single.protocol(), "dim": self.dim, "num_classes": self.num_classes,
-                "per_channel": self.channels}
+        return {
+            **self.single.protocol(),
+            "dim": self.dim,
+            "num_classes": self.num_classes,
+            "per_channel": self.channels,
+        }
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if x.ndim != 4 or x.shape[1] != self.channels:
-            raise ValueError(f"the per-channel classifier expects {self.channels} channels, got {tuple(x.shape)}")
+        check_images(x, "the per-channel classifier's input", channels=self.channels)
         feats, joint = [], None
         for c in range(self.channels):
-            out = self.single(x[:, c:c + 1])
+            out = self.single(x[:, c : c + 1])
             feats.append(out["features"])
             logp = torch.log_softmax(out["logits"], dim=1)
             joint = logp if joint is None else (joint.unsqueeze(2) + logp.unsqueeze(1)).flatten(1)
+        assert joint is not None  # images have at least one channel
         return {"features": torch.cat(feats, dim=1), "logits": joint}
 
 
@@ -295,20 +316,6 @@ def _config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    # Temp file in the same folder + os.replace: readers never see a half-written file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def class_counts(source: InMemoryImages) -> torch.Tensor:
     """Images per class id 0..K-1 of a labelled set (a class id with no image counts 0)."""
     assert source.labels is not None
@@ -326,23 +333,29 @@ def source_problem(source: Any, weights: str | None = None, per_class: bool = Tr
     """
     base = getattr(source, "channel_source", None) or source
     if not isinstance(base, InMemoryImages):
-        return (f"the classifier extractor trains on the reference image dataset, but "
-                f"{getattr(source, 'name', type(source).__name__)!r} is not an image set held in memory")
+        return (
+            f"the classifier extractor trains on the reference image dataset, but "
+            f"{getattr(source, 'name', type(source).__name__)!r} is not an image set held in memory"
+        )
     if base.labels is None or base.num_classes < 2:
         found = "has no labels" if base.labels is None else f"has {base.num_classes} class"
-        return (f"the classifier extractor needs a labelled dataset to train on, and {base.name!r} {found} "
-                f"(labelled: digits, mnist with labels=true, an image folder with one subfolder per class, "
-                f"an .npz with a 'labels' array)")
+        return (
+            f"the classifier extractor needs a labelled dataset to train on, and {base.name!r} {found} "
+            f"(labelled: digits, mnist with labels=true, an image folder with one subfolder per class, "
+            f"an .npz with a 'labels' array)"
+        )
     if per_class and weights is None:
         counts = class_counts(base)
         fewest = int(counts.min())
         if fewest < MIN_IMAGES_PER_CLASS:
             short = int((counts < MIN_IMAGES_PER_CLASS).sum())
-            return (f"the classifier extractor would be trained on {len(base)} images of {base.num_classes} classes "
-                    f"in {base.name!r}, {short} of them with fewer than {MIN_IMAGES_PER_CLASS} images (class "
-                    f"{int(counts.argmin())} has {fewest}); below {MIN_IMAGES_PER_CLASS} per class it learns the "
-                    f"classes too poorly for its scores to be trusted (measured: 95 % held-out accuracy at 20 "
-                    f"MNIST digits per class, 87 % at 5)")
+            return (
+                f"the classifier extractor would be trained on {len(base)} images of {base.num_classes} classes "
+                f"in {base.name!r}, {short} of them with fewer than {MIN_IMAGES_PER_CLASS} images (class "
+                f"{int(counts.argmin())} has {fewest}); below {MIN_IMAGES_PER_CLASS} per class it learns the "
+                f"classes too poorly for its scores to be trusted (measured: 95 % held-out accuracy at 20 "
+                f"MNIST digits per class, 87 % at 5)"
+            )
     return None
 
 
@@ -354,8 +367,9 @@ def _alternatives(context: str | None, needs_logits: bool = False) -> str:
     return "or " + advice.other_features(context, choices)
 
 
-def _check_source(source: Any, context: str | None = None, weights: str | None = None,
-                  per_class: bool = False) -> InMemoryImages:
+def _check_source(
+    source: Any, context: str | None = None, weights: str | None = None, per_class: bool = False
+) -> InMemoryImages:
     problem = source_problem(source, weights, per_class)
     if problem is not None:
         raise ValueError(f"{problem}; {_alternatives(context)}")
@@ -398,8 +412,15 @@ def load_or_train(
             )
         return ClassifierFeatures(net, trained_on=meta.get("dataset", "")[:16]).to(dev)
 
-    config = {"recipe": RECIPE_VERSION, "in_channels": channels, "num_classes": classes, "feature_dim": FEATURE_DIM,
-              "epochs": epochs, "seed": seed, "batch_size": _BATCH_SIZE}
+    config = {
+        "recipe": RECIPE_VERSION,
+        "in_channels": channels,
+        "num_classes": classes,
+        "feature_dim": FEATURE_DIM,
+        "epochs": epochs,
+        "seed": seed,
+        "batch_size": _BATCH_SIZE,
+    }
     path = cache_dir() / "classifiers" / f"{fingerprint[:16]}-{_config_hash(config)}.safetensors"
     if cache and path.is_file():
         data = path.read_bytes()
@@ -409,21 +430,29 @@ def load_or_train(
                 return ClassifierFeatures(net, trained_on=fingerprint[:16]).to(dev)
         except ValueError:
             pass  # a corrupt cache entry is retrained and overwritten below
-    net = train_classifier(source.images, source.labels, classes, epochs=epochs, seed=seed, device=dev,
-                           progress=progress)
-    meta = {**config, "format": FORMAT, "dataset": fingerprint,
-            "train_accuracy": f"{accuracy(net, source.images, source.labels):.6f}"}
+    assert source.labels is not None  # _check_source refuses unlabelled sets
+    net = train_classifier(
+        source.images, source.labels, classes, epochs=epochs, seed=seed, device=dev, progress=progress
+    )
+    saved_meta = {
+        **config,
+        "format": FORMAT,
+        "dataset": fingerprint,
+        "train_accuracy": f"{accuracy(net, source.images, source.labels):.6f}",
+    }
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, _serialize(net, meta))
+        atomic_write(path, _serialize(net, saved_meta), durable=True)  # minutes of training: worth an fsync
     return ClassifierFeatures(net, trained_on=fingerprint[:16]).to(dev)
 
 
 @FEATURES.register("classifier", injected=("source", "context"))
 def classifier(
-    source: Any = None, epochs: int | None = None, weights: str | None = None, device: str = "auto",
+    source: Any = None,
+    epochs: int | None = None,
+    weights: str | None = None,
+    device: str = "auto",
     context: str | None = None,
-) -> ClassifierFeatures:
+) -> ClassifierFeatures | PerChannelClassifier:
     """A small CNN trained on the labelled reference set (MNIST-style FID/IS); cached by dataset hash.
 
     ``epochs`` defaults to 5, more on a set of fewer than 15 batches of 128 (at least

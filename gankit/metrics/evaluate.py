@@ -15,11 +15,13 @@ reference set smaller than ``num_real`` is scored whole, not repeated, and the p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from gankit.files import atomic_write
 from gankit.metrics.checks import check_metrics
 from gankit.metrics.features import Extractor, build_extractor, cache_dir, extract, protocol_base
 
@@ -46,9 +48,18 @@ class Evaluator:
     None when a generator draws as many as asked. Raises ``ConfigError`` at once when a metric cannot
     work on ``source`` (see gankit/metrics/checks.py), so training refuses it before step 0."""
 
-    def __init__(self, metrics: list[tuple[str, Any]], source: Any, device: torch.device | str = "cpu",
-                 seed: int = 0, reference: dict[str, Any] | None = None, progress: bool = False,
-                 use_cache: bool = True, context: str = "train", fake_size: int | None = None) -> None:
+    def __init__(
+        self,
+        metrics: list[tuple[str, Any]],
+        source: Any,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        reference: dict[str, Any] | None = None,
+        progress: bool = False,
+        use_cache: bool = True,
+        context: str = "train",
+        fake_size: int | None = None,
+    ) -> None:
         # First, before anything is built or drawn: can every metric work here, and on how many samples?
         self.counts = check_metrics(metrics, source, context, fake_size)
         self.context = context
@@ -92,10 +103,7 @@ class Evaluator:
             if path is not None and (self.shard is None or self.shard[0] == 0):  # one writer
                 from safetensors.torch import save_file
 
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".tmp-{path.name}")
-                save_file({k: v.contiguous() for k, v in feats.items()}, str(tmp))
-                tmp.replace(path)
+                atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in feats.items()}, str(tmp)))
         self._real[key] = feats
         return feats
 
@@ -105,7 +113,7 @@ class Evaluator:
             return extract(ex, images, device=self.device, progress=progress)
         rank, world, gather = self.shard
         n = len(images)
-        mine = extract(ex, images[n * rank // world:n * (rank + 1) // world], device=self.device, progress=progress)
+        mine = extract(ex, images[n * rank // world : n * (rank + 1) // world], device=self.device, progress=progress)
         parts = gather(mine)  # in rank order: the rows come back in the order of ``images``
         return {k: torch.cat([part[k] for part in parts]) for k in mine}
 
@@ -121,8 +129,13 @@ class Evaluator:
             else:  # sample-space metrics (toy mixtures) score the samples directly
                 samples = generate(self.counts[name][0])
                 self._merge(results, metric(samples, self.source), name)
-                protocols[name] = {"metric": name, "num_fake": len(samples), "reference": self.reference,
-                                   "seed": self.seed, **protocol_base()}
+                protocols[name] = {
+                    "metric": name,
+                    "num_fake": len(samples),
+                    "reference": self.reference,
+                    "seed": self.seed,
+                    **protocol_base(),
+                }
         for spec, members in groups.items():
             ex = self.extractor(spec)
             n_fake = max(self.counts[name][0] for name, _ in members)
@@ -136,15 +149,23 @@ class Evaluator:
                 f = {k: v[:want_fake] for k, v in fake.items()}  # a prefix: one draw serves every metric
                 r = {k: v[:want_real] for k, v in real.items()} if real is not None and m.needs_real else None
                 if r is not None and f["features"].shape[1:] != r["features"].shape[1:]:
-                    raise ValueError(f"metric {name!r}: {ex.name} features of generated and real images differ in "
-                                     f"width ({f['features'].shape[1]} vs {r['features'].shape[1]}); real and "
-                                     f"generated images must have one shape")
+                    raise ValueError(
+                        f"metric {name!r}: {ex.name} features of generated and real images differ in "
+                        f"width ({f['features'].shape[1]} vs {r['features'].shape[1]}); real and "
+                        f"generated images must have one shape"
+                    )
                 self._merge(results, m.score(f, r), name, ex.name)
                 n_f, n_r = len(f["features"]), len(r["features"]) if r is not None else 0
                 protocols[name] = {
                     # The counts actually scored, which may be fewer than asked (a small reference set).
-                    "metric": name, **ex.protocol(), "num_fake": n_f, "num_real": n_r, "reference": self.reference,
-                    "seed": self.seed, **m.options(n_f, n_r or None), **protocol_base(),
+                    "metric": name,
+                    **ex.protocol(),
+                    "num_fake": n_f,
+                    "num_real": n_r,
+                    "reference": self.reference,
+                    "seed": self.seed,
+                    **m.options(n_f, n_r or None),
+                    **protocol_base(),
                 }
         return results, protocols
 
@@ -154,9 +175,11 @@ class Evaluator:
         want = tuple(getattr(self.source, "shape", ()))
         if getattr(self.source, "kind", "image") == "image" and want and tuple(images.shape[1:]) != want:
             got = "x".join(map(str, images.shape[1:]))
-            raise ValueError(f"the generated images are {got} (channels x height x width) but the reference images of "
-                             f"{self.reference.get('dataset', '?')!r} are {'x'.join(map(str, want))}; "
-                             f"score images of the reference's shape")
+            raise ValueError(
+                f"the generated images are {got} (channels x height x width) but the reference images of "
+                f"{self.reference.get('dataset', '?')!r} are {'x'.join(map(str, want))}; "
+                f"score images of the reference's shape"
+            )
 
     @staticmethod
     def _merge(results: dict[str, float], scores: dict[str, float], metric: str, features: str = "") -> None:

@@ -18,15 +18,16 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
-import gankit
 from gankit.registry import Registry
+from gankit.version import __version__
 
 FEATURES = Registry("feature extractor")
 
@@ -144,8 +145,11 @@ def extract(
     Returns CPU float32 tensors, one row per image. ``progress`` is a description for a rich
     progress bar (None: no bar).
     """
-    device = torch.device(device) if device is not None else next(
-        (p.device for p in extractor.parameters()), torch.device("cpu"))
+    device = (
+        torch.device(device)
+        if device is not None
+        else next((p.device for p in extractor.parameters()), torch.device("cpu"))
+    )
     extractor.eval()
     if isinstance(images, torch.Tensor):
         total = images.shape[0]
@@ -164,8 +168,9 @@ def extract(
     if progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+        ) as bar:
             run(bar, bar.add_task(progress, total=total))
     else:
         run()
@@ -183,4 +188,4 @@ def cache_dir() -> Path:
 
 
 def protocol_base() -> dict[str, Any]:
-    return {"gankit": gankit.__version__}
+    return {"gankit": __version__}

@@ -57,8 +57,10 @@ def trace_sqrt_product(c1: torch.Tensor, c2: torch.Tensor) -> float:
 def frechet_distance(mu1: torch.Tensor, c1: torch.Tensor, mu2: torch.Tensor, c2: torch.Tensor) -> float:
     """d^2 between N(mu1, c1) and N(mu2, c2) (Heusel et al. 2017, Eq. 6; Dowson & Landau 1982)."""
     if mu1.shape != mu2.shape or c1.shape != c2.shape or c1.shape != (mu1.shape[0], mu1.shape[0]):
-        raise ValueError(f"mismatched statistics: mu {tuple(mu1.shape)} / {tuple(mu2.shape)}, "
-                         f"cov {tuple(c1.shape)} / {tuple(c2.shape)}")
+        raise ValueError(
+            f"mismatched statistics: mu {tuple(mu1.shape)} / {tuple(mu2.shape)}, "
+            f"cov {tuple(c1.shape)} / {tuple(c2.shape)}"
+        )
     mu1, mu2 = mu1.to(torch.float64), mu2.to(torch.float64)
     c1, c2 = c1.to(torch.float64), c2.to(torch.float64)
     diff = mu1 - mu2
@@ -72,8 +74,11 @@ def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
 
 
 def fid_infinity(
-    real_stats: tuple[torch.Tensor, torch.Tensor], fake: torch.Tensor, num_points: int = 15,
-    min_samples: int | None = None, seed: int = 0,
+    real_stats: tuple[torch.Tensor, torch.Tensor],
+    fake: torch.Tensor,
+    num_points: int = 15,
+    min_samples: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Bias-corrected FID by extrapolation to infinitely many samples (Chong & Forsyth 2020, Sec. 3).
 

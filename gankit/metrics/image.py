@@ -61,8 +61,9 @@ class FeatureMetric:
     # Why ``minimum`` is what it is, in the words an error message quotes.
     minimum_reason = "the estimator needs two samples per set"
 
-    def __init__(self, features: str, num_samples: int, num_real: int | None,
-                 feature_options: dict[str, Any] | None) -> None:
+    def __init__(
+        self, features: str, num_samples: int, num_real: int | None, feature_options: dict[str, Any] | None
+    ) -> None:
         if num_samples < 2 or (num_real is not None and num_real < 2):
             raise ValueError(f"num_samples and num_real must be >= 2, got {num_samples} and {num_real}")
         self.features, self.num_samples = features, num_samples
@@ -107,14 +108,20 @@ class FID(FeatureMetric):
     scores = ("fid",)
     minimum_reason = "N samples give a covariance of rank at most N - 1, singular when N <= d"
 
-    def __init__(self, features: str = "inception", num_samples: int = 10000, num_real: int | None = None,
-                 feature_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        features: str = "inception",
+        num_samples: int = 10000,
+        num_real: int | None = None,
+        feature_options: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(features, num_samples, num_real, feature_options)
 
     def minimum(self, dim: int | None) -> tuple[int, int]:
         return (dim + 1, dim + 1) if dim else super().minimum(dim)
 
     def score(self, fake: Feats, real: Feats | None) -> dict[str, float]:
+        assert real is not None  # needs_real: the evaluator passes the real features
         return {"fid": fid(real["features"], fake["features"])}
 
 
@@ -128,9 +135,15 @@ class FIDInfinity(FeatureMetric):
     scores = ("fid_inf", "fid_slope", "fid_n")
     minimum_reason = "FID_N is fitted from N = min_samples > d up to the generated count"
 
-    def __init__(self, features: str = "inception", num_samples: int = 10000, num_real: int | None = None,
-                 feature_options: dict[str, Any] | None = None, num_points: int = 15,
-                 min_samples: int | None = None) -> None:
+    def __init__(
+        self,
+        features: str = "inception",
+        num_samples: int = 10000,
+        num_real: int | None = None,
+        feature_options: dict[str, Any] | None = None,
+        num_points: int = 15,
+        min_samples: int | None = None,
+    ) -> None:
         super().__init__(features, num_samples, num_real, feature_options)
         self.num_points, self.min_samples = num_points, min_samples
 
@@ -145,11 +158,14 @@ class FIDInfinity(FeatureMetric):
         if self.num_points < 2:
             return f"num_points = {self.num_points}: a line needs at least 2 points"
         if dim and self.min_samples is not None and self.min_samples <= dim:
-            return (f"min_samples = {self.min_samples} is not above the feature width {dim}, so its smallest "
-                    f"subsets have a singular covariance; use min_samples >= {dim + 1} or leave it out")
+            return (
+                f"min_samples = {self.min_samples} is not above the feature width {dim}, so its smallest "
+                f"subsets have a singular covariance; use min_samples >= {dim + 1} or leave it out"
+            )
         return None
 
     def score(self, fake: Feats, real: Feats | None) -> dict[str, float]:
+        assert real is not None  # needs_real: the evaluator passes the real features
         return fid_infinity(gaussian_stats(real["features"]), fake["features"], self.num_points, self.min_samples)
 
 
@@ -163,9 +179,16 @@ class KID(FeatureMetric):
     scores = ("kid", "kid_std")
     minimum_reason = "the unbiased MMD^2 averages over pairs i != j"
 
-    def __init__(self, features: str = "inception", num_samples: int = 10000, num_real: int | None = None,
-                 feature_options: dict[str, Any] | None = None, subsets: int = 100, subset_size: int = 1000,
-                 seed: int = 2020) -> None:
+    def __init__(
+        self,
+        features: str = "inception",
+        num_samples: int = 10000,
+        num_real: int | None = None,
+        feature_options: dict[str, Any] | None = None,
+        subsets: int = 100,
+        subset_size: int = 1000,
+        seed: int = 2020,
+    ) -> None:
         super().__init__(features, num_samples, num_real, feature_options)
         self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
 
@@ -174,6 +197,7 @@ class KID(FeatureMetric):
         return {"subsets": self.subsets, "subset_size": size, "kid_seed": self.seed}
 
     def score(self, fake: Feats, real: Feats | None) -> dict[str, float]:
+        assert real is not None  # needs_real: the evaluator passes the real features
         # Fewer samples than the standard subset of 1000: use them all, and say so in the protocol.
         size = min(self.subset_size, len(fake["features"]), len(real["features"]))
         return kid(fake["features"], real["features"], self.subsets, size, seed=self.seed)
@@ -193,8 +217,14 @@ class InceptionScore(FeatureMetric):
     needs_real = False
     needs_logits = True
 
-    def __init__(self, features: str = "inception", num_samples: int = 10000, num_real: int | None = None,
-                 feature_options: dict[str, Any] | None = None, splits: int = 10) -> None:
+    def __init__(
+        self,
+        features: str = "inception",
+        num_samples: int = 10000,
+        num_real: int | None = None,
+        feature_options: dict[str, Any] | None = None,
+        splits: int = 10,
+    ) -> None:
         super().__init__(features, num_samples, num_real, feature_options)
         self.splits = splits
 
@@ -218,8 +248,14 @@ class PrecisionRecall(FeatureMetric):
     scores = ("precision", "recall")
     minimum_reason = "each set's k-NN balls reach the k-th nearest other sample of that set"
 
-    def __init__(self, features: str = "inception", num_samples: int = 10000, num_real: int | None = None,
-                 feature_options: dict[str, Any] | None = None, k: int = 3) -> None:
+    def __init__(
+        self,
+        features: str = "inception",
+        num_samples: int = 10000,
+        num_real: int | None = None,
+        feature_options: dict[str, Any] | None = None,
+        k: int = 3,
+    ) -> None:
         super().__init__(features, num_samples, num_real, feature_options)
         self.k = k
 
@@ -230,6 +266,7 @@ class PrecisionRecall(FeatureMetric):
         return self.k + 1, self.k + 1
 
     def score(self, fake: Feats, real: Feats | None) -> dict[str, float]:
+        assert real is not None  # needs_real: the evaluator passes the real features
         return precision_recall(real["features"], fake["features"], self.k)
 
 
@@ -243,8 +280,14 @@ class DensityCoverage(FeatureMetric):
     scores = ("density", "coverage")
     minimum_reason = "the k-NN balls reach each real sample's k-th nearest other real sample"
 
-    def __init__(self, features: str = "inception", num_samples: int = 10000, num_real: int | None = None,
-                 feature_options: dict[str, Any] | None = None, k: int = 5) -> None:
+    def __init__(
+        self,
+        features: str = "inception",
+        num_samples: int = 10000,
+        num_real: int | None = None,
+        feature_options: dict[str, Any] | None = None,
+        k: int = 5,
+    ) -> None:
         super().__init__(features, num_samples, num_real, feature_options)
         self.k = k
 
@@ -255,6 +298,7 @@ class DensityCoverage(FeatureMetric):
         return 2, self.k + 1
 
     def score(self, fake: Feats, real: Feats | None) -> dict[str, float]:
+        assert real is not None  # needs_real: the evaluator passes the real features
         return density_coverage(real["features"], fake["features"], self.k)
 
 
@@ -267,8 +311,14 @@ class MMD(FeatureMetric):
     scores = ("mmd", "mmd2", "mmd_sigma")
     minimum_reason = "the unbiased MMD^2 averages over pairs i != j"
 
-    def __init__(self, features: str = "inception", num_samples: int = 2000, num_real: int | None = None,
-                 feature_options: dict[str, Any] | None = None, sigma: float | None = None) -> None:
+    def __init__(
+        self,
+        features: str = "inception",
+        num_samples: int = 2000,
+        num_real: int | None = None,
+        feature_options: dict[str, Any] | None = None,
+        sigma: float | None = None,
+    ) -> None:
         super().__init__(features, num_samples, num_real, feature_options)
         self.sigma = sigma
 
@@ -276,6 +326,7 @@ class MMD(FeatureMetric):
         return {"sigma": self.sigma if self.sigma is not None else "median-heuristic"}
 
     def score(self, fake: Feats, real: Feats | None) -> dict[str, float]:
+        assert real is not None  # needs_real: the evaluator passes the real features
         return gaussian_mmd(real["features"], fake["features"], self.sigma)
 
 
@@ -287,8 +338,15 @@ class SlicedWasserstein(FeatureMetric):
 
     scores = ("swd",)
 
-    def __init__(self, features: str = "inception", num_samples: int = 10000, num_real: int | None = None,
-                 feature_options: dict[str, Any] | None = None, num_projections: int = 128, seed: int = 0) -> None:
+    def __init__(
+        self,
+        features: str = "inception",
+        num_samples: int = 10000,
+        num_real: int | None = None,
+        feature_options: dict[str, Any] | None = None,
+        num_projections: int = 128,
+        seed: int = 0,
+    ) -> None:
         super().__init__(features, num_samples, num_real, feature_options)
         self.num_projections, self.seed = num_projections, seed
 
@@ -296,6 +354,7 @@ class SlicedWasserstein(FeatureMetric):
         return {"num_projections": self.num_projections, "swd_seed": self.seed}
 
     def score(self, fake: Feats, real: Feats | None) -> dict[str, float]:
+        assert real is not None  # needs_real: the evaluator passes the real features
         return {"swd": sliced_wasserstein(real["features"], fake["features"], self.num_projections, self.seed)}
 
 
@@ -312,8 +371,14 @@ class ClassCoverage(FeatureMetric):
     needs_real = False
     needs_logits = True
 
-    def __init__(self, features: str = "classifier", num_samples: int = 10000, num_real: int | None = None,
-                 feature_options: dict[str, Any] | None = None, min_count: int = 1) -> None:
+    def __init__(
+        self,
+        features: str = "classifier",
+        num_samples: int = 10000,
+        num_real: int | None = None,
+        feature_options: dict[str, Any] | None = None,
+        min_count: int = 1,
+    ) -> None:
         super().__init__(features, num_samples, num_real, feature_options)
         self.min_count = min_count
 
@@ -341,8 +406,13 @@ class ClassAgreement(FeatureMetric):
     needs_logits = True
     logit_extractors = ("classifier",)
 
-    def __init__(self, features: str = "classifier", num_samples: int = 10000, num_real: int | None = None,
-                 feature_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        features: str = "classifier",
+        num_samples: int = 10000,
+        num_real: int | None = None,
+        feature_options: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(features, num_samples, num_real, feature_options)
 
     def score(self, fake: Feats, real: Feats | None) -> dict[str, float]:
@@ -350,11 +420,26 @@ class ClassAgreement(FeatureMetric):
 
 
 # Short names for the command line (`gankit eval --metrics fid,kid,is,pr,dc`).
-ALIASES = {"is": "inception-score", "pr": "precision-recall", "dc": "density-coverage",
-           "swd": "sliced-wasserstein", "fid-inf": "fid-infinity", "classes": "class-coverage",
-           "agree": "class-agreement"}
+ALIASES = {
+    "is": "inception-score",
+    "pr": "precision-recall",
+    "dc": "density-coverage",
+    "swd": "sliced-wasserstein",
+    "fid-inf": "fid-infinity",
+    "classes": "class-coverage",
+    "agree": "class-agreement",
+}
 
 # Scores where larger is better (for keeping the best checkpoint); everything else is minimised.
-HIGHER_IS_BETTER = {"is", "precision", "recall", "density", "coverage", "classes_covered", "class_coverage",
-                    "class_agreement",
-                    "modes", "hq_fraction"}
+HIGHER_IS_BETTER = {
+    "is",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "classes_covered",
+    "class_coverage",
+    "class_agreement",
+    "modes",
+    "hq_fraction",
+}

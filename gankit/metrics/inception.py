@@ -19,6 +19,7 @@ from unittest import mock
 
 import torch
 
+from gankit.data.base import check_images
 from gankit.metrics.features import FEATURES, TRAITS, Extractor, Traits
 
 ENV_VAR = "GANKIT_INCEPTION_WEIGHTS"
@@ -53,13 +54,16 @@ def how_to_get_weights(context: str | None) -> str:
     if context == "eval":
         point, offline = "pass --inception-weights PATH", "use `--features classifier`"
     else:  # train: recipe keys, no flags
-        point = ("set it in the recipe "
-                 "(eval.metrics=[{name: fid, features: inception, feature_options: {weights: PATH}}])")
+        point = (
+            "set it in the recipe (eval.metrics=[{name: fid, features: inception, feature_options: {weights: PATH}}])"
+        )
         offline = "give the metrics features: classifier (labelled data) or features: random-projection in eval.metrics"
-    return ("To get them (about 95 MB), either:\n"
-            "  * run `gankit fetch inception` (downloads into the torch hub cache), or\n"
-            f"  * download {URL} yourself and {point} or set {ENV_VAR}=PATH;\n"
-            f"or, offline, {offline} (scores are then not comparable with published FID).")
+    return (
+        "To get them (about 95 MB), either:\n"
+        "  * run `gankit fetch inception` (downloads into the torch hub cache), or\n"
+        f"  * download {URL} yourself and {point} or set {ENV_VAR}=PATH;\n"
+        f"or, offline, {offline} (scores are then not comparable with published FID)."
+    )
 
 
 def find_weights(path: str | Path | None = None, context: str | None = "eval") -> Path:
@@ -152,12 +156,18 @@ def check_layout(state: dict[str, torch.Tensor], expected: dict[str, torch.Tenso
     unexpected = sorted(set(state) - set(expected))
     shapes = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if missing or unexpected or shapes:
+
         def few(keys: list[str]) -> str:
             return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-        parts = [f"{what} keys ({len(keys)}): {few(keys)}" for what, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("wrongly shaped", shapes)) if keys]
-        raise InvalidWeightsError("the state dict is not the FID Inception-v3 weights (TF-2015 graph, "
-                                  "1008 classes): " + "; ".join(parts))
+
+        parts = [
+            f"{what} keys ({len(keys)}): {few(keys)}"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrongly shaped", shapes))
+            if keys
+        ]
+        raise InvalidWeightsError(
+            "the state dict is not the FID Inception-v3 weights (TF-2015 graph, 1008 classes): " + "; ".join(parts)
+        )
 
 
 @functools.cache
@@ -188,9 +198,12 @@ class InceptionFeatures(Extractor):
             self.weights_sha256 = verify_sha256(path, expected)
         else:
             self.weights_sha256 = sha256_of(path)
-            warnings.warn(f"{path.name} is not a standard FID Inception file name and no sha256 was "
-                          f"given, so it is unverified; its SHA-256 {self.weights_sha256} is recorded "
-                          "in the protocol", stacklevel=2)
+            warnings.warn(
+                f"{path.name} is not a standard FID Inception file name and no sha256 was "
+                f"given, so it is unverified; its SHA-256 {self.weights_sha256} is recorded "
+                "in the protocol",
+                stacklevel=2,
+            )
         self.weights_file = path.name
         state = load_state_dict(path)
         import torch_fidelity.feature_extractor_inceptionv3 as tfi
@@ -200,8 +213,9 @@ class InceptionFeatures(Extractor):
         # is patched, only for this call, to hand back that dict instead of opening the file.
         try:
             with mock.patch.object(tfi.torch, "load", lambda *a, **k: state):
-                self.net = _net_class()("inception-v3-compat", ["2048", "logits_unbiased"],
-                                        feature_extractor_weights_path=str(path))
+                self.net = _net_class()(
+                    "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=str(path)
+                )
         except InvalidWeightsError as err:
             raise InvalidWeightsError(f"{path}: {err}") from None
 
@@ -212,14 +226,17 @@ class InceptionFeatures(Extractor):
         return self
 
     def protocol(self) -> dict[str, Any]:
-        return {**super().protocol(), "weights_sha256": self.weights_sha256,
-                "weights_file": self.weights_file, "resize": RESIZE, "input": "uint8 RGB, grayscale repeated"}
+        return {
+            **super().protocol(),
+            "weights_sha256": self.weights_sha256,
+            "weights_file": self.weights_file,
+            "resize": RESIZE,
+            "input": "uint8 RGB, grayscale repeated",
+        }
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if x.dim() != 4 or x.shape[1] not in (1, 3) or not x.is_floating_point():
-            raise ValueError(f"inception features need float NCHW images with 1 or 3 channels, got "
-                             f"{x.dtype} {tuple(x.shape)}")
+        check_images(x, "the inception features' input", channels=(1, 3), dtype="float")
         if x.shape[1] == 1:
             x = x.repeat(1, 3, 1, 1)
         # Quantise like a saved PNG: FID is defined on 8-bit images, and real data arrive as 8-bit.
@@ -235,8 +252,9 @@ def _device(spec: str) -> torch.device:
 
 
 @FEATURES.register("inception", injected=("context",))
-def inception(weights: str | None = None, sha256: str | None = None, device: str = "auto",
-              context: str | None = "eval") -> InceptionFeatures:
+def inception(
+    weights: str | None = None, sha256: str | None = None, device: str = "auto", context: str | None = "eval"
+) -> InceptionFeatures:
     """FID Inception-v3 (TF-2015 graph): pool3 features (2048) and logits (IS); TF1 bilinear resize to 299.
 
     The network of FID (Heusel et al. 2017, "GANs trained by a two time-scale update rule converge to a
@@ -260,5 +278,10 @@ def _traits_problem(options: dict[str, Any], source: Any, context: str | None) -
     return None
 
 
-TRAITS["inception"] = Traits(dim=lambda options, source: InceptionFeatures.dim, logits=True, images_only=True,
-                             problem=_traits_problem, advised=True)
+TRAITS["inception"] = Traits(
+    dim=lambda options, source: InceptionFeatures.dim,
+    logits=True,
+    images_only=True,
+    problem=_traits_problem,
+    advised=True,
+)

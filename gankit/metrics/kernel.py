@@ -7,7 +7,7 @@ their digits.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -17,16 +17,20 @@ Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def polynomial_kernel(degree: int = 3, gamma: float | None = None, coef0: float = 1.0) -> Kernel:
     """k(x, y) = (gamma <x, y> + coef0)^degree, gamma = 1/d by default (Bińkowski et al. 2018)."""
+
     def k(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         g = gamma if gamma is not None else 1.0 / x.shape[1]
         return (g * (x @ y.T) + coef0) ** degree
+
     return k
 
 
 def gaussian_kernel(sigma: float) -> Kernel:
     """k(x, y) = exp(-||x - y||^2 / (2 sigma^2))."""
+
     def k(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.exp(-torch.cdist(x, y).square() / (2.0 * sigma**2))
+
     return k
 
 
@@ -34,7 +38,7 @@ def _kernel_sums(k: Kernel, x: torch.Tensor, y: torch.Tensor, chunk: int = 2048)
     """(sum of k(x_i, y_j) over all i, j; sum of the diagonal k(x_i, y_i) when x is y) in chunks."""
     total, diag = 0.0, 0.0
     for i in range(0, x.shape[0], chunk):
-        block = k(x[i:i + chunk], y)
+        block = k(x[i : i + chunk], y)
         total += float(block.sum())
         if x is y:
             diag += float(block.diagonal(offset=i).sum()) if block.shape[1] > i else 0.0
@@ -58,8 +62,14 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: Kernel) -> float:
 
 
 def kid(
-    x: torch.Tensor, y: torch.Tensor, subsets: int = 100, subset_size: int = 1000, degree: int = 3,
-    gamma: float | None = None, coef0: float = 1.0, seed: int = 2020,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    degree: int = 3,
+    gamma: float | None = None,
+    coef0: float = 1.0,
+    seed: int = 2020,
 ) -> dict[str, float]:
     """Kernel Inception Distance (Bińkowski et al. 2018, Sec. 3): unbiased MMD^2 with the cubic
     polynomial kernel k(x, y) = (<x, y>/d + 1)^3, averaged over ``subsets`` random subsets of
@@ -70,8 +80,10 @@ def kid(
     """
     n1, n2 = x.shape[0], y.shape[0]
     if subset_size > min(n1, n2) or subset_size < 2:
-        raise ValueError(f"KID subset_size {subset_size} must be in [2, min(N) = {min(n1, n2)}]; "
-                         "lower subset_size or evaluate more samples")
+        raise ValueError(
+            f"KID subset_size {subset_size} must be in [2, min(N) = {min(n1, n2)}]; "
+            "lower subset_size or evaluate more samples"
+        )
     rng = np.random.RandomState(seed)
     kernel = polynomial_kernel(degree, gamma, coef0)
     x64, y64 = x.to(torch.float64), y.to(torch.float64)
@@ -82,8 +94,13 @@ def kid(
         a, b = x64[i], y64[j]
         m = subset_size
         kxx, kyy, kxy = kernel(a, a), kernel(b, b), kernel(a, b)
-        vals.append(float((kxx.sum() - kxx.trace()) / (m * (m - 1)) + (kyy.sum() - kyy.trace()) / (m * (m - 1))
-                          - 2.0 * kxy.sum() / (m * m)))
+        vals.append(
+            float(
+                (kxx.sum() - kxx.trace()) / (m * (m - 1))
+                + (kyy.sum() - kyy.trace()) / (m * (m - 1))
+                - 2.0 * kxy.sum() / (m * m)
+            )
+        )
     t = torch.tensor(vals, dtype=torch.float64)
     return {"kid": float(t.mean()), "kid_std": float(t.std(unbiased=False))}
 

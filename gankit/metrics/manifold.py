@@ -15,12 +15,14 @@ float64 in row blocks so 10k x 10k never needs a full matrix.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 
-def _blocks(a: torch.Tensor, b: torch.Tensor, chunk: int = 1024):  # type: ignore[no-untyped-def]
+def _blocks(a: torch.Tensor, b: torch.Tensor, chunk: int = 1024) -> Iterator[tuple[int, torch.Tensor]]:
     for i in range(0, a.shape[0], chunk):
-        yield i, torch.cdist(a[i:i + chunk], b)
+        yield i, torch.cdist(a[i : i + chunk], b)
 
 
 def knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -31,7 +33,7 @@ def knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
     radii = torch.empty(x.shape[0], dtype=torch.float64)
     for i, d in _blocks(x, x):
         # The k+1 smallest include the point itself at distance 0.
-        radii[i:i + d.shape[0]] = d.topk(k + 1, dim=1, largest=False).values[:, k]
+        radii[i : i + d.shape[0]] = d.topk(k + 1, dim=1, largest=False).values[:, k]
     return radii
 
 
@@ -40,7 +42,7 @@ def _inside_counts(points: torch.Tensor, centres: torch.Tensor, radii: torch.Ten
     points, centres = points.to(torch.float64), centres.to(torch.float64)
     counts = torch.empty(points.shape[0], dtype=torch.long)
     for i, d in _blocks(points, centres):
-        counts[i:i + d.shape[0]] = (d <= radii.unsqueeze(0)).sum(1)
+        counts[i : i + d.shape[0]] = (d <= radii.unsqueeze(0)).sum(1)
     return counts
 
 
@@ -58,6 +60,6 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> dict
     # coverage: a real ball counts if any fake point falls in it, i.e. its nearest fake is within r.
     nearest_fake = torch.empty(real.shape[0], dtype=torch.float64)
     for i, d in _blocks(real.to(torch.float64), fake.to(torch.float64)):
-        nearest_fake[i:i + d.shape[0]] = d.min(1).values
+        nearest_fake[i : i + d.shape[0]] = d.min(1).values
     coverage = (nearest_fake <= radii).double().mean()
     return {"density": float(density), "coverage": float(coverage)}

@@ -81,8 +81,10 @@ class ToyMixtureMetric:
         centers, std = getattr(source, "centers", None), getattr(source, "std", None)
         if not isinstance(centers, torch.Tensor) or std is None:
             name = getattr(source, "name", type(source).__name__)
-            return (f"it needs a toy mixture dataset with known centres (ring, grid), and the dataset is {name!r}; "
-                    f"image data is scored by the image metrics (fid, kid, ...)")
+            return (
+                f"it needs a toy mixture dataset with known centres (ring, grid), and the dataset is {name!r}; "
+                f"image data is scored by the image metrics (fid, kid, ...)"
+            )
         return None
 
     def __call__(self, fake: torch.Tensor, source: Any) -> dict[str, float]:

@@ -25,6 +25,8 @@ class EnergyAutoencoder(nn.Module):
 
     in_shape: tuple[int, int, int]
     energy: str
+    encoder: nn.Sequential
+    decoder: nn.Module
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         """(N, C, R, R) -> DOut(logits = energy (N,), features = code (N, code_dim), recon (N, C, R, R))."""
@@ -40,9 +42,16 @@ class AutoencoderDiscriminator(EnergyAutoencoder):
     """Convolutional autoencoder D: stride-2 convs down to 4x4, a ``code_dim`` bottleneck, transposed
     convs back up; logits = per-sample reconstruction energy (use with ``ebgan`` or ``began``)."""
 
-    def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 64, max_channels: int = 512,
-                 code_dim: int = 64, energy: Literal["mse", "l1"] = "mse",
-                 out_activation: Literal["tanh", "none"] = "tanh") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int = 0,
+        width: int = 64,
+        max_channels: int = 512,
+        code_dim: int = 64,
+        energy: Literal["mse", "l1"] = "mse",
+        out_activation: Literal["tanh", "none"] = "tanh",
+    ) -> None:
         """``out_activation``: the decoder's output. ``tanh`` keeps reconstructions in the image range;
         ``none`` (linear) never saturates, so the energy's gradient cannot vanish when the decoder has
         collapsed onto the background (mostly black data such as MNIST at 32x32)."""
@@ -82,17 +91,28 @@ class Autoencoder(AutoencoderDiscriminator):
 
     z_dim = 0
 
-    def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], num_classes: int = 0, width: int = 32,
-                 max_channels: int = 256, code_dim: int = 32,
-                 code_activation: Literal["none", "relu", "sigmoid"] = "none") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        out_shape: tuple[int, ...],
+        num_classes: int = 0,
+        width: int = 32,
+        max_channels: int = 256,
+        code_dim: int = 32,
+        code_activation: Literal["none", "relu", "sigmoid"] = "none",
+    ) -> None:
         if tuple(in_shape) != tuple(out_shape):
-            raise ValueError(f"generator 'autoencoder' reconstructs its input; in_shape {tuple(in_shape)} and "
-                             f"out_shape {tuple(out_shape)} differ")
+            raise ValueError(
+                f"generator 'autoencoder' reconstructs its input; in_shape {tuple(in_shape)} and "
+                f"out_shape {tuple(out_shape)} differ"
+            )
         super().__init__(in_shape, num_classes, width, max_channels, code_dim)
         self.out_shape = self.in_shape
         acts = {"none": nn.Identity(), "relu": nn.ReLU(), "sigmoid": nn.Sigmoid()}
         if code_activation not in acts:
-            raise ValueError(f"generator 'autoencoder': code_activation={code_activation!r}; valid: none, relu, sigmoid")
+            raise ValueError(
+                f"generator 'autoencoder': code_activation={code_activation!r}; valid: none, relu, sigmoid"
+            )
         self.encoder.append(acts[code_activation])
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -44,8 +44,10 @@ def assert_shape(x: torch.Tensor, shape: list[int | None], what: str = "tensor")
 def refuse_labels(num_classes: int, model: str) -> None:
     """Unconditional architectures refuse labels rather than silently ignore a conditional recipe's."""
     if num_classes > 0:
-        raise ValueError(f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
-                         "(for family=conditional use the mlp, dcgan, resnet or biggan networks)")
+        raise ValueError(
+            f"{model} is unconditional, got num_classes={num_classes}; use num_classes=0 "
+            "(for family=conditional use the mlp, dcgan, resnet or biggan networks)"
+        )
 
 
 def normal_init_(net: nn.Module, std: float) -> None:

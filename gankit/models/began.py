@@ -28,8 +28,7 @@ START = 8  # the decoder's first map is 8x8 (Fig. 1)
 
 def _resolution(shape: tuple[int, ...], model: str) -> tuple[int, int]:
     shape = tuple(int(s) for s in shape)
-    if len(shape) != 3 or shape[1] != shape[2] or shape[0] < 1 or shape[1] < START or \
-            shape[1] & (shape[1] - 1):
+    if len(shape) != 3 or shape[1] != shape[2] or shape[0] < 1 or shape[1] < START or shape[1] & (shape[1] - 1):
         raise ValueError(f"{model}: shape {shape} is not supported; use (C, R, R) with R a power of two >= {START}")
     return shape[0], shape[1]
 
@@ -89,8 +88,14 @@ class BEGANDiscriminator(EnergyAutoencoder):
     channels] ... -> Linear h -> decoder. logits = per-sample reconstruction energy (mean over pixels):
     |x - D(x)| for ``energy=l1`` (BEGAN, eta = 1), (x - D(x))^2 for ``mse`` (EBGAN)."""
 
-    def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 64, code_dim: int = 64,
-                 energy: Literal["l1", "mse"] = "l1") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int = 0,
+        width: int = 64,
+        code_dim: int = 64,
+        energy: Literal["l1", "mse"] = "l1",
+    ) -> None:
         super().__init__()
         model = "discriminator 'began'"
         refuse_labels(num_classes, model)

@@ -8,7 +8,8 @@ What makes it BigGAN rather than the SN-GAN ResNet generator it grows from (gank
     initial linear layer and chunk i, concatenated with the shared embedding, conditions block i;
   * **conditional batch norm from [shared(y), z_i]** by linear projection (LinearConditionalBatchNorm2d).
 The discriminator is a projection D: the paper's ResNet (``resnet`` with num_classes > 0, optionally
-with attention), or the DCGAN-sized one (``dcgan`` with conditioning=projection) of the CPU recipe; spectral norm in G and D, orthogonal regularisation (``orthogonal`` penalty), EMA of G and
+with attention), or the DCGAN-sized one (``dcgan`` with conditioning=projection) of the CPU recipe; spectral
+norm in G and D, orthogonal regularisation (``orthogonal`` penalty), EMA of G and
 the truncation trick (``gankit sample --truncation``) are recipe options, see biggan-mnist.yaml.
 Width tables are resnet's ``G_TABLE``: R = 32 with width 64 gives the paper's CIFAR-10 model (256 ch).
 """
@@ -32,8 +33,16 @@ class BigGANGenerator(nn.Module):
     [shared(y), z_i] in its conditional batch norms; BN, ReLU, conv3x3, tanh. With num_classes = 0 the
     conditioning is z_i alone (hierarchical latents without classes)."""
 
-    def __init__(self, out_shape: tuple[int, ...], num_classes: int = 0, z_dim: int = 120, shared_dim: int = 128,
-                 width: int = 64, attention: int = 0, init: Literal["xavier", "default"] = "xavier") -> None:
+    def __init__(
+        self,
+        out_shape: tuple[int, ...],
+        num_classes: int = 0,
+        z_dim: int = 120,
+        shared_dim: int = 128,
+        width: int = 64,
+        attention: int = 0,
+        init: Literal["xavier", "default"] = "xavier",
+    ) -> None:
         super().__init__()
         model = "generator 'biggan'"
         c, res = _image(out_shape, G_TABLE, model)
@@ -42,9 +51,11 @@ class BigGANGenerator(nn.Module):
         _check(num_classes, attention, resolutions[:-1], model)
         chunks = len(mults) + 1
         if z_dim <= 0 or z_dim % chunks:
-            raise ValueError(f"{model}: z_dim={z_dim} must split into {chunks} equal chunks at {res}x{res} "
-                             f"(one for the input layer, one per block): use a multiple of {chunks}, e.g. "
-                             f"{chunks * 20}")
+            raise ValueError(
+                f"{model}: z_dim={z_dim} must split into {chunks} equal chunks at {res}x{res} "
+                f"(one for the input layer, one per block): use a multiple of {chunks}, e.g. "
+                f"{chunks * 20}"
+            )
         if width < 2 or (num_classes and shared_dim < 1):
             raise ValueError(f"{model}: width={width} must be >= 2 and shared_dim={shared_dim} >= 1")
         self.out_shape, self.z_dim, self.num_classes = (c, res, res), z_dim, num_classes
@@ -54,8 +65,13 @@ class BigGANGenerator(nn.Module):
         cond_dim = self.chunk + (shared_dim if num_classes else 0)
         self.linear = nn.Linear(self.chunk, start * start * self.ch0)
         self.blocks = nn.ModuleList(GBlock(m_in * width, m_out * width, cond_dim=cond_dim) for m_in, m_out in mults)
-        self.attention = nn.ModuleDict({str(i): SelfAttention(m_out * width)
-                                        for i, ((_, m_out), r) in enumerate(zip(mults, resolutions)) if r == attention})
+        self.attention = nn.ModuleDict(
+            {
+                str(i): SelfAttention(m_out * width)
+                for i, ((_, m_out), r) in enumerate(zip(mults, resolutions))
+                if r == attention
+            }
+        )
         last = mults[-1][1] * width
         self.out = nn.Sequential(nn.BatchNorm2d(last), nn.ReLU(), nn.Conv2d(last, c, 3, 1, 1), nn.Tanh())
         _init(self, init)
@@ -68,8 +84,9 @@ class BigGANGenerator(nn.Module):
             raise ValueError("generator 'biggan' was built without classes (num_classes=0): nothing to embed")
         return self.shared(y)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None,
-                class_embedding: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, y: torch.Tensor | None = None, class_embedding: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(N, z_dim) [+ labels y, or a class embedding directly] -> (N, C, R, R) in [-1, 1]."""
         assert_shape(z, [None, self.z_dim], "z")
         zs = z.split(self.chunk, dim=1)

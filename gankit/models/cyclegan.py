@@ -20,8 +20,15 @@ from gankit.nn.norm import check_norm, norm2d
 class _ResBlock(nn.Module):
     def __init__(self, ch: int, norm: str) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), norm2d(norm, ch), nn.ReLU(),
-                                  nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), norm2d(norm, ch))
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(ch, ch, 3),
+            norm2d(norm, ch),
+            nn.ReLU(),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(ch, ch, 3),
+            norm2d(norm, ch),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -31,19 +38,29 @@ class _ResBlock(nn.Module):
 class CycleGANGenerator(nn.Module):
     """CycleGAN's generator: Johnson et al.'s residual translation network, image -> image.
 
-    Two stride-2 downsamplings, residual blocks, two stride-2 transposed convolutions; image (C_in, H, W) -> image (C_out, H, W)."""
+    Two stride-2 downsamplings, residual blocks, two stride-2 transposed convolutions; image (C_in, H, W) ->
+    image (C_out, H, W)."""
 
     z_dim = 0
 
-    def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], num_classes: int = 0,
-                 width: int = 64, blocks: int = 9, norm: Literal["batch", "instance", "none"] = "instance") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        out_shape: tuple[int, ...],
+        num_classes: int = 0,
+        width: int = 64,
+        blocks: int = 9,
+        norm: Literal["batch", "instance", "none"] = "instance",
+    ) -> None:
         super().__init__()
         model = "generator 'cyclegan'"
         c_in, h, w = _image(in_shape, "in_shape", model)
         c_out, h2, w2 = _image(out_shape, "out_shape", model)
         if (h, w) != (h2, w2) or h % 4 or w % 4:
-            raise ValueError(f"{model} keeps the image size, which must be divisible by 4; got {tuple(in_shape)} -> "
-                             f"{tuple(out_shape)}")
+            raise ValueError(
+                f"{model} keeps the image size, which must be divisible by 4; got {tuple(in_shape)} -> "
+                f"{tuple(out_shape)}"
+            )
         if num_classes:
             raise ValueError(f"{model} is not class-conditional (num_classes={num_classes})")
         check_norm(norm, model)
@@ -69,6 +86,12 @@ class CycleGANGenerator(nn.Module):
 class TwoWay(nn.Module):
     """Two networks trained as one: CycleGAN's G (``ab``: A -> B, ``ba``: B -> A) or its Ds (``b``
     judges B, ``a`` judges A). One optimiser steps both, as in the authors' code."""
+
+    # The two networks, attributes named by ``names``: G's ``ab`` and ``ba``, or D's ``b`` and ``a``.
+    ab: nn.Module
+    ba: nn.Module
+    a: nn.Module
+    b: nn.Module
 
     def __init__(self, first: nn.Module, second: nn.Module, names: tuple[str, str]) -> None:
         super().__init__()

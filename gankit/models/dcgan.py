@@ -16,15 +16,16 @@ a class per image size. The paper's 64x64 LSUN generator (1024 channels at 4x4) 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch import nn
 
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, G_INJECTED, GENERATORS, DOut, assert_shape
 from gankit.nn.conditional import ConditionalBatchNorm2d, Projection, one_hot
 from gankit.nn.minibatch import MinibatchStdDev
 from gankit.nn.vbn import VirtualBatchNorm, reference_z, vbn_forward
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
 
 SUPPORTED_RESOLUTIONS = (8, 16, 32, 64, 128, 256)
 Init = Literal["dcgan", "default"]
@@ -38,9 +39,7 @@ def dcgan_channels(resolution: int, width: int = 64, max_channels: int = 512) ->
     {4: 512, 8: 256, 16: 128, 32: 64}.
     """
     if resolution not in SUPPORTED_RESOLUTIONS:
-        raise ValueError(
-            f"dcgan: resolution {resolution} is not supported; use one of {SUPPORTED_RESOLUTIONS}"
-        )
+        raise ValueError(f"dcgan: resolution {resolution} is not supported; use one of {SUPPORTED_RESOLUTIONS}")
     if width <= 0 or max_channels <= 0:
         raise ValueError(f"dcgan: width={width} and max_channels={max_channels} must be positive")
     return {
@@ -76,8 +75,7 @@ def _image_shape(shape: tuple[int, ...], what: str, model: str) -> tuple[int, in
         raise ValueError(f"{model}: {what}={shape} is not square (H={h}, W={w}); DCGAN needs H == W")
     if c <= 0 or h not in SUPPORTED_RESOLUTIONS:
         raise ValueError(
-            f"{model}: {what}={shape} is not supported; C must be >= 1 and H = W one of "
-            f"{SUPPORTED_RESOLUTIONS}"
+            f"{model}: {what}={shape} is not supported; C must be >= 1 and H = W one of {SUPPORTED_RESOLUTIONS}"
         )
     return c, h
 
@@ -104,6 +102,8 @@ class DCGANGenerator(nn.Module):
     ReLU follow every layer but the last, which maps to C channels with tanh (guidelines 2 and 4).
     """
 
+    ref_z: torch.Tensor  # the reference batch's latents, a buffer registered only with virtual_batch_norm
+
     def __init__(
         self,
         out_shape: tuple[int, ...],
@@ -123,10 +123,12 @@ class DCGANGenerator(nn.Module):
         model = "generator 'dcgan'"
         if virtual_batch_norm < 0:
             raise ValueError(f"{model}: virtual_batch_norm must be >= 0, got {virtual_batch_norm}")
-        norm = VirtualBatchNorm if virtual_batch_norm else nn.BatchNorm2d
+        norm: Callable[[int], nn.Module] = VirtualBatchNorm if virtual_batch_norm else nn.BatchNorm2d
         if num_classes < 0 or (num_classes and virtual_batch_norm):
-            raise ValueError(f"{model}: num_classes={num_classes} must be >= 0, and a class-conditional G cannot "
-                             "use virtual_batch_norm (its reference batch has no labels)")
+            raise ValueError(
+                f"{model}: num_classes={num_classes} must be >= 0, and a class-conditional G cannot "
+                "use virtual_batch_norm (its reference batch has no labels)"
+            )
         _check_init(init, model)
         if conditioning not in ("concat", "batchnorm"):
             raise ValueError(f"{model}: conditioning={conditioning!r}; valid choices: concat, batchnorm")
@@ -168,8 +170,9 @@ class DCGANGenerator(nn.Module):
             z = torch.cat([z, _label_maps(y, self.num_classes, z, "generator 'dcgan'")], dim=1)
         elif self.num_classes:
             if y is None:
-                raise ValueError(f"generator 'dcgan' is class-conditional (num_classes={self.num_classes}): "
-                                 "call it with labels y")
+                raise ValueError(
+                    f"generator 'dcgan' is class-conditional (num_classes={self.num_classes}): call it with labels y"
+                )
             for layer in self.net:
                 z = layer(z, y) if isinstance(layer, ConditionalBatchNorm2d) else layer(z)
             return z
@@ -212,8 +215,7 @@ class DCGANDiscriminator(nn.Module):
         if num_classes < 0:
             raise ValueError(f"{model}: num_classes={num_classes} must be >= 0")
         if conditioning not in ("concat", "auxiliary", "projection"):
-            raise ValueError(f"{model}: conditioning={conditioning!r}; valid choices: concat, auxiliary, "
-                             "projection")
+            raise ValueError(f"{model}: conditioning={conditioning!r}; valid choices: concat, auxiliary, projection")
         _check_init(init, model)
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"{model}: norm={norm!r}; valid choices: batch, layer, none")
@@ -241,8 +243,9 @@ class DCGANDiscriminator(nn.Module):
         if init == "dcgan":
             self.apply(dcgan_init_)
         # after init: the projection keeps its own (Xavier) initialisation
-        self.projection = (Projection(features, num_classes, model) if num_classes and conditioning == "projection"
-                           else None)
+        self.projection = (
+            Projection(features, num_classes, model) if num_classes and conditioning == "projection" else None
+        )
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         """(N, C, R, R) [, labels (N,)] -> DOut(logits (N,), features (N, ch[4] * 16)). With num_classes > 0

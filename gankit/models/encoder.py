@@ -21,9 +21,15 @@ class MLPEncoder(nn.Module):
     generator's ``z_dim``, which the framework passes in.
     """
 
-    def __init__(self, in_shape: tuple[int, ...], z_dim: int,
-                 hidden: list[int] = [256, 256],  # noqa: B006  (never mutated; list for YAML)
-                 activation: Activation = "leaky-relu", batch_norm: bool = False, init_std: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        z_dim: int,
+        hidden: list[int] = [256, 256],  # noqa: B006  (never mutated; list for YAML)
+        activation: Activation = "leaky-relu",
+        batch_norm: bool = False,
+        init_std: float = 0.0,
+    ) -> None:
         super().__init__()
         self.in_shape = _check_shape(in_shape, "in_shape", "encoder 'mlp-encoder'")
         self.z_dim = int(z_dim)

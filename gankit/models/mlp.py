@@ -15,12 +15,11 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, G_INJECTED, GENERATORS, DOut, assert_shape, normal_init_
 from gankit.nn.conditional import one_hot
+from gankit.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from gankit.nn.noise import GaussianNoise
 from gankit.nn.vbn import VirtualBatchNorm, reference_z, vbn_forward
-from gankit.models.base import (D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape,
-                                normal_init_)
 
 Activation = Literal["relu", "leaky-relu", "tanh", "elu"]
 ACTIVATIONS = ("relu", "leaky-relu", "tanh", "elu")
@@ -43,12 +42,8 @@ def _check_shape(shape: tuple[int, ...], what: str, model: str) -> tuple[int, ..
     """Normalise a data shape to a tuple of positive ints: (D,) for points or (C, H, W) for images."""
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (1, 3) or any(s <= 0 for s in shape):
-        raise ValueError(
-            f"{model}: {what}={shape} is not supported; use (D,) for points or (C, H, W) for images"
-        )
+        raise ValueError(f"{model}: {what}={shape} is not supported; use (D,) for points or (C, H, W) for images")
     return shape
-
-
 
 
 def _check_hidden(hidden: list[int], model: str) -> list[int]:
@@ -68,6 +63,8 @@ class MLPGenerator(nn.Module):
     ``out_activation="auto"`` gives tanh for (C, H, W) images, which live in [-1, 1] by convention, and
     the identity for points, whose range is the data's own.
     """
+
+    ref_z: torch.Tensor  # the reference batch's latents, a buffer registered only with virtual_batch_norm
 
     def __init__(
         self,
@@ -89,8 +86,10 @@ class MLPGenerator(nn.Module):
         if virtual_batch_norm < 0 or (virtual_batch_norm and batch_norm):
             raise ValueError("generator 'mlp': use batch_norm or virtual_batch_norm=N (N > 0), not both")
         if num_classes < 0 or (num_classes and virtual_batch_norm):
-            raise ValueError("generator 'mlp': num_classes must be >= 0, and a class-conditional G cannot use "
-                             "virtual batch norm (its reference batch has no labels)")
+            raise ValueError(
+                "generator 'mlp': num_classes must be >= 0, and a class-conditional G cannot use "
+                "virtual batch norm (its reference batch has no labels)"
+            )
         if z_dim <= 0:
             raise ValueError(f"generator 'mlp': z_dim={z_dim} must be positive")
         if out_activation not in ("auto", "tanh", "none"):

@@ -11,7 +11,7 @@ map; LeakyReLU 0.2; norm on all but the first. N = 16, 34, 70, ... for n = 1, 2,
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -56,15 +56,20 @@ class PatchGAN(nn.Module):
         self.in_shape, self.num_classes = (c, h, w), 0
         if receptive_field == "full":
             n = next((k for f, k in FIELDS.items() if f >= max(h, w)), max(FIELDS.values()))
-            receptive_field = next(f for f, k in FIELDS.items() if k == n)
+            receptive_field = cast(Literal[16, 34, 70, 142, 286], next(f for f, k in FIELDS.items() if k == n))
         if receptive_field != 1 and receptive_field not in FIELDS:
-            raise ValueError(f"{model}: receptive_field={receptive_field!r}; valid choices: 1, "
-                             f"{', '.join(map(str, FIELDS))}, full")
+            raise ValueError(
+                f"{model}: receptive_field={receptive_field!r}; valid choices: 1, {', '.join(map(str, FIELDS))}, full"
+            )
         self.receptive_field = int(receptive_field)
         if receptive_field == 1:  # PixelGAN: 1x1 convolutions judge each pixel alone
-            layers: list[nn.Module] = [nn.Conv2d(c, width, 1), nn.LeakyReLU(0.2),
-                                       nn.Conv2d(width, 2 * width, 1, bias=norm == "none"),
-                                       norm2d(norm, 2 * width), nn.LeakyReLU(0.2)]
+            layers: list[nn.Module] = [
+                nn.Conv2d(c, width, 1),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(width, 2 * width, 1, bias=norm == "none"),
+                norm2d(norm, 2 * width),
+                nn.LeakyReLU(0.2),
+            ]
             last = 2 * width
         else:
             n = FIELDS[int(receptive_field)]
@@ -87,8 +92,10 @@ class PatchGAN(nn.Module):
             out = None
         self.train()
         if out is None or out.numel() == 0:
-            raise ValueError(f"{model}: a {self.receptive_field}x{self.receptive_field} PatchGAN needs larger "
-                             f"images than {h}x{w}; use a smaller receptive_field")
+            raise ValueError(
+                f"{model}: a {self.receptive_field}x{self.receptive_field} PatchGAN needs larger "
+                f"images than {h}x{w}; use a smaller receptive_field"
+            )
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         """(N, C, H, W) -> DOut(logits (N, h, w): one per patch, features (N, F) pooled last maps)."""

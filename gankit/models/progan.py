@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape, refuse_labels
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, G_INJECTED, GENERATORS, DOut, assert_shape, refuse_labels
 from gankit.nn.equalized import EqualizedConv2d, EqualizedLinear, PixelNorm
 from gankit.nn.minibatch import MinibatchStdDev
 
@@ -81,8 +81,17 @@ def progan_channels(resolution: int, width: int = 64, max_channels: int = 512) -
     return {4 * 2**i: min(max_channels, width * resolution // (4 * 2**i)) for i in range(resolution.bit_length() - 2)}
 
 
-def _check_options(shape: tuple[int, ...], what: str, model: str, num_classes: int, width: int, max_channels: int,
-                   start: int, fade_steps: int, stable_steps: int) -> tuple[int, int]:
+def _check_options(
+    shape: tuple[int, ...],
+    what: str,
+    model: str,
+    num_classes: int,
+    width: int,
+    max_channels: int,
+    start: int,
+    fade_steps: int,
+    stable_steps: int,
+) -> tuple[int, int]:
     """Validate the options G and D share; return (C, R)."""
     refuse_labels(num_classes, model)
     if num_classes < 0:
@@ -92,13 +101,17 @@ def _check_options(shape: tuple[int, ...], what: str, model: str, num_classes: i
         raise ValueError(f"{model}: start={start} must be a power of two from 4 to {MAX_RESOLUTION // 2}")
     valid = [start * 2**i for i in range(1, int(math.log2(MAX_RESOLUTION // start)) + 1)]
     if len(shape) != 3 or shape[0] < 1 or shape[1] != shape[2] or shape[1] not in valid:
-        raise ValueError(f"{model}: {what}={shape} is not supported; use (C, R, R) with C >= 1 and R a power "
-                         f"of two from 2 * start to {MAX_RESOLUTION}, one of {tuple(valid)} for start={start}")
+        raise ValueError(
+            f"{model}: {what}={shape} is not supported; use (C, R, R) with C >= 1 and R a power "
+            f"of two from 2 * start to {MAX_RESOLUTION}, one of {tuple(valid)} for start={start}"
+        )
     if width < 1 or max_channels < 1:
         raise ValueError(f"{model}: width={width} and max_channels={max_channels} must be >= 1")
     if fade_steps < 1 or stable_steps < 1:
-        raise ValueError(f"{model}: fade_steps={fade_steps} and stable_steps={stable_steps} must be >= 1 "
-                         "(the paper: 800k real images each, e.g. 50000 steps at batch 16)")
+        raise ValueError(
+            f"{model}: fade_steps={fade_steps} and stable_steps={stable_steps} must be >= 1 "
+            "(the paper: 800k real images each, e.g. 50000 steps at batch 16)"
+        )
     return shape[0], shape[1]
 
 
@@ -176,14 +189,24 @@ class ProGANGenerator(_Growing):
     with h the r/2 feature map, then tanh and nearest upsampling to R.
     """
 
-    def __init__(self, out_shape: tuple[int, ...], num_classes: int = 0, z_dim: int = 128, width: int = 64,
-                 max_channels: int = 512, start: int = 4, fade_steps: int = 1000, stable_steps: int = 1000) -> None:
+    def __init__(
+        self,
+        out_shape: tuple[int, ...],
+        num_classes: int = 0,
+        z_dim: int = 128,
+        width: int = 64,
+        max_channels: int = 512,
+        start: int = 4,
+        fade_steps: int = 1000,
+        stable_steps: int = 1000,
+    ) -> None:
         """``width``/``max_channels``: see ``progan_channels``; ``start``, ``fade_steps``, ``stable_steps``:
         see ``growth``. The paper: z_dim 512, 800k images per phase. Give D the same growth options."""
         super().__init__()
         model = "generator 'progan'"
-        c, res = _check_options(out_shape, "out_shape", model, num_classes, width, max_channels, start,
-                                fade_steps, stable_steps)
+        c, res = _check_options(
+            out_shape, "out_shape", model, num_classes, width, max_channels, start, fade_steps, stable_steps
+        )
         if z_dim < 1:
             raise ValueError(f"{model}: z_dim={z_dim} must be >= 1")
         self._init_growth(res, start, fade_steps, stable_steps)
@@ -191,15 +214,26 @@ class ProGANGenerator(_Growing):
         self.channels = ch = progan_channels(res, width, max_channels)
         blocks: dict[str, nn.Module] = {
             # Official code: a dense layer with gain sqrt(2)/4 stands in for the paper's "Conv 4x4" on z.
-            "4": nn.Sequential(PixelNorm(), EqualizedLinear(z_dim, 16 * ch[4], gain=math.sqrt(2) / 4),
-                               nn.Unflatten(1, (ch[4], 4, 4)), _lrelu(), PixelNorm(),
-                               EqualizedConv2d(ch[4], ch[4], 3, padding=1), _lrelu(), PixelNorm()),
+            "4": nn.Sequential(
+                PixelNorm(),
+                EqualizedLinear(z_dim, 16 * ch[4], gain=math.sqrt(2) / 4),
+                nn.Unflatten(1, (ch[4], 4, 4)),
+                _lrelu(),
+                PixelNorm(),
+                EqualizedConv2d(ch[4], ch[4], 3, padding=1),
+                _lrelu(),
+                PixelNorm(),
+            ),
         }
         for r in list(ch)[1:]:
             blocks[str(r)] = nn.Sequential(
                 nn.Upsample(scale_factor=2, mode="nearest"),
-                EqualizedConv2d(ch[r // 2], ch[r], 3, padding=1), _lrelu(), PixelNorm(),
-                EqualizedConv2d(ch[r], ch[r], 3, padding=1), _lrelu(), PixelNorm(),
+                EqualizedConv2d(ch[r // 2], ch[r], 3, padding=1),
+                _lrelu(),
+                PixelNorm(),
+                EqualizedConv2d(ch[r], ch[r], 3, padding=1),
+                _lrelu(),
+                PixelNorm(),
             )
         self.blocks = nn.ModuleDict(blocks)
         # toRGB for every resolution that can be the output or the faded-out branch; linear, gain 1.
@@ -231,34 +265,51 @@ class ProGANDiscriminator(_Growing):
     (a linear layer on the flattened 4x4 map), linear to 1 logit; ``features`` are its input.
     """
 
-    def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 64, max_channels: int = 512,
-                 start: int = 4, fade_steps: int = 1000, stable_steps: int = 1000,
-                 mbstd_group: int = 4) -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int = 0,
+        width: int = 64,
+        max_channels: int = 512,
+        start: int = 4,
+        fade_steps: int = 1000,
+        stable_steps: int = 1000,
+        mbstd_group: int = 4,
+    ) -> None:
         """Options as for the generator (use the same growth options); ``mbstd_group``: the minibatch
         stddev group size (the official code: 4)."""
         super().__init__()
         model = "discriminator 'progan'"
-        c, res = _check_options(in_shape, "in_shape", model, num_classes, width, max_channels, start,
-                                fade_steps, stable_steps)
+        c, res = _check_options(
+            in_shape, "in_shape", model, num_classes, width, max_channels, start, fade_steps, stable_steps
+        )
         if mbstd_group < 1:
             raise ValueError(f"{model}: mbstd_group={mbstd_group} must be >= 1")
         self._init_growth(res, start, fade_steps, stable_steps)
         self.in_shape, self.num_classes = (c, res, res), num_classes
         self.channels = ch = progan_channels(res, width, max_channels)
-        self.rgb = nn.ModuleDict({str(r): nn.Sequential(EqualizedConv2d(c, ch[r], 1), _lrelu())
-                                  for r in ch if r >= start})
-        self.blocks = nn.ModuleDict({  # R, R/2, ..., 8: each ends at half its resolution
-            str(r): nn.Sequential(
-                EqualizedConv2d(ch[r], ch[r], 3, padding=1), _lrelu(),
-                EqualizedConv2d(ch[r], ch[r // 2], 3, padding=1), _lrelu(),
-                nn.AvgPool2d(2),
-            )
-            for r in reversed(list(ch)[1:])
-        })
+        self.rgb = nn.ModuleDict(
+            {str(r): nn.Sequential(EqualizedConv2d(c, ch[r], 1), _lrelu()) for r in ch if r >= start}
+        )
+        self.blocks = nn.ModuleDict(
+            {  # R, R/2, ..., 8: each ends at half its resolution
+                str(r): nn.Sequential(
+                    EqualizedConv2d(ch[r], ch[r], 3, padding=1),
+                    _lrelu(),
+                    EqualizedConv2d(ch[r], ch[r // 2], 3, padding=1),
+                    _lrelu(),
+                    nn.AvgPool2d(2),
+                )
+                for r in reversed(list(ch)[1:])
+            }
+        )
         self.final = nn.Sequential(  # the 4x4 block, always active
             MinibatchStdDev(mbstd_group),
-            EqualizedConv2d(ch[4] + 1, ch[4], 3, padding=1), _lrelu(),
-            nn.Flatten(), EqualizedLinear(16 * ch[4], ch[4]), _lrelu(),
+            EqualizedConv2d(ch[4] + 1, ch[4], 3, padding=1),
+            _lrelu(),
+            nn.Flatten(),
+            EqualizedLinear(16 * ch[4], ch[4]),
+            _lrelu(),
         )
         self.head = EqualizedLinear(ch[4], 1, gain=1.0)
 

@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, G_INJECTED, GENERATORS, DOut, assert_shape
 from gankit.nn.attention import SelfAttention
 from gankit.nn.conditional import Projection
 from gankit.nn.resblocks import DBlock, GBlock
@@ -47,8 +47,10 @@ def _check(num_classes: int, attention: int, table_res: list[int], model: str) -
     if num_classes < 0:
         raise ValueError(f"{model}: num_classes={num_classes} must be >= 0")
     if attention and attention not in table_res:
-        raise ValueError(f"{model}: attention={attention} is not a feature-map resolution of this network; "
-                         f"use 0 (none) or one of {table_res}")
+        raise ValueError(
+            f"{model}: attention={attention} is not a feature-map resolution of this network; "
+            f"use 0 (none) or one of {table_res}"
+        )
 
 
 def _init(module: nn.Module, init: str) -> None:
@@ -66,8 +68,15 @@ class ResNetGenerator(nn.Module):
 
     With ``num_classes`` > 0 the blocks' batch norms are class-conditional (Miyato & Koyama 2018)."""
 
-    def __init__(self, out_shape: tuple[int, ...], num_classes: int = 0, z_dim: int = 128, width: int = 64,
-                 attention: int = 0, init: Literal["xavier", "default"] = "xavier") -> None:
+    def __init__(
+        self,
+        out_shape: tuple[int, ...],
+        num_classes: int = 0,
+        z_dim: int = 128,
+        width: int = 64,
+        attention: int = 0,
+        init: Literal["xavier", "default"] = "xavier",
+    ) -> None:
         super().__init__()
         model = "generator 'resnet'"
         c, res = _image(out_shape, G_TABLE, model)
@@ -109,9 +118,15 @@ class ResNetDiscriminator(nn.Module):
     With ``num_classes`` > 0 it is the projection discriminator (Miyato & Koyama 2018, Eq. 3):
     logits = psi(phi(x)) + embed(y)^T phi(x)."""
 
-    def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 64, attention: int = 0,
-                 init: Literal["xavier", "default"] = "xavier",
-                 conditioning: Literal["projection", "auxiliary"] = "projection") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int = 0,
+        width: int = 64,
+        attention: int = 0,
+        init: Literal["xavier", "default"] = "xavier",
+        conditioning: Literal["projection", "auxiliary"] = "projection",
+    ) -> None:
         """``conditioning`` (with num_classes > 0): ``projection`` (Miyato & Koyama 2018) or
         ``auxiliary``, a class head on the features for AC-GAN (Odena et al. 2017)."""
         super().__init__()

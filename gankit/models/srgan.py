@@ -30,8 +30,13 @@ from gankit.nn.norm import check_norm, norm2d
 class _Residual(nn.Module):
     def __init__(self, ch: int, norm: str) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), norm2d(norm, ch), nn.PReLU(ch),
-                                  nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), norm2d(norm, ch))
+        self.body = nn.Sequential(
+            nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"),
+            norm2d(norm, ch),
+            nn.PReLU(ch),
+            nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"),
+            norm2d(norm, ch),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -44,17 +49,26 @@ class SRResNet(nn.Module):
     z_dim = 0
     fully_convolutional = True  # trained on patches, it upsamples images of any size (gankit translate)
 
-    def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], num_classes: int = 0,
-                 blocks: int = 16, width: int = 64, skip: Literal["none", "bicubic"] = "none",
-                 norm: Literal["batch", "none"] = "batch") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        out_shape: tuple[int, ...],
+        num_classes: int = 0,
+        blocks: int = 16,
+        width: int = 64,
+        skip: Literal["none", "bicubic"] = "none",
+        norm: Literal["batch", "none"] = "batch",
+    ) -> None:
         super().__init__()
         model = "generator 'srresnet'"
         c, h, w = _image(in_shape, "in_shape", model)
         c2, H, W = _image(out_shape, "out_shape", model)
         scale = H // h
         if c != c2 or H != scale * h or W != scale * w or scale < 2 or scale & (scale - 1):
-            raise ValueError(f"{model} upsamples by a power of 2 keeping the channels; {tuple(in_shape)} -> "
-                             f"{tuple(out_shape)} is not one")
+            raise ValueError(
+                f"{model} upsamples by a power of 2 keeping the channels; {tuple(in_shape)} -> "
+                f"{tuple(out_shape)} is not one"
+            )
         if num_classes:
             raise ValueError(f"{model} is not class-conditional (num_classes={num_classes})")
         if blocks < 1 or width < 1:
@@ -62,8 +76,11 @@ class SRResNet(nn.Module):
         self.in_shape, self.out_shape, self.scale, self.num_classes = (c, h, w), (c, H, W), scale, 0
         self.head = nn.Sequential(nn.Conv2d(c, width, 9, 1, 4), nn.PReLU(width))
         check_norm(norm, model)
-        self.body = nn.Sequential(*[_Residual(width, norm) for _ in range(blocks)],
-                                  nn.Conv2d(width, width, 3, 1, 1, bias=norm == "none"), norm2d(norm, width))
+        self.body = nn.Sequential(
+            *[_Residual(width, norm) for _ in range(blocks)],
+            nn.Conv2d(width, width, 3, 1, 1, bias=norm == "none"),
+            norm2d(norm, width),
+        )
         up: list[nn.Module] = []
         for _ in range(int(math.log2(scale))):
             up += [nn.Conv2d(width, 4 * width, 3, 1, 1), nn.PixelShuffle(2), nn.PReLU(width)]
@@ -71,6 +88,7 @@ class SRResNet(nn.Module):
         last = nn.Conv2d(width, c, 9, 1, 4)
         if skip == "bicubic":
             nn.init.zeros_(last.weight)
+            assert last.bias is not None  # a Conv2d has one by default
             nn.init.zeros_(last.bias)
         self.up = nn.Sequential(*up, last, *([nn.Tanh()] if skip == "none" else []))
 
@@ -89,7 +107,8 @@ class SRResNet(nn.Module):
 class SRGANDiscriminator(nn.Module):
     """SRGAN's discriminator: eight 3x3 convolutions (four of stride 2), Dense 1024, Dense 1.
 
-    ``features`` are the last convolution's maps, flattened (the content loss's fallback when no VGG weights are given)."""
+    ``features`` are the last convolution's maps, flattened (the content loss's fallback when no VGG weights
+    are given)."""
 
     def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 64, dense: int = 1024) -> None:
         super().__init__()
@@ -104,8 +123,11 @@ class SRGANDiscriminator(nn.Module):
         ch = width
         for i, mult in enumerate((1, 2, 2, 4, 4, 8, 8)):
             stride = 2 if i % 2 == 0 else 1
-            layers += [nn.Conv2d(ch, width * mult, 3, stride, 1, bias=False), nn.BatchNorm2d(width * mult),
-                       nn.LeakyReLU(0.2)]
+            layers += [
+                nn.Conv2d(ch, width * mult, 3, stride, 1, bias=False),
+                nn.BatchNorm2d(width * mult),
+                nn.LeakyReLU(0.2),
+            ]
             ch = width * mult
         self.body = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Linear(ch * (h // 16) * (w // 16), dense), nn.LeakyReLU(0.2), nn.Linear(dense, 1))

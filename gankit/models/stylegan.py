@@ -43,9 +43,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.models.base import D_INJECTED, DISCRIMINATORS, DOut, G_INJECTED, GENERATORS, assert_shape, refuse_labels
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, G_INJECTED, GENERATORS, DOut, assert_shape, refuse_labels
 from gankit.nn.equalized import EqualizedConv2d, EqualizedLinear
 from gankit.nn.minibatch import MinibatchStdDev
+from gankit.nn.mode import eval_mode
 from gankit.nn.style import AdaIN, MappingNetwork, ModulatedConv2d, NoiseInjection, NoiseMode
 
 RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)
@@ -54,15 +55,17 @@ SQRT2 = math.sqrt(2.0)
 
 def stylegan_channels(resolution: int, width: int = 32, max_channels: int = 256) -> dict[int, int]:
     """Channels per feature-map resolution 4 .. R: ``width`` at R, doubled at every halving, capped."""
-    return {4 * 2 ** i: min(max_channels, width * resolution // (4 * 2 ** i))
-            for i in range(int(math.log2(resolution)) - 1)}
+    return {
+        4 * 2**i: min(max_channels, width * resolution // (4 * 2**i)) for i in range(int(math.log2(resolution)) - 1)
+    }
 
 
 def _image(shape: tuple[int, ...], what: str, model: str) -> tuple[int, int]:
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or shape[1] != shape[2] or shape[1] not in RESOLUTIONS or shape[0] < 1:
-        raise ValueError(f"{model}: {what}={shape} is not supported; use (C, R, R) with C >= 1 and R a power "
-                         f"of two in {RESOLUTIONS}")
+        raise ValueError(
+            f"{model}: {what}={shape} is not supported; use (C, R, R) with C >= 1 and R a power of two in {RESOLUTIONS}"
+        )
     return shape[0], shape[1]
 
 
@@ -80,8 +83,9 @@ class AdaINLayer(nn.Module):
     """StyleGAN layer (Fig. 1b): [upsample, conv 3x3], noise, bias, LReLU(0.2), AdaIN(w). Without a conv
     it is the epilogue applied to the learned constant."""
 
-    def __init__(self, in_channels: int, out_channels: int, resolution: int, w_dim: int,
-                 conv: bool = True, up: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, resolution: int, w_dim: int, conv: bool = True, up: bool = False
+    ) -> None:
         super().__init__()
         self.up = up
         self.conv = EqualizedConv2d(in_channels, out_channels, 3, padding=1, bias=False) if conv else None
@@ -102,8 +106,9 @@ class ModulatedLayer(nn.Module):
     """StyleGAN2 layer (Fig. 2d): [upsample], modulated/demodulated conv 3x3, noise, bias, LReLU(0.2) x sqrt(2)
     (the official bias_act gain, which keeps the second moment of the demodulated activations near 1)."""
 
-    def __init__(self, in_channels: int, out_channels: int, resolution: int, w_dim: int,
-                 up: bool = False, fused: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, resolution: int, w_dim: int, up: bool = False, fused: bool = True
+    ) -> None:
         super().__init__()
         self.up = up
         self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, fused=fused)
@@ -134,10 +139,23 @@ class StyleGANGenerator(nn.Module):
     """StyleGAN generator (Karras et al. 2019): mapping z -> w, synthesis from a learned 4x4 constant driven
     by per-layer styles; ``conv: modulated`` for StyleGAN2's demodulated convs and skip toRGBs."""
 
-    def __init__(self, out_shape: tuple[int, ...], num_classes: int = 0, z_dim: int = 128, w_dim: int = 128,
-                 mapping_layers: int = 8, mapping_lr_mul: float = 0.01, width: int = 32, max_channels: int = 256,
-                 conv: Literal["adain", "modulated"] = "adain", fused: bool = True, mixing_prob: float = 0.9,
-                 w_avg_beta: float = 0.995) -> None:
+    w_avg: torch.Tensor  # buffer: the running mean of w, the centre of truncation
+
+    def __init__(
+        self,
+        out_shape: tuple[int, ...],
+        num_classes: int = 0,
+        z_dim: int = 128,
+        w_dim: int = 128,
+        mapping_layers: int = 8,
+        mapping_lr_mul: float = 0.01,
+        width: int = 32,
+        max_channels: int = 256,
+        conv: Literal["adain", "modulated"] = "adain",
+        fused: bool = True,
+        mixing_prob: float = 0.9,
+        w_avg_beta: float = 0.995,
+    ) -> None:
         """Paper sizes: z_dim = w_dim = 512, mapping_layers = 8, mapping_lr_mul = 0.01, max_channels = 512,
         mixing_prob = 0.9, w_avg_beta = 0.995. ``fused``: grouped-conv modulated convs (see ModulatedConv2d)."""
         super().__init__()
@@ -149,8 +167,9 @@ class StyleGANGenerator(nn.Module):
         if z_dim < 1 or w_dim < 1 or mapping_layers < 1:
             raise ValueError(f"{model}: z_dim={z_dim}, w_dim={w_dim} and mapping_layers={mapping_layers} must be >= 1")
         if not 0.0 <= mixing_prob <= 1.0 or not 0.0 <= w_avg_beta < 1.0:
-            raise ValueError(f"{model}: mixing_prob={mixing_prob} must be in [0, 1] and "
-                             f"w_avg_beta={w_avg_beta} in [0, 1)")
+            raise ValueError(
+                f"{model}: mixing_prob={mixing_prob} must be in [0, 1] and w_avg_beta={w_avg_beta} in [0, 1)"
+            )
         self.out_shape, self.z_dim, self.w_dim, self.num_classes = (c, res, res), z_dim, w_dim, 0
         self.conv, self.mixing_prob, self.w_avg_beta = conv, float(mixing_prob), float(w_avg_beta)
         self.num_ws = 2 * int(math.log2(res)) - 2
@@ -169,8 +188,10 @@ class StyleGANGenerator(nn.Module):
             layers.append(ModulatedLayer(ch[4], ch[4], 4, w_dim, fused=fused))
             self.to_rgb.append(ModulatedToRGB(ch[4], c, w_dim, fused=fused))
             for r in sorted(ch)[1:]:
-                layers += [ModulatedLayer(ch[r // 2], ch[r], r, w_dim, up=True, fused=fused),
-                           ModulatedLayer(ch[r], ch[r], r, w_dim, fused=fused)]
+                layers += [
+                    ModulatedLayer(ch[r // 2], ch[r], r, w_dim, up=True, fused=fused),
+                    ModulatedLayer(ch[r], ch[r], r, w_dim, fused=fused),
+                ]
                 self.to_rgb.append(ModulatedToRGB(ch[r], c, w_dim, fused=fused))
         self.layers = nn.ModuleList(layers)
 
@@ -207,8 +228,14 @@ class StyleGANGenerator(nn.Module):
             ws[:, :k] = self.w_avg.to(ws.dtype).lerp(ws[:, :k], psi)  # w may be bf16/fp16 under autocast
         return ws
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, psi: float = 1.0,
-                truncation_cutoff: int | None = None, noise_mode: NoiseMode = "auto") -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        y: torch.Tensor | None = None,
+        psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        noise_mode: NoiseMode = "auto",
+    ) -> torch.Tensor:
         """(N, z_dim) -> (N, C, R, R) in [-1, 1]. ``y`` is accepted for the common signature and unused.
 
         In training mode: w_avg tracks the batch mean of w, and with probability ``mixing_prob`` the
@@ -227,8 +254,14 @@ class StyleGANGenerator(nn.Module):
 
 
 @torch.no_grad()
-def style_mixing_grid(G: StyleGANGenerator, z_rows: torch.Tensor, z_cols: torch.Tensor, crossover: int,
-                      psi: float = 1.0, noise_mode: NoiseMode = "const") -> torch.Tensor:
+def style_mixing_grid(
+    G: StyleGANGenerator,
+    z_rows: torch.Tensor,
+    z_cols: torch.Tensor,
+    crossover: int,
+    psi: float = 1.0,
+    noise_mode: NoiseMode = "const",
+) -> torch.Tensor:
     """The layout of StyleGAN's Fig. 3, as ((rows + 1) * (cols + 1), C, R, R) images in row-major order.
 
     Row 0 is [blank, column sources G(z_cols)]; row i >= 1 is [row source G(z_rows[i-1]), then one mix per
@@ -239,9 +272,7 @@ def style_mixing_grid(G: StyleGANGenerator, z_rows: torch.Tensor, z_cols: torch.
     """
     if not 0 <= crossover <= G.num_ws:
         raise ValueError(f"crossover={crossover} must be in [0, num_ws={G.num_ws}]")
-    was_training = G.training
-    G.eval()
-    try:
+    with eval_mode(G):
         ws_r = G.truncate(G.mapping(z_rows), psi)
         ws_c = G.truncate(G.mapping(z_cols), psi)
         rows, cols = ws_r.shape[0], ws_c.shape[0]
@@ -252,8 +283,6 @@ def style_mixing_grid(G: StyleGANGenerator, z_rows: torch.Tensor, z_cols: torch.
         grid = torch.cat([torch.ones_like(img_c[:1]), img_c])[None]  # (1, cols + 1, C, R, R)
         body = torch.cat([img_r[:, None], img_m], dim=1)  # (rows, cols + 1, C, R, R)
         return torch.cat([grid, body]).flatten(0, 1)
-    finally:
-        G.train(was_training)
 
 
 class DBlock(nn.Module):
@@ -279,8 +308,14 @@ class StyleGANDiscriminator(nn.Module):
     """StyleGAN2 residual discriminator (Karras et al. 2020, Fig. 7) with equalised lr, LReLU(0.2),
     average-pool downsampling and ProGAN's minibatch stddev at 4x4."""
 
-    def __init__(self, in_shape: tuple[int, ...], num_classes: int = 0, width: int = 32, max_channels: int = 256,
-                 mbstd_group: int = 4) -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int = 0,
+        width: int = 32,
+        max_channels: int = 256,
+        mbstd_group: int = 4,
+    ) -> None:
         """Paper sizes: max_channels = 512, mbstd_group = 4. The batch must divide by the stddev group."""
         super().__init__()
         model = "discriminator 'stylegan'"

@@ -47,7 +47,8 @@ class UNetGenerator(nn.Module):
         dropout: float = 0.5,
         dropout_layers: int = 3,
     ) -> None:
-        """``depth`` halvings (0: as many as the size allows, down to 1x1 for a power of 2, as pix2pix's 8 for 256 px); channels
+        """``depth`` halvings (0: as many as the size allows, down to 1x1 for a power of 2, as pix2pix's 8
+        for 256 px); channels
         ``width * 2^i`` capped at ``max_width``; ``dropout`` on the ``dropout_layers`` innermost
         decoder layers."""
         super().__init__()
@@ -64,8 +65,10 @@ class UNetGenerator(nn.Module):
         most = min(int(math.log2(h & -h)), int(math.log2(w & -w)))  # halvings that keep the size whole
         depth = depth or most
         if depth < 1 or h % 2**depth or w % 2**depth:
-            raise ValueError(f"{model}: depth={depth} needs H and W divisible by 2^{depth}; the images are {h}x{w} "
-                             f"(use depth <= {most}, or a resolution that is a power of 2)")
+            raise ValueError(
+                f"{model}: depth={depth} needs H and W divisible by 2^{depth}; the images are {h}x{w} "
+                f"(use depth <= {most}, or a resolution that is a power of 2)"
+            )
         self.in_shape, self.out_shape, self.depth = (c_in, h, w), (c_out, h, w), depth
         self.num_classes = 0
         ch = [min(width * 2**i, max_width) for i in range(depth)]
@@ -75,16 +78,24 @@ class UNetGenerator(nn.Module):
                 self.down.append(nn.Conv2d(c_in, ch[0], 4, 2, 1))
                 continue
             normed = norm != "none" and i < depth - 1  # not on the 1x1 innermost maps
-            self.down.append(nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(ch[i - 1], ch[i], 4, 2, 1, bias=not normed),
-                                           norm2d(norm if normed else "none", ch[i])))
+            self.down.append(
+                nn.Sequential(
+                    nn.LeakyReLU(0.2),
+                    nn.Conv2d(ch[i - 1], ch[i], 4, 2, 1, bias=not normed),
+                    norm2d(norm if normed else "none", ch[i]),
+                )
+            )
         self.up = nn.ModuleList()
         for i in range(depth):  # up[i] produces the maps of down[i - 1]'s size (or the output)
             c_from = ch[i] if i == depth - 1 else 2 * ch[i]  # the innermost has no skip to concatenate
             if i == 0:
                 self.up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(c_from, c_out, 4, 2, 1), nn.Tanh()))
                 continue
-            layers: list[nn.Module] = [nn.ReLU(), nn.ConvTranspose2d(c_from, ch[i - 1], 4, 2, 1, bias=norm == "none"),
-                                       norm2d(norm, ch[i - 1])]
+            layers: list[nn.Module] = [
+                nn.ReLU(),
+                nn.ConvTranspose2d(c_from, ch[i - 1], 4, 2, 1, bias=norm == "none"),
+                norm2d(norm, ch[i - 1]),
+            ]
             if dropout and depth - i <= dropout_layers:
                 layers.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*layers))

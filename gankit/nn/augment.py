@@ -63,8 +63,9 @@ def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-def diff_augment(x: torch.Tensor, policy: tuple[str, ...], translation: float = 0.125, cutout_ratio: float = 0.5
-                 ) -> torch.Tensor:
+def diff_augment(
+    x: torch.Tensor, policy: tuple[str, ...], translation: float = 0.125, cutout_ratio: float = 0.5
+) -> torch.Tensor:
     """Apply the ops of ``policy`` in DiffAugment's order (color, translation, cutout)."""
     if "color" in policy:
         x = color(x)

@@ -31,11 +31,20 @@ class PixelNorm(nn.Module):
 class EqualizedLinear(nn.Module):
     """Linear layer with the equalised learning rate: y = x (c w)^T + b * lr_mul, c = gain * lr_mul / sqrt(in)."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, gain: float = math.sqrt(2),
-                 lr_mul: float = 1.0, bias_init: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        gain: float = math.sqrt(2),
+        lr_mul: float = 1.0,
+        bias_init: float = 0.0,
+    ) -> None:
         super().__init__()
         if in_features < 1 or out_features < 1 or lr_mul <= 0:
-            raise ValueError(f"EqualizedLinear({in_features}, {out_features}, lr_mul={lr_mul}): sizes and lr_mul must be positive")
+            raise ValueError(
+                f"EqualizedLinear({in_features}, {out_features}, lr_mul={lr_mul}): sizes and lr_mul must be positive"
+            )
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
         self.bias = nn.Parameter(torch.full((out_features,), float(bias_init) / lr_mul)) if bias else None
         self.scale = gain * lr_mul / math.sqrt(in_features)
@@ -52,8 +61,15 @@ class EqualizedLinear(nn.Module):
 class EqualizedConv2d(nn.Module):
     """2-D convolution with the equalised learning rate: c = gain / sqrt(in_channels * k * k)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0,
-                 bias: bool = True, gain: float = math.sqrt(2)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        padding: int = 0,
+        bias: bool = True,
+        gain: float = math.sqrt(2),
+    ) -> None:
         super().__init__()
         if in_channels < 1 or out_channels < 1 or kernel_size < 1:
             raise ValueError(f"EqualizedConv2d({in_channels}, {out_channels}, {kernel_size}): sizes must be positive")

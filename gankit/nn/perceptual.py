@@ -23,7 +23,9 @@ def vgg19_cut(layer: str) -> int:
 
     m = re.fullmatch(r"relu(\d)_(\d)", str(layer))
     if m is None:
-        raise ValueError(f"vgg_layer={layer!r} must be 'relu{{i}}_{{j}}' (block i, convolution j), e.g. relu5_4 or relu2_2")
+        raise ValueError(
+            f"vgg_layer={layer!r} must be 'relu{{i}}_{{j}}' (block i, convolution j), e.g. relu5_4 or relu2_2"
+        )
     block, conv = int(m[1]), int(m[2])
     with torch.device("meta"):  # the layer list only: no 143M-parameter initialisation
         features = vgg19().features
@@ -60,6 +62,9 @@ class VGGFeatures(nn.Module):
     """phi_{i,j} of VGG-19 on images in [-1, 1] (grey images repeated to RGB), frozen, eval mode,
     divided by ``rescale`` (SRGAN's 1/12.75, which brings the VGG loss to the MSE loss's scale)."""
 
+    mean: torch.Tensor  # buffers: ImageNet's per-channel mean and std
+    std: torch.Tensor
+
     def __init__(self, weights: str | Path, layer: str = "relu5_4", rescale: float = 12.75) -> None:
         super().__init__()
         from torchvision.models import vgg19
@@ -72,9 +77,11 @@ class VGGFeatures(nn.Module):
         wanted = {f"features.{k}": v for k, v in self.features.state_dict().items()}
         missing = sorted(set(wanted) - set(state))
         if missing:
-            raise ValueError(f"{str(weights)!r} is not a torchvision vgg19 state dict: it lacks {', '.join(missing[:4])}"
-                             f"{' ...' if len(missing) > 4 else ''}")
-        self.features.load_state_dict({k[len("features."):]: state[k] for k in wanted})
+            raise ValueError(
+                f"{str(weights)!r} is not a torchvision vgg19 state dict: it lacks {', '.join(missing[:4])}"
+                f"{' ...' if len(missing) > 4 else ''}"
+            )
+        self.features.load_state_dict({k[len("features.") :]: state[k] for k in wanted})
         self.features.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))

@@ -8,7 +8,7 @@ layer of G blocks is pluggable so conditional batch norm (issue: conditional GAN
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,8 +22,12 @@ class GBlock(nn.Module):
     ``num_classes`` its batch norms are class-conditional (projection cGAN's generator: ``y`` holds class
     ids); with ``cond_dim`` they are linear in a conditioning vector (BigGAN: ``y`` is that vector)."""
 
-    def __init__(self, in_ch: int, out_ch: int, norm: NormFactory = nn.BatchNorm2d, num_classes: int = 0,
-                 cond_dim: int = 0) -> None:
+    bn1: nn.Module  # plain, class-conditional or linear-conditional batch norms
+    bn2: nn.Module
+
+    def __init__(
+        self, in_ch: int, out_ch: int, norm: NormFactory = nn.BatchNorm2d, num_classes: int = 0, cond_dim: int = 0
+    ) -> None:
         super().__init__()
         from gankit.nn.conditional import ConditionalBatchNorm2d, LinearConditionalBatchNorm2d
 
@@ -32,7 +36,10 @@ class GBlock(nn.Module):
         if num_classes:
             self.bn1, self.bn2 = ConditionalBatchNorm2d(in_ch, num_classes), ConditionalBatchNorm2d(out_ch, num_classes)
         elif cond_dim:
-            self.bn1, self.bn2 = LinearConditionalBatchNorm2d(in_ch, cond_dim), LinearConditionalBatchNorm2d(out_ch, cond_dim)
+            self.bn1, self.bn2 = (
+                LinearConditionalBatchNorm2d(in_ch, cond_dim),
+                LinearConditionalBatchNorm2d(out_ch, cond_dim),
+            )
         else:
             self.bn1, self.bn2 = norm(in_ch), norm(out_ch)
         self.conditional = bool(num_classes or cond_dim)

@@ -92,12 +92,22 @@ class ModulatedConv2d(nn.Module):
     scale-output (the official code's ``fused_modconv=False`` path), much faster on CPU.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, w_dim: int,
-                 demodulate: bool = True, fused: bool = True, eps: float = 1e-8) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        w_dim: int,
+        demodulate: bool = True,
+        fused: bool = True,
+        eps: float = 1e-8,
+    ) -> None:
         super().__init__()
         if in_channels < 1 or out_channels < 1 or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"ModulatedConv2d({in_channels}, {out_channels}, {kernel_size}): sizes must be "
-                             "positive and the kernel odd")
+            raise ValueError(
+                f"ModulatedConv2d({in_channels}, {out_channels}, {kernel_size}): sizes must be "
+                "positive and the kernel odd"
+            )
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.scale = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
         self.affine = style_affine(w_dim, in_channels, bias_init=1.0)
@@ -136,6 +146,8 @@ class NoiseInjection(nn.Module):
     deterministic function of its input (the official code's ``noise_mode='const'``). An explicit
     ``noise`` tensor overrides the mode.
     """
+
+    fixed: torch.Tensor  # buffer: the constant noise image
 
     def __init__(self, channels: int, resolution: int) -> None:
         super().__init__()

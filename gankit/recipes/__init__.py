@@ -23,6 +23,4 @@ def _load(path: Path) -> dict[str, Any]:
 
 for _path in sorted(HERE.glob("*.yaml")):
     _desc = (yaml.safe_load(_path.read_text()) or {}).get("description", "")
-    RECIPES.register(_path.stem, description=_desc.strip().splitlines()[0] if _desc else "")(
-        partial(_load, _path)
-    )
+    RECIPES.register(_path.stem, description=_desc.strip().splitlines()[0] if _desc else "")(partial(_load, _path))

@@ -68,7 +68,8 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
         v = tensors[key].detach().to("cpu").contiguous()
         h.update(json.dumps([key, str(v.dtype), list(v.shape)]).encode() + b"\n")
         # A byte view works for every dtype, bfloat16 included (which numpy itself lacks).
-        h.update(memoryview(v.reshape(-1).view(torch.uint8).numpy()))
+        # numpy's stubs declare ndarray's buffer protocol (__buffer__) only for Python >= 3.12
+        h.update(memoryview(v.reshape(-1).view(torch.uint8).numpy()))  # type: ignore[arg-type]
     return h.hexdigest()
 
 
@@ -118,8 +119,7 @@ def save_checkpoint(
         buf = io.BytesIO()
         torch.save(state, buf)
         state_bytes = buf.getvalue()
-        _write_weights(tensors, tmp / WEIGHTS,
-                       {**metadata, STATE_SHA: hashlib.sha256(state_bytes).hexdigest()})
+        _write_weights(tensors, tmp / WEIGHTS, {**metadata, STATE_SHA: hashlib.sha256(state_bytes).hexdigest()})
         with open(tmp / STATE, "wb") as fh:
             fh.write(state_bytes)
             fh.flush()
@@ -146,11 +146,15 @@ def list_checkpoints(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     found = [
-        p for p in root.iterdir()
-        if p.is_dir() and p.name.startswith(PREFIX) and p.name[len(PREFIX):].isdigit()
-        and (p / WEIGHTS).is_file() and (p / STATE).is_file()
+        p
+        for p in root.iterdir()
+        if p.is_dir()
+        and p.name.startswith(PREFIX)
+        and p.name[len(PREFIX) :].isdigit()
+        and (p / WEIGHTS).is_file()
+        and (p / STATE).is_file()
     ]
-    return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -181,16 +185,20 @@ def _altered(path: Path, what: str) -> CheckpointError:
     ckpt = path.parent
 
     def step(p: Path) -> int:
-        return int(p.name[len(PREFIX):]) if p.name[len(PREFIX):].isdigit() else -1
+        return int(p.name[len(PREFIX) :]) if p.name[len(PREFIX) :].isdigit() else -1
 
     earlier = [p.name for p in list_checkpoints(ckpt.parent) if p.name != ckpt.name and step(p) < step(ckpt)]
     if earlier:
-        instead = (f"Use an earlier checkpoint ({ckpt.parent} keeps {', '.join(earlier)}): give its folder to "
-                   f"`gankit sample`, or move {ckpt.name} out of {ckpt.parent} and resume, which then continues "
-                   "from the newest one left.")
+        instead = (
+            f"Use an earlier checkpoint ({ckpt.parent} keeps {', '.join(earlier)}): give its folder to "
+            f"`gankit sample`, or move {ckpt.name} out of {ckpt.parent} and resume, which then continues "
+            "from the newest one left."
+        )
     else:
-        instead = (f"{ckpt.parent} keeps no earlier checkpoint to fall back on; use another of the run's "
-                   "checkpoints (its checkpoints/ or best/ folder) if it has one, otherwise train again.")
+        instead = (
+            f"{ckpt.parent} keeps no earlier checkpoint to fall back on; use another of the run's "
+            "checkpoints (its checkpoints/ or best/ folder) if it has one, otherwise train again."
+        )
     return CheckpointError(
         f"{path} was altered after it was written: {what} no longer match the sha256 recorded when the "
         f"checkpoint was saved (the file was tampered with, or the disk corrupted it). Do not use it. {instead}"
@@ -258,8 +266,9 @@ def recipe_from_metadata(meta: dict[str, str]) -> dict[str, Any]:
     try:
         return json.loads(meta["recipe"])
     except json.JSONDecodeError as err:
-        raise CheckpointError(f"the recipe in this checkpoint's metadata is damaged ({err}); "
-                              "was weights.safetensors edited by hand?") from None
+        raise CheckpointError(
+            f"the recipe in this checkpoint's metadata is damaged ({err}); was weights.safetensors edited by hand?"
+        ) from None
 
 
 def load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, ckpt: Path | str) -> None:
@@ -273,8 +282,11 @@ def load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix:
     extra = sorted(set(sd) - set(own))
     shapes = sorted(k for k in set(own) & set(sd) if own[k].shape != sd[k].shape)
     if missing or extra or shapes:
-        parts = [f"{len(v)} {what} (e.g. {v[0]})" for v, what in
-                 ((missing, "missing"), (extra, "unexpected"), (shapes, "of another shape")) if v]
+        parts = [
+            f"{len(v)} {what} (e.g. {v[0]})"
+            for v, what in ((missing, "missing"), (extra, "unexpected"), (shapes, "of another shape"))
+            if v
+        ]
         raise CheckpointError(
             f"the {prefix} weights in {ckpt} do not fit this recipe's network: {', '.join(parts)}. "
             "The checkpoint comes from another recipe (or was altered); resume it with its own run directory."

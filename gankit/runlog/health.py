@@ -29,9 +29,10 @@ import json
 import math
 import statistics
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -68,7 +69,9 @@ class Coverage:
     def __str__(self) -> str:
         if self.total:
             return f"{self.covered:g} of {self.total} {self.what}"
-        return f"{self.fraction:.0%} of the {self.what}" if self.fraction is not None else f"{self.covered:g} {self.what}"
+        return (
+            f"{self.fraction:.0%} of the {self.what}" if self.fraction is not None else f"{self.covered:g} {self.what}"
+        )
 
 
 def _number(x: Any) -> float | None:
@@ -97,12 +100,19 @@ def coverage(row: dict[str, Any]) -> list[Coverage]:
     named by the toy-mixture protocol's ``reference`` (dataset and options), rebuilt from the registry.
     """
     found: list[Coverage] = []
-    protocols = row.get("eval/protocol") if isinstance(row.get("eval/protocol"), dict) else {}
+    logged = row.get("eval/protocol")
+    protocols = logged if isinstance(logged, dict) else {}
     entries = [p for p in protocols.values() if isinstance(p, dict)]
     frac, covered = _number(row.get("eval/class_coverage")), _number(row.get("eval/classes_covered"))
     if frac is not None:
-        total = next((int(p["num_classes"]) for p in entries if p.get("metric") == "class-coverage"
-                      and _number(p.get("num_classes"))), None)
+        total = next(
+            (
+                int(p["num_classes"])
+                for p in entries
+                if p.get("metric") == "class-coverage" and _number(p.get("num_classes"))
+            ),
+            None,
+        )
         if total is None and covered and frac > 0:
             total = round(covered / frac)
         found.append(Coverage("classes", covered if covered is not None else frac * (total or 0), frac, total))
@@ -188,24 +198,30 @@ class Health:
                 loss = sum(x for _, x in window) / len(window)
                 sure = acc >= 0.98 and 0 <= loss < 0.1 * d0
                 if self._once("d_overpowering", sure, cleared=acc < 0.9 or loss > 0.3 * d0):
-                    warn("d_overpowering",
-                         f"over the last {len(window)} logging steps D told real from fake {acc:.1%} right with its "
-                         f"loss at {loss:.3g} (early {d0:.3g}): G learns little from a D this sure. Try one-sided "
-                         "label smoothing, instance noise, an R1 penalty, a lower D learning rate or fewer D steps.")
+                    warn(
+                        "d_overpowering",
+                        f"over the last {len(window)} logging steps D told real from fake {acc:.1%} right with its "
+                        f"loss at {loss:.3g} (early {d0:.3g}): G learns little from a D this sure. Try one-sided "
+                        "label smoothing, instance noise, an R1 penalty, a lower D learning rate or fewer D steps.",
+                    )
         g0 = self._scale("g/grad_norm")
         if g0 and "g/grad_norm" in v and self._hold("vanishing_g_grad", v["g/grad_norm"] < 1e-3 * g0):
-            warn("vanishing_g_grad",
-                 f"G's gradient norm is {v['g/grad_norm']:.2e}, under 1/1000 of its early {g0:.2e}: G has "
-                 "stopped learning. Use a non-saturating or hinge loss, or weaken D.")
+            warn(
+                "vanishing_g_grad",
+                f"G's gradient norm is {v['g/grad_norm']:.2e}, under 1/1000 of its early {g0:.2e}: G has "
+                "stopped learning. Use a non-saturating or hinge loss, or weaken D.",
+            )
         grown = []
         for key in ("d/loss", "g/loss", "d/grad_norm", "g/grad_norm"):
             scale = self._scale(key)
             if scale is not None and key in v and abs(v[key]) > 100 * max(scale, 1e-3 if "grad" in key else 1.0):
                 grown.append(f"{key} = {v[key]:.3g} (early {scale:.3g})")
         if self._hold("divergence", bool(grown)):
-            warn("divergence",
-                 f"training is diverging: {'; '.join(grown)}. Lower the learning rates, add a gradient "
-                 "penalty (wgan-gp, r1) or spectral norm.")
+            warn(
+                "divergence",
+                f"training is diverging: {'; '.join(grown)}. Lower the learning rates, add a gradient "
+                "penalty (wgan-gp, r1) or spectral norm.",
+            )
 
     def _coverage(self, step: int, v: dict[str, float], row: dict[str, Any], warn: Any) -> None:
         readings: dict[str, str | None] = {}  # source -> why it says collapsed, or None
@@ -213,7 +229,11 @@ class Health:
             if key in v:
                 best = self._best[key] = max(self._best.get(key, -math.inf), v[key])
                 src = "modes" if key == "eval/modes" else "classes"
-                fell = f"{key[5:]} fell to {v[key]:.3g} from {best:.3g}" if best >= floor and v[key] <= 0.7 * best else None
+                fell = (
+                    f"{key[5:]} fell to {v[key]:.3g} from {best:.3g}"
+                    if best >= floor and v[key] <= 0.7 * best
+                    else None
+                )
                 readings[src] = "; ".join(x for x in (readings.get(src), fell) if x) or None
         for c in coverage(row):
             if c.low:
@@ -222,8 +242,9 @@ class Health:
             d = v["health/diversity"]
             # Spread wider than the data (an untrained G often is) is no more diverse than the data itself.
             best = self._best["diversity"] = max(self._best.get("diversity", -math.inf), min(d, 1.0))
-            readings["diversity"] = (f"sample diversity is {d:.2f} of real data's (best {best:.2f})"
-                                     if d < 0.2 or d <= 0.5 * best else None)
+            readings["diversity"] = (
+                f"sample diversity is {d:.2f} of real data's (best {best:.2f})" if d < 0.2 or d <= 0.5 * best else None
+            )
         # A row without a reading keeps the verdicts as they were; best values are tracked from the start,
         # but the warm-up keeps an untrained G's readings out of the verdict.
         if not readings or step < self.warmup:
@@ -231,9 +252,11 @@ class Health:
         self._lost.update(readings)
         lost = self.collapse_reasons()
         if self._once("mode_collapse", bool(lost)):
-            warn("mode_collapse",
-                 f"mode collapse: {'; '.join(lost)}. Try minibatch discrimination / minibatch stddev, "
-                 "PacGAN packing, unrolled D steps, or a lower learning rate.")
+            warn(
+                "mode_collapse",
+                f"mode collapse: {'; '.join(lost)}. Try minibatch discrimination / minibatch stddev, "
+                "PacGAN packing, unrolled D steps, or a lower learning rate.",
+            )
 
 
 def replay(rows: Iterable[dict[str, Any]], health: Health | None = None) -> list[HealthWarning]:
@@ -245,6 +268,7 @@ def replay(rows: Iterable[dict[str, Any]], health: Health | None = None) -> list
 def diversity(fake: torch.Tensor, real: torch.Tensor) -> float:
     """Mean pairwise L2 distance among generated samples over the same among real ones: about 1 for
     a generator as varied as the data, near 0 for a collapsed one."""
+
     def spread(x: torch.Tensor) -> float:
         flat = x.detach().float().flatten(1)
         n = len(flat)

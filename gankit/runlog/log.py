@@ -1,16 +1,14 @@
-"""Scalars to ``metrics.jsonl`` and TensorBoard; a rich progress bar for the terminal."""
+"""The run log: scalars appended to ``metrics.jsonl`` (and mirrored to TensorBoard), and read back."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from gankit.files import atomic_write
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -43,9 +41,7 @@ class RunLog:
         if not self.path.exists():
             return
         kept = [json.dumps(row) for row in _rows(self.path) if row.get("step", 0) <= step]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(ln + "\n" for ln in kept))
-        os.replace(tmp, self.path)
+        atomic_write(self.path, "".join(ln + "\n" for ln in kept))
 
     def write(self, step: int, scalars: dict[str, Any]) -> dict[str, Any]:
         row = {"step": step, "time": round(time.time(), 3), **{k: _plain(v) for k, v in scalars.items()}}
@@ -81,16 +77,3 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / METRICS_FILE
     return _rows(path) if path.exists() else []
-
-
-def make_progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-        transient=False,
-    )

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import math
-import os
+from pathlib import Path
 from typing import Any
 
 from gankit.config import ConfigError
-from gankit.training import checkpoint as ck
+from gankit.files import atomic_write
+from gankit.runlog import checkpoint as ck
 
 BEST_DIR = "best"
 
 
 class BestTracker:
     """Tracks ``eval.best`` (a score name such as ``fid``) and says when a new value beats the best."""
+
+    key: str | None
+    value: float | None  # the best so far, and the step that reached it
+    step: int | None
 
     def __init__(self, key: str | None, mode: str, metrics: list[tuple[str, Any]]) -> None:
         from gankit.metrics.image import HIGHER_IS_BETTER
@@ -35,18 +40,33 @@ class BestTracker:
         v = results[self.key]
         return self.value is None or (v < self.value if self.mode == "min" else v > self.value)
 
-    def save(self, trainer: Any, results: dict[str, float]) -> None:
-        self.value, self.step = results[self.key], trainer.step
-        root = trainer.run_dir / BEST_DIR
-        state = trainer.checkpoint_state()  # collective under DDP: every rank gets here together
-        if not trainer.dist.main:
-            return
-        ck.save_checkpoint(root, trainer.step, trainer.checkpoint_tensors(), state, trainer.metadata(), keep=1)
-        info = {"step": trainer.step, "score": self.key, "mode": self.mode, "value": self.value,
-                "eval": results, "protocol": trainer.last_protocol}
-        tmp = root / ".best.json.tmp"
-        tmp.write_text(json.dumps(info, indent=2))
-        os.replace(tmp, root / "best.json")
+    def record(self, results: dict[str, float], step: int) -> None:
+        """Take ``results`` as the new best (before the checkpoint's state is taken, so it carries it)."""
+        assert self.key is not None  # recorded only after ``improved``, which needs a key
+        self.value, self.step = results[self.key], step
+
+    def write(
+        self,
+        run_dir: Path,
+        step: int,
+        tensors: dict[str, Any],
+        state: dict[str, Any],
+        meta: dict[str, str],
+        results: dict[str, float],
+        protocol: dict[str, Any],
+    ) -> None:
+        """The best checkpoint in RUN_DIR/best/ and ``best.json`` (score, step, every result, protocol)."""
+        root = run_dir / BEST_DIR
+        ck.save_checkpoint(root, step, tensors, state, meta, keep=1)
+        info = {
+            "step": step,
+            "score": self.key,
+            "mode": self.mode,
+            "value": self.value,
+            "eval": results,
+            "protocol": protocol,
+        }
+        atomic_write(root / "best.json", json.dumps(info, indent=2))
 
     def state_dict(self) -> dict[str, Any]:
         return {"value": self.value, "step": self.step} if self.value is not None else {}

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from gankit.config import ConfigError, Optim, Recipe
+from gankit.data import DATASETS
+from gankit.data.split import SPLIT_OPTIONS, split_holdout
+from gankit.families import FAMILIES, Family
+from gankit.metrics import METRICS
+from gankit.models import DISCRIMINATORS, ENCODERS, GENERATORS
+from gankit.models.cyclegan import TwoWay
+from gankit.objectives import OBJECTIVES
+from gankit.penalties import PENALTIES
+from gankit.tricks import build_tricks as build
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -33,12 +43,9 @@ class Shapes:
 def build_data(recipe: Recipe) -> Any:
     """The training data. With ``data.holdout`` the held-out images are kept apart, as the source's
     ``heldout`` attribute (a test set for the semi-supervised family)."""
-    from gankit.data import DATASETS
-    from gankit.data.split import SPLIT_OPTIONS, split_holdout
-
     opts = dict(recipe.data.options)
     split = {k: opts.pop(k) for k in SPLIT_OPTIONS if k in opts}
-    source = DATASETS.build(recipe.data.name, **opts)
+    source: Any = DATASETS.build(recipe.data.name, **opts)
     if split.get("holdout"):
         try:
             source, heldout = split_holdout(source, split["holdout"], recipe.seed)
@@ -48,36 +55,9 @@ def build_data(recipe: Recipe) -> Any:
     return source
 
 
-def build_family_inputs(recipe: Recipe, source: Any) -> dict[str, Any]:
-    """What some families take beyond the networks and the batch stream: the semi-supervised family's
-    labelled subset (``data.labels_per_class``) and held-out test images (``data.holdout``); the
-    bidirectional families' held-out images and labelled training set for a linear probe of E."""
-    from gankit.data.split import labelled_subset
-    from gankit.families import FAMILIES
-
-    family = FAMILIES.get(recipe.family.name)
-    per_class = int(recipe.data.options.get("labels_per_class", 0))
-    heldout = getattr(source, "heldout", None)
-    if getattr(family, "semi_supervised", False):
-        if not per_class:
-            raise ConfigError("family 'semi-supervised' needs data.labels_per_class (e.g. 10: Salimans et al.'s "
-                              "100 MNIST labels)")
-        try:
-            labelled = labelled_subset(source, per_class, recipe.seed)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        return {"labelled": labelled, "heldout": heldout}
-    if getattr(family, "translates", False):
-        inputs = {"heldout": heldout} if heldout is not None else {}
-        if getattr(family, "two_way", False):  # CycleGAN's class-agreement classifiers train on the training sides
-            inputs["probe_train"] = source
-        return inputs
-    if per_class:
-        raise ConfigError(f"data.labels_per_class is for family=semi-supervised; family {recipe.family.name!r} "
-                          "uses every label the data has (remove the option)")
-    if getattr(family, "probe", False) and heldout is not None and heldout.labels is not None:
-        return {"heldout": heldout, "probe_train": source}
-    return {}
+def family_of(recipe: Recipe) -> type[Family]:
+    """The recipe's family class (looked up once by the trainer and handed to the builders)."""
+    return cast("type[Family]", FAMILIES.get(recipe.family.name))
 
 
 def _shape_hint(err: ValueError, recipe: Recipe, shapes: Shapes) -> str:
@@ -85,8 +65,6 @@ def _shape_hint(err: ValueError, recipe: Recipe, shapes: Shapes) -> str:
     msg = str(err)
     if shapes.kind != "image" or "shape" not in msg:
         return msg
-    from gankit.data import DATASETS
-
     c, h, w = shapes.shape
     hint = f"; dataset {recipe.data.name!r} gives {c}x{h}x{w} images"
     if recipe.data.name in DATASETS.names() and "resolution" in DATASETS.options(recipe.data.name):
@@ -94,30 +72,40 @@ def _shape_hint(err: ValueError, recipe: Recipe, shapes: Shapes) -> str:
     return msg + hint
 
 
-def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]] = ()  # type: ignore[assignment]
-                   ) -> tuple[nn.Module, nn.Module | None]:
-    from gankit.families import FAMILIES
-    from gankit.models import DISCRIMINATORS, GENERATORS
-
-    family = FAMILIES.get(recipe.family.name)
-    adversarial = getattr(family, "adversarial", True)
+def build_networks(
+    recipe: Recipe, shapes: Shapes, tricks: Sequence[tuple[str, Any]] = (), family: type[Family] | None = None
+) -> tuple[nn.Module, nn.Module | None]:
+    family = family or family_of(recipe)
+    adversarial = family.adversarial
     if adversarial and recipe.discriminator is None:
-        raise ConfigError(f"family {recipe.family.name!r} needs a discriminator: add discriminator={{name: ...}} "
-                          "(see `gankit list discriminators`)")
+        raise ConfigError(
+            f"family {recipe.family.name!r} needs a discriminator: add discriminator={{name: ...}} "
+            "(see `gankit list discriminators`)"
+        )
     if not adversarial and recipe.discriminator is not None:
-        raise ConfigError(f"family {recipe.family.name!r} trains no discriminator; remove `discriminator` from the recipe")
-    conditional = getattr(family, "conditional", False)
+        raise ConfigError(
+            f"family {recipe.family.name!r} trains no discriminator; remove `discriminator` from the recipe"
+        )
+    conditional = family.conditional
     n_cls = shapes.num_classes if conditional else 0
-    d_cls = shapes.num_classes if conditional or getattr(family, "classifier_d", False) else 0
+    d_cls = shapes.num_classes if conditional or family.classifier_d else 0
     if (conditional or d_cls) and shapes.num_classes < 1:
-        raise ConfigError(f"family {recipe.family.name!r} needs labelled data; dataset {recipe.data.name!r} has no "
-                          "classes (use digits, mnist, or an image folder with one subfolder per class)")
+        raise ConfigError(
+            f"family {recipe.family.name!r} needs labelled data; dataset {recipe.data.name!r} has no "
+            "classes (use digits, mnist, or an image folder with one subfolder per class)"
+        )
     g_in = _translation_input(recipe, family, shapes)
-    if getattr(family, "two_way", False):
+    if family.two_way:
+        assert g_in is not None
         return _two_way_networks(recipe, shapes, g_in)
     try:
-        G = GENERATORS.build(recipe.generator.name, out_shape=shapes.shape, num_classes=n_cls,
-                             **recipe.generator.options, **({"in_shape": g_in} if g_in is not None else {}))
+        G = GENERATORS.build(
+            recipe.generator.name,
+            out_shape=shapes.shape,
+            num_classes=n_cls,
+            **recipe.generator.options,
+            **({"in_shape": g_in} if g_in is not None else {}),
+        )
     except ValueError as err:
         raise ConfigError(_shape_hint(err, recipe, shapes)) from None
     if not adversarial:  # a standalone autoencoder: G alone
@@ -128,33 +116,38 @@ def build_networks(recipe: Recipe, shapes: Shapes, tricks: list[tuple[str, Any]]
             d_shape = t.d_in_shape(d_shape)
         except ValueError as err:
             raise ConfigError(f"tricks: {err}") from None
+    assert recipe.discriminator is not None
     d_opts = dict(recipe.discriminator.options)
-    for key, value in getattr(family, "d_options", {}).items():  # e.g. AC-GAN's class head
+    for key, value in family.d_options.items():  # e.g. AC-GAN's class head
         if key in recipe.discriminator.options and recipe.discriminator.options[key] != value:
-            raise ConfigError(f"discriminator.{key}={d_opts[key]!r} contradicts family {recipe.family.name!r}, "
-                              f"which needs {value!r}; remove it from the recipe")
+            raise ConfigError(
+                f"discriminator.{key}={d_opts[key]!r} contradicts family {recipe.family.name!r}, "
+                f"which needs {value!r}; remove it from the recipe"
+            )
         d_opts[key] = value
     D = DISCRIMINATORS.build(recipe.discriminator.name, in_shape=d_shape, num_classes=d_cls, **d_opts)
     _check_growth(G, D)
     return G, D
 
 
-def _translation_input(recipe: Recipe, family: Any, shapes: Shapes) -> tuple[int, ...] | None:
+def _translation_input(recipe: Recipe, family: type[Family], shapes: Shapes) -> tuple[int, ...] | None:
     """The input shape of an image-to-image G (None for z -> x families); checks that G and the
     family agree on which kind of G this is."""
-    from gankit.models import GENERATORS
-
     image_to_image = "in_shape" in GENERATORS.entry(recipe.generator.name).injected
-    if not getattr(family, "translates", False):
+    if not family.translates:
         if image_to_image:
-            raise ConfigError(f"generator {recipe.generator.name!r} maps images to images; use it with family "
-                              "pix2pix, inpainting, srgan or cyclegan, or pick a noise -> image generator for "
-                              f"family {recipe.family.name!r}")
+            raise ConfigError(
+                f"generator {recipe.generator.name!r} maps images to images; use it with family "
+                "pix2pix, inpainting, srgan or cyclegan, or pick a noise -> image generator for "
+                f"family {recipe.family.name!r}"
+            )
         return None
     if not image_to_image:
         choices = ", ".join(n for n in GENERATORS.names() if "in_shape" in GENERATORS.entry(n).injected)
-        raise ConfigError(f"family {recipe.family.name!r} needs an image-to-image generator ({choices}); "
-                          f"{recipe.generator.name!r} maps noise to images")
+        raise ConfigError(
+            f"family {recipe.family.name!r} needs an image-to-image generator ({choices}); "
+            f"{recipe.generator.name!r} maps noise to images"
+        )
     try:
         return tuple(family.g_in_shape(shapes.shape, shapes.in_shape, recipe.family.options))
     except ValueError as err:
@@ -164,15 +157,19 @@ def _translation_input(recipe: Recipe, family: Any, shapes: Shapes) -> tuple[int
 def _two_way_networks(recipe: Recipe, shapes: Shapes, a_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
     """CycleGAN's pair of generators (A -> B, B -> A) and pair of discriminators (on B, on A), each
     pair built from the one recipe entry and trained by one optimiser."""
-    from gankit.models import DISCRIMINATORS, GENERATORS
-    from gankit.models.cyclegan import TwoWay
-
     b_shape = tuple(shapes.shape)
     g, d = recipe.generator, recipe.discriminator
-    G = TwoWay(GENERATORS.build(g.name, in_shape=a_shape, out_shape=b_shape, num_classes=0, **g.options),
-               GENERATORS.build(g.name, in_shape=b_shape, out_shape=a_shape, num_classes=0, **g.options), ("ab", "ba"))
-    D = TwoWay(DISCRIMINATORS.build(d.name, in_shape=b_shape, num_classes=0, **d.options),
-               DISCRIMINATORS.build(d.name, in_shape=a_shape, num_classes=0, **d.options), ("b", "a"))
+    assert d is not None
+    G = TwoWay(
+        GENERATORS.build(g.name, in_shape=a_shape, out_shape=b_shape, num_classes=0, **g.options),
+        GENERATORS.build(g.name, in_shape=b_shape, out_shape=a_shape, num_classes=0, **g.options),
+        ("ab", "ba"),
+    )
+    D = TwoWay(
+        DISCRIMINATORS.build(d.name, in_shape=b_shape, num_classes=0, **d.options),
+        DISCRIMINATORS.build(d.name, in_shape=a_shape, num_classes=0, **d.options),
+        ("b", "a"),
+    )
     return G, D
 
 
@@ -186,45 +183,45 @@ def _check_growth(G: nn.Module, D: nn.Module) -> None:
     diff = [k for k in GROWTH_KEYS if getattr(G, k, None) != getattr(D, k, None)]
     if diff:
         detail = ", ".join(f"{k}: G {getattr(G, k, None)} vs D {getattr(D, k, None)}" for k in diff)
-        raise ConfigError(f"generator and discriminator must grow on the same schedule ({detail}); "
-                          f"set the same {', '.join(diff)} in both")
+        raise ConfigError(
+            f"generator and discriminator must grow on the same schedule ({detail}); "
+            f"set the same {', '.join(diff)} in both"
+        )
 
 
-def build_encoder(recipe: Recipe, shapes: Shapes, z_dim: int) -> nn.Module | None:
+def build_encoder(recipe: Recipe, shapes: Shapes, z_dim: int, family: type[Family] | None = None) -> nn.Module | None:
     """The encoder x -> z of the bidirectional families, or None; checks the recipe asks for it
     exactly when the family uses it."""
-    from gankit.families import FAMILIES
-    from gankit.models import ENCODERS
-
-    family = FAMILIES.get(recipe.family.name)
+    family = family or family_of(recipe)
     if recipe.encoder is None:
         if family.needs_encoder:
-            raise ConfigError(f"family {recipe.family.name!r} needs an encoder x -> z: add "
-                              "encoder={name: mlp-encoder} (see `gankit list encoders`)")
+            raise ConfigError(
+                f"family {recipe.family.name!r} needs an encoder x -> z: add "
+                "encoder={name: mlp-encoder} (see `gankit list encoders`)"
+            )
         return None
     if not family.needs_encoder:
-        raise ConfigError(f"encoder: family {recipe.family.name!r} has no encoder; remove it, or use "
-                          "family=bigan / family=veegan")
+        raise ConfigError(
+            f"encoder: family {recipe.family.name!r} has no encoder; remove it, or use family=bigan / family=veegan"
+        )
     return ENCODERS.build(recipe.encoder.name, in_shape=shapes.shape, z_dim=z_dim, **recipe.encoder.options)
 
 
-def check_family(recipe: Recipe) -> None:
+def check_family(recipe: Recipe, family: type[Family] | None = None) -> None:
     """Refuse objective / trick choices the family cannot use, before anything is built."""
-    from gankit.families import FAMILIES
-
-    family = FAMILIES.get(recipe.family.name)
+    family = family or family_of(recipe)
     try:
         family.check(recipe.objective.name, [t.name for t in recipe.tricks])
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    if getattr(family, "translates", False) and recipe.eval.metrics:
-        raise ConfigError(f"eval.metrics: family {recipe.family.name!r} scores its outputs against their targets "
-                          "itself (L1, PSNR, SSIM on data.holdout images); remove eval.metrics and set data.holdout")
+    if family.translates and recipe.eval.metrics:
+        raise ConfigError(
+            f"eval.metrics: family {recipe.family.name!r} scores its outputs against their targets "
+            "itself (L1, PSNR, SSIM on data.holdout images); remove eval.metrics and set data.holdout"
+        )
 
 
 def build_tricks(recipe: Recipe) -> list[tuple[str, Any]]:
-    from gankit.tricks import build_tricks as build
-
     try:
         return build(recipe.tricks, recipe.objective.name)
     except ValueError as err:
@@ -240,20 +237,14 @@ def build_generator(recipe: Recipe, shapes: Shapes) -> nn.Module:
 
 
 def build_objective(recipe: Recipe) -> Any:
-    from gankit.objectives import OBJECTIVES
-
     return OBJECTIVES.build(recipe.objective.name, **recipe.objective.options)
 
 
 def build_penalties(recipe: Recipe) -> list[tuple[str, Any]]:
-    from gankit.penalties import PENALTIES
-
     return [(c.name, PENALTIES.build(c.name, **c.options)) for c in recipe.penalties]
 
 
 def build_metrics(recipe: Recipe) -> list[tuple[str, Any]]:
-    from gankit.metrics import METRICS
-
     return [(c.name, METRICS.build(c.name, **c.options)) for c in recipe.eval.metrics]
 
 

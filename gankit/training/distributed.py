@@ -10,7 +10,8 @@ on CUDA, gloo on CPU) and trains a replica; DDP averages the gradients, so the r
   of a 1-rank run of the same global batch, and (without batch norm, whose statistics are per rank
   unless ``perf.sync_batchnorm``) reaches the same weights up to float summation order.
 * Every other random draw (dropout, WGAN-GP interpolation, instance noise, style mixing) comes from
-  the global RNG seeded ``seed + rank``: independent across ranks, as per-sample noise should be.
+  the global RNG seeded ``seed + 1000 * rank`` (``gankit.seeds.rank_seed``): independent across
+  ranks, as per-sample noise should be.
 * Rank 0 alone writes the run directory (config, metrics, samples, checkpoints, report); the logged
   losses are averaged over ranks at logging steps, and each evaluation's feature extraction is split
   over the ranks and gathered, so every rank scores the whole set. Checkpoints hold every
@@ -76,7 +77,7 @@ class Sharding:
         self.generator = torch.Generator().manual_seed(self.seed)
 
     def _slice(self, full: torch.Tensor, n: int, device: torch.device) -> torch.Tensor:
-        return full[self.rank * n:(self.rank + 1) * n].to(device, non_blocking=True)
+        return full[self.rank * n : (self.rank + 1) * n].to(device, non_blocking=True)
 
     def randn(self, n: int, dim: int, device: torch.device) -> torch.Tensor:
         return self._slice(torch.randn(n * self.world, dim, generator=self.generator), n, device)
@@ -130,8 +131,11 @@ def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     # forward in one step). The option's name changed in recent PyTorch releases.
     import inspect
 
-    no_forward_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(
-        DistributedDataParallel.__init__).parameters else {"broadcast_buffers": False})
+    no_forward_sync: dict[str, Any] = (
+        {"forward_sync_buffers": False}
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+        else {"broadcast_buffers": False}
+    )
     return Replica(module, device_ids=ids, **no_forward_sync)
 
 

@@ -1,5 +1,6 @@
 """What stops a run safely. ``StopSignals``: SIGINT/SIGTERM end it at a step boundary with a
-checkpoint. ``FiniteGuard``, the NaN/Inf guard: every step's loss terms and gradient norms stay on the device until a logging
+checkpoint. ``FiniteGuard``, the NaN/Inf guard: every step's loss terms and gradient norms stay on the device
+until a logging
 step reads them all at once; the first bad step and term then stop the run with a message that says
 what went wrong, where the last good checkpoint is, and how to resume it with lower learning rates."""
 
@@ -31,7 +32,9 @@ class FiniteGuard:
     def track(self, step: int, phase: str, terms: dict[str, torch.Tensor], skipped: torch.Tensor | None = None) -> bool:
         """Keep ``terms`` of generator step ``step``; True when it is time to check (the list is long)."""
         # Named terms first, then their total, then the gradient: the first bad one is the culprit.
-        keys = tuple(k for k in terms if k not in ("loss", "grad_norm")) + tuple(k for k in ("loss", "grad_norm") if k in terms)
+        keys = tuple(k for k in terms if k not in ("loss", "grad_norm")) + tuple(
+            k for k in ("loss", "grad_norm") if k in terms
+        )
         vals = [terms[k] for k in keys]
         if any(v.ndim or v.dtype != torch.float32 for v in vals):  # checked in Python: free for the usual scalars
             vals = [v.float().sum() for v in vals]
@@ -53,18 +56,27 @@ class FiniteGuard:
             return
         first, phase, keys, values = pending[int(flags.nonzero()[0])]
         term = f"{phase.lower()}/{keys[int((~torch.isfinite(values)).nonzero()[0])]}"
-        what = (f"the gradient of {term.split('/')[0].upper()} became NaN/Inf" if term.endswith("/grad_norm")
-                else f"the loss term {term} became NaN/Inf")
+        what = (
+            f"the gradient of {term.split('/')[0].upper()} became NaN/Inf"
+            if term.endswith("/grad_norm")
+            else f"the loss term {term} became NaN/Inf"
+        )
         if last_checkpoint is None:
-            self.failure = (f"{what} at step {first}; training stopped before any checkpoint was written. "
-                            "Start again with lower learning rates, a gradient penalty or another objective.")
+            self.failure = (
+                f"{what} at step {first}; training stopped before any checkpoint was written. "
+                "Start again with lower learning rates, a gradient penalty or another objective."
+            )
         else:
-            lower = " ".join(f"optim.{k}.lr={cfg.lr / 2:g}" for k, cfg in (("g", recipe.optim.g), ("d", recipe.optim.d))
-                             if k == "g" or has_d)
+            lower = " ".join(
+                f"optim.{k}.lr={cfg.lr / 2:g}"
+                for k, cfg in (("g", recipe.optim.g), ("d", recipe.optim.d))
+                if k == "g" or has_d
+            )
             self.failure = (
                 f"{what} at step {first}; training stopped and the last good checkpoint is {last_checkpoint}. "
                 f"Resume from it with lower learning rates:\n  gankit train --resume {run_dir} --force {lower}\n"
-                "or start again with a gradient penalty or another objective.")
+                "or start again with a gradient penalty or another objective."
+            )
         raise NonFiniteLoss(self.failure)
 
 
@@ -81,8 +93,9 @@ class StopSignals:
         if self.requested:  # asked twice: the user wants out now, checkpoint or not
             raise KeyboardInterrupt(f"{name} received twice")
         self.requested = name
-        self.console.print(f"[yellow]{name}: finishing this step, saving a checkpoint and stopping "
-                           "(send it again to stop at once)[/]")
+        self.console.print(
+            f"[yellow]{name}: finishing this step, saving a checkpoint and stopping (send it again to stop at once)[/]"
+        )
 
     def install(self) -> dict[int, Any]:
         """Install the handlers; returns the old ones to restore. Only the main thread may."""

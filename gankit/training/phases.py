@@ -1,44 +1,24 @@
-"""Cadence as data: a schedule is a list of phases, and one function owns backward.
+"""One function owns backward: ``run_phase`` runs one optimiser step of a family's phase.
 
-After StyleGAN2-ADA's ``training_loop`` phases: n_critic, lazy regularisation and G/D alternation
-are numbers here (``repeats``, ``interval``), never branches in the loop.
+The phases themselves (cadence as data: ``repeats``, ``interval``, the batch rule) are the families'
+(``gankit.families.step``); everything around backward lives here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import torch
-from torch import nn
 
-from gankit.training.precision import Precision, scaling
+from gankit.amp import scaling
+from gankit.families.step import Batch, Phase, StepContext
+from gankit.training.precision import Precision
 
-LossFn = Callable[[], dict[str, torch.Tensor]]
-
-
-@dataclass
-class Phase:
-    name: str  # "D" or "G": also the prefix of its logged terms
-    module: nn.Module  # the network this phase trains
-    optimizer: torch.optim.Optimizer
-    loss_fn: LossFn  # returns {"loss": total, other named terms ...}
-    frozen: tuple[nn.Module, ...] = ()  # networks that must not accumulate gradients here
-    repeats: int = 1  # e.g. n_critic discriminator updates per generator update
-    interval: int = 1  # run on generator steps where step % interval == 0
-    start: int = 0  # and step >= start (SRGAN's D waits while G pre-trains on the content loss)
-    post_step: tuple[Callable[[], None], ...] = field(default_factory=tuple)  # e.g. weight clipping
-    scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling; set by the trainer
-
-    def __post_init__(self) -> None:
-        # Parameter lists walked once: module.parameters() recurses through every submodule, and at
-        # the toy benchmark's 12 ms steps those walks were most of what gankit added to a plain loop.
-        self.params = [p for p in self.module.parameters()]
-        self.frozen_params = [p for m in self.frozen for p in m.parameters()]
+FP32 = Precision()  # no autocast, no loss scaling
 
 
-def grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
+def grad_norm(params: Sequence[torch.Tensor]) -> torch.Tensor:
     """The global L2 norm of the gradients of ``params`` (a phase's cached parameter list)."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -46,12 +26,16 @@ def grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def run_phase(phase: Phase, precision: Precision = Precision(), accumulate: int = 1) -> dict[str, torch.Tensor]:
+def run_phase(
+    phase: Phase, ctx: StepContext, draw: Callable[[], Batch], precision: Precision = FP32, accumulate: int = 1
+) -> dict[str, torch.Tensor]:
     """One optimiser step of ``phase``: everything around backward lives here and only here.
 
-    ``precision`` runs the loss under autocast (and fp16 loss scaling with ``phase.scaler``);
-    ``accumulate`` > 1 sums the gradients of that many calls of the loss (each drawing its own
-    micro-batch) before the step, the terms averaged. Returns the phase's loss terms and the gradient
+    Each call of the phase's loss gets the real batch its rule says (``Phase.batch``: ``draw()``,
+    the batch an earlier phase drew this step, or none) and ``ctx``. ``precision`` runs the loss
+    under autocast (and fp16 loss scaling with ``phase.scaler``); ``accumulate`` > 1 sums the
+    gradients of that many calls of the loss (each with its own micro-batch) before the step, the
+    terms averaged. Returns the phase's loss terms and the gradient
     norm, detached and still on the device (no host sync); the norm is what tells a non-finite
     gradient from a non-finite loss.
     """
@@ -65,15 +49,16 @@ def run_phase(phase: Phase, precision: Precision = Precision(), accumulate: int 
         phase.optimizer.zero_grad(set_to_none=True)
         out: dict[str, torch.Tensor] = {}
         for i in range(accumulate):
-            with contextlib.ExitStack() as ctx:
+            with contextlib.ExitStack() as syncs:
                 # DDP: a frozen network must not expect a gradient reduction (it gets no gradients), and
-                # accumulated micro-batches reduce once, on the last backward.
+                # accumulated micro-batches reduce once, on the last backward. (The type ignores: torch types
+                # a module's attributes as Tensor | Module; ``no_sync`` is DDP's method, checked by hasattr.)
                 for other in phase.frozen:
                     if hasattr(other, "no_sync"):
-                        ctx.enter_context(other.no_sync())
+                        syncs.enter_context(other.no_sync())  # type: ignore[operator]
                 if i < accumulate - 1 and hasattr(phase.module, "no_sync"):
-                    ctx.enter_context(phase.module.no_sync())
-                out = _accumulate_once(phase, precision, accumulate, out)
+                    syncs.enter_context(phase.module.no_sync())  # type: ignore[operator]
+                out = _accumulate_once(phase, _batch(phase, ctx, draw, i), ctx, precision, accumulate, out)
         if scaler is not None:
             scaler.unscale_(phase.optimizer)  # true gradients for the norm (inf on a step fp16 skips)
         out["grad_norm"] = grad_norm(phase.params)
@@ -93,12 +78,28 @@ def run_phase(phase: Phase, precision: Precision = Precision(), accumulate: int 
     return out
 
 
-def _accumulate_once(phase: Phase, precision: Precision, accumulate: int,
-                     out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _batch(phase: Phase, ctx: StepContext, draw: Callable[[], Batch], call: int) -> Batch | None:
+    """The real batch for a phase's ``call``-th loss call this step, by the phase's rule."""
+    if phase.batch == "none":
+        return None
+    if phase.batch == "reuse" and call == 0 and ctx.last_batch is not None:
+        return ctx.last_batch
+    ctx.last_batch = draw()
+    return ctx.last_batch
+
+
+def _accumulate_once(
+    phase: Phase,
+    batch: Batch | None,
+    ctx: StepContext,
+    precision: Precision,
+    accumulate: int,
+    out: dict[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
     """One loss call and its backward; returns the running (averaged) terms."""
     scaler = phase.scaler
     with precision.autocast(), scaling(scaler, phase.params[0].device):
-        terms = phase.loss_fn()
+        terms = phase.loss_fn(batch, ctx)
     loss = terms["loss"] if accumulate == 1 else terms["loss"] / accumulate
     (scaler.scale(loss) if scaler is not None else loss).backward()
     if accumulate == 1:
@@ -106,4 +107,3 @@ def _accumulate_once(phase: Phase, precision: Precision, accumulate: int,
     for k, v in terms.items():
         out[k] = out.get(k, 0) + v.detach().float() / accumulate
     return out
-

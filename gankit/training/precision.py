@@ -6,19 +6,16 @@ gradients survive fp16, and the gradients are divided again before the optimiser
 gradients overflowed is skipped and the factor lowered. Gradient penalties take a gradient *inside*
 the loss (a double backward), and that inner gradient must be scaled the same way. PyTorch's AMP
 notes ("Gradient penalty") scale the output before ``autograd.grad`` and unscale the result:
-``input_gradients`` does this through ``penalty_scale()`` while a phase runs under fp16.
+``input_gradients`` does this through ``gankit.amp.penalty_scale()`` while a phase runs under fp16.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
-
-_SCALE: contextvars.ContextVar[torch.Tensor | None] = contextvars.ContextVar("gankit_grad_scale", default=None)
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -42,21 +39,3 @@ class Precision:
     def make_scaler(self) -> torch.amp.GradScaler | None:
         """One scaler per optimiser (its own skip/backoff history); None unless fp16."""
         return torch.amp.GradScaler(self.device_type) if self.amp == "fp16" else None
-
-
-def penalty_scale() -> torch.Tensor | None:
-    """The current fp16 loss scale (a device tensor: no host sync), or None outside fp16 phases."""
-    return _SCALE.get()
-
-
-@contextlib.contextmanager
-def scaling(scaler: torch.amp.GradScaler | None, device: torch.device) -> Iterator[None]:
-    """Expose ``scaler``'s factor to gradient penalties while a phase computes its loss."""
-    if scaler is None:
-        yield
-        return
-    token = _SCALE.set(scaler.scale(torch.ones((), device=device)))
-    try:
-        yield
-    finally:
-        _SCALE.reset(token)

@@ -13,13 +13,15 @@ import torch
 import yaml
 from rich.console import Console
 
-from gankit.config import ConfigError, Recipe, apply_overrides, diff_keys, dump_yaml, flatten, validate_recipe
-from gankit.training import checkpoint as ck
+from gankit.config import ConfigError, Recipe, apply_overrides, diff_keys, dump_yaml, flatten
+from gankit.files import atomic_write
+from gankit.recipes.load import validate_recipe
+from gankit.runlog import RunLog
+from gankit.runlog import checkpoint as ck
 from gankit.training import distributed
 from gankit.training.build import resolve_device
 from gankit.training.guard import NonFiniteLoss
 from gankit.training.lock import LOCK, RunLock
-from gankit.training.logger import RunLog
 from gankit.training.trainer import Trainer
 from gankit.viz.report import record_environment, write_report
 
@@ -39,9 +41,7 @@ def default_run_dir(recipe: Recipe, root: str | Path = "runs") -> Path:
 
 
 def _write_config(run_dir: Path, recipe: Recipe) -> None:
-    tmp = run_dir / f".{CONFIG}.tmp"
-    tmp.write_text(dump_yaml(recipe))
-    os.replace(tmp, run_dir / CONFIG)
+    atomic_write(run_dir / CONFIG, dump_yaml(recipe))
 
 
 class NullLog:
@@ -72,8 +72,7 @@ def _refuse_foreign_out(run_dir: Path) -> None:
     """A run goes into a new or empty folder; anything else in it is the user's, not ours to mix into."""
     if (run_dir / CONFIG).exists() or (run_dir / "checkpoints").exists():
         raise ConfigError(
-            f"{run_dir} already holds a run; continue it with `gankit train --resume {run_dir}` "
-            "or choose another --out"
+            f"{run_dir} already holds a run; continue it with `gankit train --resume {run_dir}` or choose another --out"
         )
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir} is a file, not a folder; give a new or empty folder")
@@ -107,11 +106,16 @@ def start_run(recipe: Recipe, out: str | Path | None = None, console: Console | 
 def write_status(run_dir: Path, state: str, step: int, total: int, message: str = "") -> None:
     """``RUN_DIR/status.json``: how the run stands or ended (running, finished, signalled, nan, crashed),
     so the report and a later reader never mistake a stopped run for a finished one."""
-    info = {"state": state, "step": int(step), "total": int(total), "message": message, "pid": os.getpid(),
-            "host": socket.gethostname(), "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    tmp = run_dir / f".{STATUS}.tmp"
-    tmp.write_text(json.dumps(info, indent=1))
-    os.replace(tmp, run_dir / STATUS)
+    info = {
+        "state": state,
+        "step": int(step),
+        "total": int(total),
+        "message": message,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write(run_dir / STATUS, json.dumps(info, indent=1))
 
 
 def _train(trainer: Trainer, log: Any, console: Console | None) -> dict[str, Any]:
@@ -126,8 +130,13 @@ def _train(trainer: Trainer, log: Any, console: Console | None) -> dict[str, Any
         if main:
             if result["finished"]:  # an end-of-run evaluation that failed is noted, the weights are kept
                 error = result.get("eval_error")
-                write_status(run_dir, "finished", trainer.step, total,
-                             f"the end-of-run evaluation failed: {error}" if error else "")
+                write_status(
+                    run_dir,
+                    "finished",
+                    trainer.step,
+                    total,
+                    f"the end-of-run evaluation failed: {error}" if error else "",
+                )
             else:
                 write_status(run_dir, "signalled", trainer.step, total, f"stopped by {result.get('stopped_by')}")
     except NonFiniteLoss as err:
@@ -171,8 +180,10 @@ def _record_changes(run_dir: Path, step: int, saved: Recipe, new: Recipe, forced
     """Append the resume's recipe changes, old and new values, to ``RUN_DIR/config_history.json``: a
     forced change is part of how the run's numbers came about."""
     old_flat, new_flat = flatten(saved.model_dump(mode="json")), flatten(new.model_dump(mode="json"))
-    changes = {k: {"old": old_flat.get(k), "new": new_flat.get(k)}
-               for k in diff_keys(saved.model_dump(mode="json"), new.model_dump(mode="json"))}
+    changes = {
+        k: {"old": old_flat.get(k), "new": new_flat.get(k)}
+        for k in diff_keys(saved.model_dump(mode="json"), new.model_dump(mode="json"))
+    }
     if not changes:
         return
     path = run_dir / HISTORY
@@ -180,15 +191,18 @@ def _record_changes(run_dir: Path, step: int, saved: Recipe, new: Recipe, forced
         entries = json.loads(path.read_text()) if path.is_file() else []
     except ValueError:
         entries = []
-    entries.append({"from_step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "forced": forced,
-                    "changes": changes})
-    tmp = run_dir / f".{HISTORY}.tmp"
-    tmp.write_text(json.dumps(entries, indent=1))
-    os.replace(tmp, path)
+    entries.append(
+        {"from_step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "forced": forced, "changes": changes}
+    )
+    atomic_write(path, json.dumps(entries, indent=1))
 
 
-def resume_run(run_dir: str | Path, overrides: list[str] = (), force: bool = False,
-               console: Console | None = None) -> dict[str, Any]:
+def resume_run(
+    run_dir: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    force: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any]:
     run_dir = Path(run_dir)
     main = distributed.from_environment().main
     lock = RunLock(run_dir).acquire() if main and (run_dir / CONFIG).is_file() else None
@@ -198,7 +212,9 @@ def resume_run(run_dir: str | Path, overrides: list[str] = (), force: bool = Fal
         trainer = Trainer(recipe, run_dir, console=console)
         if ckpts:
             trainer.load_checkpoint(ckpts[-1], force=force)
-        elif console is not None and trainer.dist.main:  # stopped before its first checkpoint: a fresh trainer *is* step 0
+        elif (
+            console is not None and trainer.dist.main
+        ):  # stopped before its first checkpoint: a fresh trainer *is* step 0
             console.print(f"{run_dir} has no checkpoint yet: training again from step 0")
         if not trainer.dist.main:
             return _train(trainer, NullLog(), console)

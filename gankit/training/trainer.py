@@ -1,4 +1,8 @@
-"""One trainer for every recipe: build pieces, run the family's phases, log, sample, checkpoint."""
+"""One trainer for every recipe: assemble the pieces, run the family's phases, log, sample, checkpoint.
+
+``Trainer.__init__`` assembles (data, networks, family, optimisers, evaluation) into a ``TrainState``;
+``train`` is a thin loop of ``train_step`` and the periodic hooks (log, evaluate, sample, checkpoint).
+"""
 
 from __future__ import annotations
 
@@ -13,30 +17,46 @@ from rich.markup import escape
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gankit.config import ConfigError, Recipe
-from gankit.penalties import refresh_spectral_norm
-from gankit.training import checkpoint as ck
-from gankit.training import distributed, state
-from gankit.training.build import (
-    Shapes, build_data, build_encoder, build_family_inputs, build_metrics, build_networks, build_objective,
-    build_penalties, build_tricks, check_family, make_optimizer, resolve_device,
-)
+from gankit.data.base import to_uint8
+from gankit.families import Batch, Family, StepContext
+from gankit.latent import generate, z_dim_of
+from gankit.metrics import METRICS
 from gankit.metrics.classes import requested_labels
-from gankit.models.base import set_step
 from gankit.metrics.evaluate import Evaluator, reference_description
+from gankit.models.base import set_step
+from gankit.nn.mode import eval_mode
+from gankit.penalties import refresh_spectral_norm
+from gankit.runlog import Health, HealthWarning, RunLog, diversity, read_metrics, replay
+from gankit.runlog import checkpoint as ck
+from gankit.seeds import SeedPurpose, rank_seed, seed_for, seeded
+from gankit.training import distributed, state
 from gankit.training.best import BestTracker
-from gankit.training.health import Health, HealthWarning, diversity, replay
-from gankit.training.logger import RunLog, make_progress, read_metrics
-from gankit.training.guard import FiniteGuard, NonFiniteLoss, StopSignals  # noqa: F401 - NonFiniteLoss: public here too
+from gankit.training.build import (
+    Shapes,
+    build_data,
+    build_encoder,
+    build_metrics,
+    build_networks,
+    build_objective,
+    build_penalties,
+    build_tricks,
+    check_family,
+    family_of,
+    make_optimizer,
+    resolve_device,
+)
+from gankit.training.guard import FiniteGuard, NonFiniteLoss, StopSignals
 from gankit.training.phases import run_phase
 from gankit.training.precision import Precision
+from gankit.training.progress import make_progress
 from gankit.viz import save_samples
 from gankit.viz.grid import save_image_grid
+
+__all__ = ["NonFiniteLoss", "Trainer"]  # NonFiniteLoss: what a NaN stop raises, public here too
 
 
 class Trainer:
     def __init__(self, recipe: Recipe, run_dir: str | Path, console: Console | None = None) -> None:
-        from gankit.families import FAMILIES
-
         self.recipe, self.run_dir = recipe, Path(run_dir)
         self.console = console or Console()
         self.dist = distributed.from_environment()
@@ -45,81 +65,23 @@ class Trainer:
         torch.manual_seed(recipe.seed)  # the same initial weights on every rank
         if not self.dist.main:
             self.console = Console(quiet=True)  # one progress bar and one set of messages: rank 0's
+        self.family_cls: type[Family] = family_of(recipe)
         self.source = build_data(recipe)
         in_shape = getattr(self.source, "in_shape", None)
-        self.shapes = Shapes(self.source.kind, tuple(self.source.shape), int(self.source.num_classes),
-                             tuple(in_shape) if in_shape is not None else None)
-        check_family(recipe)
-        self.tricks = build_tricks(recipe)
-        self.G, self.D = build_networks(recipe, self.shapes, self.tricks)
-        self.E = build_encoder(recipe, self.shapes, self.G.z_dim)
-        self.penalties = build_penalties(recipe)
-        for _, pen in self.penalties:
-            if pen.target == "D" and self.D is None:
-                raise ConfigError(f"family {recipe.family.name!r} has no discriminator for a D penalty; remove it")
-            pen.on_build(self.G if pen.target == "G" else self.D)
-        perf = recipe.perf
-        self._check_distributed(recipe)
-        if perf.sync_batchnorm and self.dist.enabled and self.device.type != "cuda":
-            raise ConfigError("perf.sync_batchnorm needs CUDA devices (PyTorch's SyncBatchNorm is GPU-only); on CPU "
-                              "ranks keep per-rank batch-norm statistics: set perf.sync_batchnorm=false")
-        if perf.sync_batchnorm and self.dist.enabled:
-            self.G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
-            if self.D is not None:
-                self.D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
-        fmt = torch.channels_last if perf.channels_last and self.shapes.kind == "image" else torch.preserve_format
-        self.G.to(self.device, memory_format=fmt)
-        if self.D is not None:
-            self.D.to(self.device, memory_format=fmt)
-        self.precision = Precision(perf.amp, self.device.type)
-        g_params = list(self.G.parameters())
-        if self.E is not None:
-            self.E.to(self.device)
-            g_params += list(self.E.parameters())  # BiGAN / VEEGAN: E (or F) learns with G
-        self.objective = build_objective(recipe).to(self.device)
-        sched = recipe.schedule
-        self.opt_g = make_optimizer(recipe.optim.g, g_params)
-        self.opt_d = make_optimizer(recipe.optim.d, self.D.parameters()) if self.D is not None else None
-        # With accumulation every loss call draws a micro-batch; the optimiser steps on their sum.
-        self.stream = self.source.stream(sched.batch_size // perf.accumulate, recipe.seed)
-        g_run, d_run = self._compiled(recipe)
-        self.sharding = None
-        if self.dist.enabled:  # every rank takes its slice of one global batch, latents and labels
-            self.stream = distributed.ShardedStream(self.stream, self.dist.rank, self.dist.world)
-            self.sharding = distributed.Sharding(self.dist.rank, self.dist.world, recipe.seed + 4)
-            g_run = distributed.wrap(g_run, self.device)
-            d_run = distributed.wrap(d_run, self.device) if d_run is not None else None
-            torch.manual_seed(recipe.seed + 1000 * self.dist.rank)  # independent per-sample noise per rank
-        try:
-            self.family = FAMILIES.get(recipe.family.name)(
-                g_run, d_run, self.objective, self.penalties, self.stream.next, self.device, self.tricks,
-                **({"encoder": self.E} if self.E is not None else {}), **build_family_inputs(recipe, self.source),
-                **recipe.family.options,
-            )
-        except ValueError as err:  # a family option or piece that does not fit: the recipe's to fix
-            raise ConfigError(str(err)) from None
-        self.family.sharding = self.sharding
-        self.phases = self.family.phases(self.opt_g, self.opt_d, sched.n_critic)
-        for phase in self.phases:
-            phase.scaler = self.precision.make_scaler()
-        self.ema = None
-        if recipe.ema.enabled:
-            self.ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema.decay), use_buffers=True)
-        self._ema_spectral_norm = self.ema is not None and refresh_spectral_norm(self.G, iterations=0) > 0
-        self.metrics = build_metrics(recipe)
-        if hasattr(self.source, "centers") and "toy-mixture" not in [n for n, _ in self.metrics]:
-            from gankit.metrics import METRICS
-
-            self.metrics.append(("toy-mixture", METRICS.build("toy-mixture")))
-        self.evaluator = Evaluator(self.metrics, self.source, self.device, seed=recipe.seed,
-                                   reference=reference_description(self.source, recipe.data.options))
-        self.best = BestTracker(recipe.eval.best, recipe.eval.best_mode, self.metrics)
-        if self.dist.enabled:  # every rank evaluates its share of the samples; all score the whole set
-            self.evaluator.shard = (self.dist.rank, self.dist.world, distributed.gather_objects)
+        self.shapes = Shapes(
+            self.source.kind,
+            tuple(self.source.shape),
+            int(self.source.num_classes),
+            tuple(in_shape) if in_shape is not None else None,
+        )
+        check_family(recipe, self.family_cls)
+        self._build_networks()
+        self.state = self._build_state()
+        self._build_evaluation()
         # Sampling uses its own generators so that logging never shifts the training RNG stream.
-        self.fixed_z = torch.randn(self._grid_count(), self.G.z_dim,
-                                   generator=torch.Generator().manual_seed(recipe.seed + 1))
-        self.step = 0
+        self.fixed_z = torch.randn(
+            self._grid_count(), z_dim_of(self.G), generator=seeded(recipe.seed, SeedPurpose.GRID_LATENTS)
+        )
         self.guard = FiniteGuard()  # each step's terms stay on the device until a logging step checks them
         self.stop = StopSignals(self.console)
         self.last_eval: dict[str, float] = {}
@@ -128,22 +90,132 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self.last_samples: Path | None = None
         self.last_diversity: float | None = None
+        self.first_images: torch.Tensor | None = None  # a few real images, for grids without held-out data
         self.health = Health()
         self.health_warnings: list[HealthWarning] = []
+
+    # -- assembly ---------------------------------------------------------------------------------
+    def _build_networks(self) -> None:
+        """G, D, E, penalties and tricks, on the device in the recipe's memory format."""
+        recipe, perf = self.recipe, self.recipe.perf
+        self.tricks = build_tricks(recipe)
+        self.G, self.D = build_networks(recipe, self.shapes, self.tricks, self.family_cls)
+        self.E = build_encoder(recipe, self.shapes, z_dim_of(self.G), self.family_cls)
+        self.penalties = build_penalties(recipe)
+        for _, pen in self.penalties:
+            if pen.target == "D" and self.D is None:
+                raise ConfigError(f"family {recipe.family.name!r} has no discriminator for a D penalty; remove it")
+            pen.on_build(self.G if pen.target == "G" else self.D)
+        self._check_distributed(recipe)
+        if perf.sync_batchnorm and self.dist.enabled and self.device.type != "cuda":
+            raise ConfigError(
+                "perf.sync_batchnorm needs CUDA devices (PyTorch's SyncBatchNorm is GPU-only); on CPU "
+                "ranks keep per-rank batch-norm statistics: set perf.sync_batchnorm=false"
+            )
+        if perf.sync_batchnorm and self.dist.enabled:
+            self.G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            if self.D is not None:
+                self.D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+        fmt = torch.channels_last if perf.channels_last and self.shapes.kind == "image" else torch.preserve_format
+        # Module.to takes memory_format beside a device; torch's overloads list it alone (ignore[call-overload])
+        self.G.to(self.device, memory_format=fmt)  # type: ignore[call-overload]
+        if self.D is not None:
+            self.D.to(self.device, memory_format=fmt)  # type: ignore[call-overload]
+        if self.E is not None:
+            self.E.to(self.device)
+
+    def _build_state(self) -> state.TrainState:
+        """Optimisers, the batch stream, the family and its phases, EMA: the run's ``TrainState``."""
+        recipe, perf, sched = self.recipe, self.recipe.perf, self.recipe.schedule
+        self.precision = Precision(perf.amp, self.device.type)
+        g_params = list(self.G.parameters())
+        if self.E is not None:
+            g_params += list(self.E.parameters())  # BiGAN / VEEGAN: E (or F) learns with G
+        self.objective = build_objective(recipe).to(self.device)
+        opt_g = make_optimizer(recipe.optim.g, g_params)
+        opt_d = make_optimizer(recipe.optim.d, self.D.parameters()) if self.D is not None else None
+        # With accumulation every loss call draws a micro-batch; the optimiser steps on their sum.
+        micro = sched.batch_size // perf.accumulate
+        stream: Any = self.source.stream(micro, recipe.seed)
+        g_run, d_run = self._compiled(recipe)
+        sharding = None
+        if self.dist.enabled:  # every rank takes its slice of one global batch, latents and labels
+            stream = distributed.ShardedStream(stream, self.dist.rank, self.dist.world)
+            micro //= self.dist.world
+            sharding = distributed.Sharding(
+                self.dist.rank, self.dist.world, seed_for(recipe.seed, SeedPurpose.SHARDING)
+            )
+            g_run = distributed.wrap(g_run, self.device)
+            d_run = distributed.wrap(d_run, self.device) if d_run is not None else None
+            torch.manual_seed(rank_seed(recipe.seed, self.dist.rank))  # independent per-sample noise per rank
+        self.ctx = StepContext(self.device, micro, sharding=sharding)
+        try:
+            family = self.family_cls(
+                g_run,
+                d_run,
+                self.objective,
+                self.penalties,
+                self.device,
+                self.tricks,
+                **({"encoder": self.E} if self.E is not None else {}),
+                **self.family_cls.extra_inputs(recipe, self.source),
+                **recipe.family.options,
+            )
+        except ValueError as err:  # a family option or piece that does not fit: the recipe's to fix
+            raise ConfigError(str(err)) from None
+        phases = family.phases(opt_g, opt_d, sched.n_critic)
+        for phase in phases:
+            phase.scaler = self.precision.make_scaler()
+        ema = None
+        if recipe.ema.enabled:
+            ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema.decay), use_buffers=True)
+        self._ema_spectral_norm = ema is not None and refresh_spectral_norm(self.G, iterations=0) > 0
+        self.metrics = build_metrics(recipe)
+        if hasattr(self.source, "centers") and "toy-mixture" not in [n for n, _ in self.metrics]:
+            self.metrics.append(("toy-mixture", METRICS.build("toy-mixture")))
+        best = BestTracker(recipe.eval.best, recipe.eval.best_mode, self.metrics)
+        return state.TrainState(
+            self.G,
+            self.D,
+            self.E,
+            ema,
+            opt_g,
+            opt_d,
+            stream,
+            self.objective,
+            best,
+            self.tricks,
+            family,
+            phases,
+            sharding,
+            self.dist,
+        )
+
+    def _build_evaluation(self) -> None:
+        self.evaluator = Evaluator(
+            self.metrics,
+            self.source,
+            self.device,
+            seed=self.recipe.seed,
+            reference=reference_description(self.source, self.recipe.data.options),
+        )
+        if self.dist.enabled:  # every rank evaluates its share of the samples; all score the whole set
+            self.evaluator.shard = (self.dist.rank, self.dist.world, distributed.gather_objects)
 
     def _check_distributed(self, recipe: Recipe) -> None:
         if not self.dist.enabled:
             return
-        from gankit.families import FAMILIES
-
-        family = FAMILIES.get(recipe.family.name)
-        if self.E is not None or getattr(family, "two_way", False) or not hasattr(family, "noise"):
-            raise ConfigError(f"family {recipe.family.name!r} does not run under torchrun yet (DDP is wired for the "
-                              "GAN families whose G and D are single networks); train it in one process")
+        if not self.family_cls.distributed:
+            raise ConfigError(
+                f"family {recipe.family.name!r} does not run under torchrun yet (DDP is wired for the "
+                "GAN families whose G and D are single networks); train it in one process"
+            )
         per_rank = recipe.perf.accumulate * self.dist.world
         if recipe.schedule.batch_size % per_rank:
-            raise ConfigError(f"schedule.batch_size={recipe.schedule.batch_size} is the global batch: it must divide "
-                              f"into {self.dist.world} ranks x perf.accumulate={recipe.perf.accumulate}")
+            raise ConfigError(
+                f"schedule.batch_size={recipe.schedule.batch_size} is the global batch: it must divide "
+                f"into {self.dist.world} ranks x perf.accumulate={recipe.perf.accumulate}"
+            )
 
     def _compiled(self, recipe: Recipe) -> tuple[torch.nn.Module, torch.nn.Module | None]:
         """The networks the family trains: torch.compile'd where the recipe asks. Checkpoints, EMA and
@@ -152,34 +224,74 @@ class Trainer:
         if which == "none":
             return self.G, self.D
         if which in ("d", "both") and self.D is not None:
-            double = [name for name, pen in self.penalties if pen.target == "D" and getattr(pen, "double_backward", False)]
+            double = [name for name, pen in self.penalties if pen.target == "D" and pen.double_backward]
             if double:
-                raise ConfigError(f"perf.compile={which} with the gradient penalty {double[0]}: torch.compile does not "
-                                  "support the double backward a gradient penalty takes; use perf.compile=g")
+                raise ConfigError(
+                    f"perf.compile={which} with the gradient penalty {double[0]}: torch.compile does not "
+                    "support the double backward a gradient penalty takes; use perf.compile=g"
+                )
         g = torch.compile(self.G) if which in ("g", "both") else self.G
         d = torch.compile(self.D) if which in ("d", "both") and self.D is not None else self.D
-        return g, d
+        return g, d  # type: ignore[return-value]  # compile(module) is an OptimizedModule; its stub says Callable
 
-    # -- state ------------------------------------------------------------------------------------
+    # -- the state, by name ------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self.state.step = value
+
+    @property
+    def family(self) -> Family:
+        return self.state.family
+
+    @property
+    def phases(self) -> list[Any]:
+        return self.state.phases
+
+    @property
+    def ema(self) -> AveragedModel | None:
+        return self.state.ema
+
+    @property
+    def opt_g(self) -> torch.optim.Optimizer:
+        return self.state.opt_g
+
+    @property
+    def opt_d(self) -> torch.optim.Optimizer | None:
+        return self.state.opt_d
+
+    @property
+    def stream(self) -> Any:
+        return self.state.stream
+
+    @property
+    def best(self) -> BestTracker:
+        return self.state.best
+
+    @property
+    def sharding(self) -> distributed.Sharding | None:
+        return self.state.sharding
+
     def _grid_count(self) -> int:
         return self.recipe.log.grid_size if self.shapes.kind == "image" else 1000 * self.recipe.log.grid_size // 64
-
-    def _ema_started(self) -> bool:
-        return self.ema is not None and int(self.ema.n_averaged) > 0
 
     def sampling_generator(self) -> torch.nn.Module:
         """The EMA of G once averaging has begun (``ema.start``); G itself before, when the average is
         still the untrained initial copy."""
-        return self.ema.module if self._ema_started() else self.G
+        ema = self.state.ema
+        return ema.module if ema is not None and self.state.ema_started() else self.G
 
     def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
-        return state.tensors(self)
+        return self.state.tensors()
 
     def checkpoint_state(self) -> dict[str, Any]:
-        return state.training_state(self)
+        return self.state.state_dict()
 
     def metadata(self) -> dict[str, str]:
-        return state.metadata(self)
+        return state.metadata(self.recipe, self.shapes, self.step)
 
     def save_checkpoint(self) -> Path:
         self.check_finite()
@@ -188,39 +300,48 @@ class Trainer:
             self.last_checkpoint = self.run_dir / "checkpoints" / f"{ck.PREFIX}{self.step:07d}"
             return self.last_checkpoint
         self.last_checkpoint = ck.save_checkpoint(
-            self.run_dir / "checkpoints", self.step, self.checkpoint_tensors(), saved,
-            self.metadata(), keep=self.recipe.log.keep_checkpoints,
+            self.run_dir / "checkpoints",
+            self.step,
+            self.checkpoint_tensors(),
+            saved,
+            self.metadata(),
+            keep=self.recipe.log.keep_checkpoints,
         )
         return self.last_checkpoint
 
     def load_checkpoint(self, ckpt: Path, force: bool = False) -> None:
         """Restore ``ckpt``; ``force`` accepts a checkpoint whose recipe identity differs from this run's."""
-        state.restore(self, ckpt, force=force)
+        state.restore(self.state, self.recipe, ckpt, force=force)
+        self.set_network_step()
+        # The optimisers' saved states carry the old rates: the recipe's rule (a resume with
+        # `--force optim.g.lr=...` after a NaN stop) must win.
+        self.set_learning_rates()
         self.last_checkpoint = ckpt
 
     def set_network_step(self) -> None:
-        set_step(self.step, self.G, self.D, self.ema.module if self.ema is not None else None)
+        ema = self.state.ema
+        set_step(self.step, self.G, self.D, ema.module if ema is not None else None)
 
     # -- evaluation and pictures -----------------------------------------------------------------
     @torch.no_grad()
     def generate(self, z: torch.Tensor, batch: int = 1024) -> torch.Tensor:
+        """The sampling generator's images of latents ``z`` (eval mode), float on the CPU; a
+        class-conditional G takes classes in turn (0, 1, ..., K-1, 0, ...), so grids show every class."""
         G = self.sampling_generator()
-        was_training = G.training
-        G.eval()
-        try:
-            k = int(getattr(G, "num_classes", 0))
-            if not k:
-                return torch.cat([G(c.to(self.device)).float().cpu() for c in z.split(batch)])
-            # Class-conditional G: classes in turn (0, 1, ..., K-1, 0, ...), so grids show every class.
-            y = requested_labels(len(z), k).to(self.device)
-            return torch.cat([G(c.to(self.device), yc).float().cpu() for c, yc in zip(z.split(batch), y.split(batch))])
-        finally:
-            G.train(was_training)
+        k = int(getattr(G, "num_classes", 0))
+        labels = requested_labels(len(z), k) if k else None
+        with eval_mode(G):
+            return generate(G, len(z), z=z, labels=labels, batch_size=batch)
+
+    def grid_images(self) -> torch.Tensor:
+        """uint8 images of the first real batch, for sample grids when no images are held out. Drawn
+        from the stream only if training has not begun (a run resumed at its last step)."""
+        return to_uint8(self.first_images if self.first_images is not None else self.stream.next()[0][:16])
 
     def save_samples(self) -> Path:
         path = self.run_dir / "samples" / f"step-{self.step:06d}.png"
-        if getattr(self.family, "translates", False):  # input | output | target triples
-            images, per_row = self.family.sample_grid(self.sampling_generator())
+        if self.family_cls.translates:  # input | output | target triples
+            images, per_row = self.family.sample_grid(self.sampling_generator(), self.grid_images())
             self.last_samples = save_image_grid(images, path, nrow=per_row)
             return self.last_samples
         fake = self.generate(self.fixed_z)
@@ -231,31 +352,40 @@ class Trainer:
             centers = getattr(self.source, "centers", None)
         else:
             real = None  # image grids show samples only
-        self.last_samples = save_samples(fake, path, real=real, centers=centers,
-                                         title=f"{self.recipe.name} - step {self.step}")
+        self.last_samples = save_samples(
+            fake, path, real=real, centers=centers, title=f"{self.recipe.name} - step {self.step}"
+        )
         return self.last_samples
 
     def save_density(self, n: int = 10000) -> Path:
         """The final samples of a 2-D run beside the data, and their log-density (for the report)."""
         from gankit.viz.density import save_density_figure
 
-        fake = self.generate(torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(self.recipe.seed + 3)))
+        fake = self.generate(
+            torch.randn(n, z_dim_of(self.G), generator=seeded(self.recipe.seed, SeedPurpose.DENSITY_LATENTS))
+        )
         real, _ = self.source.sample_real(n, seed=self.recipe.seed)
-        return save_density_figure(fake, real, getattr(self.source, "centers", None),
-                                   self.run_dir / "samples" / "density.png", title=f"{self.recipe.name} - step {self.step}")
+        return save_density_figure(
+            fake,
+            real,
+            getattr(self.source, "centers", None),
+            self.run_dir / "samples" / "density.png",
+            title=f"{self.recipe.name} - step {self.step}",
+        )
 
     def evaluate(self) -> dict[str, float]:
         """Every metric of the recipe on the sampling generator; the same z at every evaluation."""
-        def generate(n: int) -> torch.Tensor:
-            return self.generate(torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(self.recipe.seed + 2)))
 
-        self.last_eval, self.last_protocol = self.evaluator.evaluate(generate)
-        family_scores = getattr(self.family, "scores", None)
-        if family_scores is not None:  # scores of the networks themselves (test error, probe, PSNR)
-            scores, protocol = family_scores(self.sampling_generator())
+        def draw(n: int) -> torch.Tensor:
+            return self.generate(
+                torch.randn(n, z_dim_of(self.G), generator=seeded(self.recipe.seed, SeedPurpose.EVAL_LATENTS))
+            )
+
+        self.last_eval, self.last_protocol = self.evaluator.evaluate(draw)
+        scores, protocol = self.family.scores(self.sampling_generator())  # test error, probe, PSNR
+        if scores:
             self.last_eval.update(scores)
-            if scores:
-                self.last_protocol[protocol["metric"]] = protocol
+            self.last_protocol[protocol["metric"]] = protocol
         return self.last_eval
 
     def _log(self, log: RunLog, scalars: dict[str, Any]) -> dict[str, Any]:
@@ -282,18 +412,25 @@ class Trainer:
             if os.environ.get("GANKIT_DEBUG"):
                 raise
             self.last_eval_error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
-            self.console.print(f"[yellow]warning (step {self.step}):[/] evaluation failed, training goes on: "
-                               f"{escape(self.last_eval_error)}")
+            self.console.print(
+                f"[yellow]warning (step {self.step}):[/] evaluation failed, training goes on: "
+                f"{escape(self.last_eval_error)}"
+            )
             log.write(self.step, {"eval/error": self.last_eval_error})
             return False
         self.last_eval_error = None
         self._log(log, {**{f"eval/{k}": v for k, v in results.items()}, "eval/protocol": self.last_protocol})
-        if self.best.improved(results):
-            self.best.save(self, results)
-            return True
-        return False
+        if not self.best.improved(results):
+            return False
+        self.best.record(results, self.step)
+        saved = self.checkpoint_state()  # collective under DDP: every rank gets here together
+        if self.dist.main:
+            self.best.write(
+                self.run_dir, self.step, self.checkpoint_tensors(), saved, self.metadata(), results, self.last_protocol
+            )
+        return True
 
-    # -- the loop ---------------------------------------------------------------------------------
+    # -- the step ---------------------------------------------------------------------------------
     def _track(self, phase: str, terms: dict[str, torch.Tensor], skipped: torch.Tensor | None = None) -> None:
         if self.guard.track(self.step + 1, phase, terms, skipped):
             self.check_finite()
@@ -312,10 +449,19 @@ class Trainer:
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr * factor
 
+    def draw_batch(self) -> Batch:
+        """The next real batch, on the device (the family never draws data itself)."""
+        x, y = self.stream.next()
+        if self.first_images is None:
+            self.first_images = x[:16].clone()
+        return Batch(
+            x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True) if y is not None else None
+        )
+
     def train_step(self, want_log: bool) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
-        self.family.step = self.step
-        self.family.logging = want_log
+        ctx = self.ctx
+        ctx.step, ctx.logging, ctx.last_batch = self.step, want_log, None
         if self.recipe.schedule.decay_start:
             self.set_learning_rates()
         self.set_network_step()
@@ -323,60 +469,48 @@ class Trainer:
             if self.step % phase.interval or self.step < phase.start:
                 continue
             for _ in range(phase.repeats):
-                out = run_phase(phase, self.precision, self.recipe.perf.accumulate)
+                out = run_phase(phase, ctx, self.draw_batch, self.precision, self.recipe.perf.accumulate)
                 if phase.scaler is None:
                     self._track(phase.name, out)
                 else:  # fp16: an overflow on a step the scaler skipped is its business, not a NaN stop
-                    self._track(phase.name, {k: v for k, v in out.items() if k != "skipped"}, skipped=out["skipped"] > 0)
+                    self._track(
+                        phase.name, {k: v for k, v in out.items() if k != "skipped"}, skipped=out["skipped"] > 0
+                    )
             terms.update({f"{phase.name.lower()}/{k}": v for k, v in out.items()})
-        if self.ema is not None and self.step >= self.recipe.ema.start:
-            self.ema.update_parameters(self.G)
+        ctx.last_batch = None  # no batch outlives its step
+        ema = self.state.ema
+        if ema is not None and self.step >= self.recipe.ema.start:
+            ema.update_parameters(self.G)
             if self._ema_spectral_norm:  # averaged u, v are off the averaged weights' singular vectors
-                refresh_spectral_norm(self.ema.module)
+                refresh_spectral_norm(ema.module)
         self.step += 1
         return terms
 
-    def train(self, log: RunLog) -> dict[str, Any]:
-        r = self.recipe
-        total = r.schedule.steps
-        main = self.dist.main  # rank 0 alone writes; every rank trains and evaluates its share
-        old_handlers = self.stop.install()
-        if self.step and main:  # resumed: the monitor picks up where the logged rows leave off, silently
-            self.health_warnings = replay(read_metrics(self.run_dir), self.health)
-        progress = make_progress(self.console)
-        t0, s0 = time.perf_counter(), self.step
-        try:
-            with progress:
-                task = progress.add_task(r.name, total=total, completed=self.step, rate="", info="")
-                stop = False
-                while self.step < total and not stop:
-                    want_log = (self.step + 1) % r.log.every == 0 or self.step + 1 == total
-                    terms = self.train_step(want_log)
-                    if want_log:
-                        self.check_finite()
-                        extra = {f"objective/{k}": v for k, v in self.objective.log_values().items()}
-                        row = self._log(log, distributed.mean_over_ranks({**terms, **extra}))
-                        rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
-                        info = f"D {row.get('d/loss', 0):.3f}  G {row.get('g/loss', 0):.3f}"
-                        if self.health.active:
-                            info += "  [yellow]! " + ", ".join(sorted(self.health.active)).replace("_", " ") + "[/]"
-                        progress.update(task, completed=self.step, rate=f"{rate:.1f} it/s", info=info)
-                    if r.eval.every and self.step % r.eval.every == 0 and self.step < total:
-                        self._evaluate_and_log(log)
-                    if main and r.log.sample_every and self.step % r.log.sample_every == 0:
-                        self.save_samples()
-                        self._log_diversity(log)
-                    if r.log.checkpoint_every and self.step % r.log.checkpoint_every == 0:
-                        self.save_checkpoint()
-                        log.flush()
-                    stop = self.stop.agreed(want_log, self.dist.enabled, self.device)
-                progress.update(task, completed=self.step)
-        finally:
-            StopSignals.restore(old_handlers)
+    # -- the loop and its periodic hooks ------------------------------------------------------------
+    def _on_log(self, log: RunLog, terms: dict[str, torch.Tensor], task: Any, progress: Any, rate: float) -> None:
         self.check_finite()
-        finished = self.step >= total
-        # The weights and the pictures first: whatever the evaluation below does, the run is kept.
-        if main:
+        extra = {f"objective/{k}": v for k, v in self.objective.log_values().items()}
+        row = self._log(log, distributed.mean_over_ranks({**terms, **extra}))
+        info = f"D {row.get('d/loss', 0):.3f}  G {row.get('g/loss', 0):.3f}"
+        if self.health.active:
+            info += "  [yellow]! " + ", ".join(sorted(self.health.active)).replace("_", " ") + "[/]"
+        progress.update(task, completed=self.step, rate=f"{rate:.1f} it/s", info=info)
+
+    def _periodic(self, log: RunLog, total: int) -> None:
+        """Evaluate, sample and checkpoint at their cadences (after the step that reaches them)."""
+        r = self.recipe
+        if r.eval.every and self.step % r.eval.every == 0 and self.step < total:
+            self._evaluate_and_log(log)
+        if self.dist.main and r.log.sample_every and self.step % r.log.sample_every == 0:
+            self.save_samples()
+            self._log_diversity(log)
+        if r.log.checkpoint_every and self.step % r.log.checkpoint_every == 0:
+            self.save_checkpoint()
+            log.flush()
+
+    def _finish(self, log: RunLog, finished: bool) -> None:
+        """The weights and the pictures first: whatever the evaluation then does, the run is kept."""
+        if self.dist.main:
             self.save_samples()
             self._log_diversity(log)
             if self.shapes.kind == "points":
@@ -389,12 +523,43 @@ class Trainer:
             if self._evaluate_and_log(log):
                 self.save_checkpoint()  # the same step again, now with the best score in its state
             log.flush()
+
+    def train(self, log: RunLog) -> dict[str, Any]:
+        r = self.recipe
+        total = r.schedule.steps
+        old_handlers = self.stop.install()
+        if self.step and self.dist.main:  # resumed: the monitor picks up where the logged rows leave off
+            self.health_warnings = replay(read_metrics(self.run_dir), self.health)
+        progress = make_progress(self.console)
+        t0, s0 = time.perf_counter(), self.step
+        try:
+            with progress:
+                task = progress.add_task(r.name, total=total, completed=self.step, rate="", info="")
+                stop = False
+                while self.step < total and not stop:
+                    want_log = (self.step + 1) % r.log.every == 0 or self.step + 1 == total
+                    terms = self.train_step(want_log)
+                    if want_log:
+                        rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                        self._on_log(log, terms, task, progress, rate)
+                    self._periodic(log, total)
+                    stop = self.stop.agreed(want_log, self.dist.enabled, self.device)
+                progress.update(task, completed=self.step)
+        finally:
+            StopSignals.restore(old_handlers)
+        self.check_finite()
+        finished = self.step >= total
+        self._finish(log, finished)
         return {
-            "step": self.step, "finished": finished, "eval": dict(self.last_eval),
+            "step": self.step,
+            "finished": finished,
+            "eval": dict(self.last_eval),
             "eval_error": self.last_eval_error,
-            "grid_legend": getattr(self.family, "grid_legend", ""),
+            "grid_legend": self.family_cls.grid_legend,
             "protocol": dict(self.last_protocol),
-            "samples": self.last_samples, "checkpoint": self.last_checkpoint,
-            "seconds": time.perf_counter() - t0, "stopped_by": self.stop.requested,
+            "samples": self.last_samples,
+            "checkpoint": self.last_checkpoint,
+            "seconds": time.perf_counter() - t0,
+            "stopped_by": self.stop.requested,
             "health": list(self.health_warnings),
         }

@@ -3,14 +3,16 @@ PacGAN figures)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from gankit.files import save_figure
 
-def save_density_figure(samples: torch.Tensor, real: torch.Tensor, centers: torch.Tensor | None,
-                        path: str | Path, title: str = "") -> Path:
+
+def save_density_figure(
+    samples: torch.Tensor, real: torch.Tensor, centers: torch.Tensor | None, path: str | Path, title: str = ""
+) -> Path:
     """Two panels: real points (grey), generated samples (blue) and mode centres (red x); and the
     log-density of the samples as a 2-D histogram."""
     import matplotlib
@@ -44,10 +46,4 @@ def save_density_figure(samples: torch.Tensor, real: torch.Tensor, centers: torc
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, format="png")

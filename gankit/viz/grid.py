@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import torch
 
+from gankit.files import atomic_write, save_figure
 
 MIN_CELL = 48
-
-
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".tmp-{os.getpid()}-{path.name}")
 
 
 def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
@@ -29,16 +24,20 @@ def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = N
     scale = max(1, math.ceil(MIN_CELL / images.shape[-1]))
     if scale > 1:
         images = torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
-    tmp = _atomic_target(path)
-    save_image(images, tmp, nrow=nrow, padding=2, normalize=True,
-               value_range=(-1, 1), pad_value=1.0, format="png")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(
+        path,
+        lambda tmp: save_image(
+            images, tmp, nrow=nrow, padding=2, normalize=True, value_range=(-1, 1), pad_value=1.0, format="png"
+        ),
+    )
 
 
 def save_points_plot(
-    fake: torch.Tensor, path: str | Path, real: torch.Tensor | None = None,
-    centers: torch.Tensor | None = None, title: str = "",
+    fake: torch.Tensor,
+    path: str | Path,
+    real: torch.Tensor | None = None,
+    centers: torch.Tensor | None = None,
+    title: str = "",
 ) -> Path:
     """Scatter generated 2-D points (blue) over real ones (grey) and the mode centres (red x)."""
     import matplotlib
@@ -66,16 +65,15 @@ def save_points_plot(
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    tmp = _atomic_target(path)
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, format="png")
 
 
 def save_samples(
-    samples: torch.Tensor, path: str | Path, real: torch.Tensor | None = None,
-    centers: torch.Tensor | None = None, title: str = "",
+    samples: torch.Tensor,
+    path: str | Path,
+    real: torch.Tensor | None = None,
+    centers: torch.Tensor | None = None,
+    title: str = "",
 ) -> Path:
     """A grid for images (N, C, H, W), a scatter plot for points (N, 2)."""
     if samples.ndim == 4:

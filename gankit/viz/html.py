@@ -31,8 +31,9 @@ def html_table(header: list[str], rows: list[list[str]], left: int = 2, paper: t
         return ' class="l"' if i < left else (' class="p"' if i in paper else "")
 
     head = "".join(f"<th{cls(i)}>{html.escape(h)}</th>" for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{html.escape(c)}</td>" for i, c in enumerate(r)) + "</tr>"
-                   for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td{cls(i)}>{html.escape(c)}</td>" for i, c in enumerate(r)) + "</tr>" for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -52,9 +53,11 @@ window.addEventListener('load', function () {
 
 def page(title: str, body: str, banner: str = "") -> str:
     """A whole page; ``banner`` (HTML) goes first, above the title: what a reader must see before anything."""
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style><script>{_CHECK_IMAGES}</script></head>"
-            f"<body>{banner}<h1>{html.escape(title)}</h1>{body}</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style><script>{_CHECK_IMAGES}</script></head>"
+        f"<body>{banner}<h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
 
 
 def data_uri(png: bytes | str | Path) -> str:
@@ -64,5 +67,7 @@ def data_uri(png: bytes | str | Path) -> str:
 
 
 def figure(png: bytes | str | Path, caption: str, cls: str = "") -> str:
-    return (f"<figure{f' class={cls!r}' if cls else ''}><img src='{data_uri(png)}' alt='{html.escape(caption)}'>"
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return (
+        f"<figure{f' class={cls!r}' if cls else ''}><img src='{data_uri(png)}' alt='{html.escape(caption)}'>"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )

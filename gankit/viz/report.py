@@ -25,9 +25,10 @@ from typing import Any
 
 import yaml
 
-from gankit.training import checkpoint as ck
-from gankit.training.health import Health, replay
-from gankit.training.logger import read_metrics
+from gankit.files import atomic_write
+from gankit.runlog import checkpoint as ck
+from gankit.runlog import read_metrics
+from gankit.runlog.health import Health, replay
 from gankit.viz.html import figure, html_table, page
 
 REPORT = "report.html"
@@ -72,7 +73,7 @@ def _plot(panels: list[tuple[str, list[str], bool]], rows: list[dict[str, Any]],
     cols = min(3, len(panels))
     nrows = -(-len(panels) // cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(width * cols, 3.4 * nrows), dpi=90, squeeze=False)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     for ax, (title, keys, logy) in zip(axes.flat, panels):
         for k in keys:
@@ -159,11 +160,15 @@ def status_banner(run_dir: Path, last_step: int, total: Any) -> tuple[str, str]:
     message = str(status.get("message") or "")
     resume = f"gankit train --resume {shlex.quote(str(run_dir))}"
     ckpts = ck.list_checkpoints(run_dir / "checkpoints")
-    last_ckpt = (f"the last checkpoint is at step {int(ckpts[-1].name[len(ck.PREFIX):])}" if ckpts
-                 else "there is no checkpoint yet")
+    last_ckpt = (
+        f"the last checkpoint is at step {int(ckpts[-1].name[len(ck.PREFIX) :])}"
+        if ckpts
+        else "there is no checkpoint yet"
+    )
 
-    def banner(title: str, text: str = "", command: str = "", cls: str = "banner",
-               lead: str = "Continue where it stopped with") -> str:
+    def banner(
+        title: str, text: str = "", command: str = "", cls: str = "banner", lead: str = "Continue where it stopped with"
+    ) -> str:
         out = f"<div class='{cls}' id='run-status'><b>{html.escape(title)}</b>"
         if text:
             out += f"<div class='msg'>{html.escape(text)}</div>"
@@ -179,25 +184,38 @@ def status_banner(run_dir: Path, last_step: int, total: Any) -> tuple[str, str]:
     if state == "signalled":
         return banner(f"Stopped by a signal at step {step}{of}", f"{message or 'signalled'}; {last_ckpt}.", resume), ""
     if state == "crashed":
-        return banner(f"Crashed at step {step}{of}", message or "no message recorded", resume if ckpts else "",
-                      lead="After fixing the cause, continue from the last checkpoint with"), ""
+        return banner(
+            f"Crashed at step {step}{of}",
+            message or "no message recorded",
+            resume if ckpts else "",
+            lead="After fixing the cause, continue from the last checkpoint with",
+        ), ""
     if state == "running":
         alive = _alive(status)
         # status.json records where this (re)start began; the log may have gone further
         reached = max(step, last_step)
         if alive is False:
-            return banner(f"The process ended without a stop record at step {reached}{of} (killed?)",
-                          f"status.json still says running, but process {status.get('pid')} is gone (SIGKILL, "
-                          f"out of memory, power loss); {last_ckpt}.", resume,
-                          lead="Resume from the last checkpoint with"), ""
+            return banner(
+                f"The process ended without a stop record at step {reached}{of} (killed?)",
+                f"status.json still says running, but process {status.get('pid')} is gone (SIGKILL, "
+                f"out of memory, power loss); {last_ckpt}.",
+                resume,
+                lead="Resume from the last checkpoint with",
+            ), ""
         if alive is True:
-            return banner(f"In progress: step {reached}{of} when this report was written",
-                          f"process {status.get('pid')} is still training; this page is a snapshot.",
-                          cls="banner info"), ""
-        return banner(f"Running, or ended without a stop record, at step {reached}{of}",
-                      f"status.json says running (process {status.get('pid')}), which can't be checked from here; "
-                      f"if it is no longer running, {last_ckpt}.", resume, cls="banner info",
-                      lead="If it is not running, resume with"), ""
+            return banner(
+                f"In progress: step {reached}{of} when this report was written",
+                f"process {status.get('pid')} is still training; this page is a snapshot.",
+                cls="banner info",
+            ), ""
+        return banner(
+            f"Running, or ended without a stop record, at step {reached}{of}",
+            f"status.json says running (process {status.get('pid')}), which can't be checked from here; "
+            f"if it is no longer running, {last_ckpt}.",
+            resume,
+            cls="banner info",
+            lead="If it is not running, resume with",
+        ), ""
     return "", f"<p class='note'>{html.escape(f'{STATUS} names an unknown state {state!r}.')}</p>"
 
 
@@ -213,13 +231,18 @@ def _diagnostics(rows: list[dict[str, Any]]) -> list[str]:
         replay(rows, early)
         pending = early.collapse_reasons()
     parts = ["<h2>Diagnostics</h2>"]
-    parts += [f"<div class='warn'><b>step {w.step}, {html.escape(w.kind.replace('_', ' '))}:</b> "
-              f"{html.escape(w.message)}</div>" for w in warnings]
+    parts += [
+        f"<div class='warn'><b>step {w.step}, {html.escape(w.kind.replace('_', ' '))}:</b> "
+        f"{html.escape(w.message)}</div>"
+        for w in warnings
+    ]
     if pending:
-        parts.append(f"<div class='warn'><b>low coverage or diversity, too early to judge:</b> "
-                     f"{html.escape('; '.join(pending))}. Before generator step {health.warmup} the monitor gives no "
-                     "mode-collapse verdict, as an untrained generator is neither diverse nor on the data's "
-                     "modes: this one may still have been learning, or collapsed.</div>")
+        parts.append(
+            f"<div class='warn'><b>low coverage or diversity, too early to judge:</b> "
+            f"{html.escape('; '.join(pending))}. Before generator step {health.warmup} the monitor gives no "
+            "mode-collapse verdict, as an untrained generator is neither diverse nor on the data's "
+            "modes: this one may still have been learning, or collapsed.</div>"
+        )
     if not warnings:
         checked = "an overpowering discriminator, vanishing generator gradients, divergence"
         checked += " in the logged values" if pending else " or mode collapse in the logged values"
@@ -233,11 +256,15 @@ def environment() -> dict[str, Any]:
 
     import torch
 
-    import gankit
+    from gankit.version import __version__
 
     env: dict[str, Any] = {
-        "gankit": gankit.__version__, "torch": torch.__version__, "python": platform.python_version(),
-        "platform": platform.platform(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "gankit": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.is_available(),
     }
     if torch.cuda.is_available():
@@ -251,9 +278,7 @@ def record_environment(run_dir: Path, step: int) -> None:
     path = run_dir / ENVIRONMENT
     entries = json.loads(path.read_text()) if path.is_file() else []
     entries.append({"from_step": step, **environment()})
-    tmp = path.with_name(f".{ENVIRONMENT}.tmp")
-    tmp.write_text(json.dumps(entries, indent=1))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(entries, indent=1))
 
 
 def build_report(run_dir: str | Path) -> str:
@@ -277,15 +302,18 @@ def build_report(run_dir: str | Path) -> str:
 
     eval_step, scores = _last_eval(rows)
     if scores:
-        parts.append(f"<h2>Evaluation at step {eval_step}</h2>"
-                     + html_table(["score", "value"], [[k, f"{v:.4g}"] for k, v in scores.items()], left=1))
+        parts.append(
+            f"<h2>Evaluation at step {eval_step}</h2>"
+            + html_table(["score", "value"], [[k, f"{v:.4g}"] for k, v in scores.items()], left=1)
+        )
 
     parts += _diagnostics(rows)
 
     d_loss = [k for k in _keys(train_rows, "d/") if k.split("/", 1)[1] not in _NOT_LOSS]
     g_loss = [k for k in _keys(train_rows, "g/") if k.split("/", 1)[1] not in _NOT_LOSS]
     curves = [
-        ("discriminator losses", d_loss, False), ("generator losses", g_loss, False),
+        ("discriminator losses", d_loss, False),
+        ("generator losses", g_loss, False),
         ("D outputs on real and fake", ["d/real", "d/fake"], False),
         ("D accuracy (midpoint of its mean scores)", ["d/acc", "d/class_acc"], False),
         ("gradient norms", ["d/grad_norm", "g/grad_norm"], True),
@@ -296,8 +324,11 @@ def build_report(run_dir: str | Path) -> str:
     if png:
         figs.append(figure(png, "training curves", "wide"))
     eval_keys = [k for k in _keys(rows, "eval/") if not k.endswith("_std")]  # spreads stay in the table
-    png = _plot([(k[5:], [k], False) for k in eval_keys] + [("sample diversity vs real data", ["health/diversity"], False)],
-                rows, width=4.2)
+    png = _plot(
+        [(k[5:], [k], False) for k in eval_keys] + [("sample diversity vs real data", ["health/diversity"], False)],
+        rows,
+        width=4.2,
+    )
     if png:
         figs.append(figure(png, "evaluation curves", "wide"))
     parts.append("<h2>Curves</h2>" + ("".join(figs) if figs else "<p class='note'>nothing logged yet</p>"))
@@ -315,9 +346,14 @@ def build_report(run_dir: str | Path) -> str:
     if env_path.is_file():
         entries = json.loads(env_path.read_text())
         keys = list(dict.fromkeys(k for e in entries for k in e))
-        parts.append("<h2>Environment</h2>" + html_table(
-            ["", *[f"run from step {e.get('from_step', 0)}" for e in entries]],
-            [[k, *[str(e.get(k, "")) for e in entries]] for k in keys if k != "from_step"], left=1))
+        parts.append(
+            "<h2>Environment</h2>"
+            + html_table(
+                ["", *[f"run from step {e.get('from_step', 0)}" for e in entries]],
+                [[k, *[str(e.get(k, "")) for e in entries]] for k in keys if k != "from_step"],
+                left=1,
+            )
+        )
     return page(f"gankit run report: {recipe.get('name', run_dir.name)}", "".join(parts), banner=banner)
 
 
@@ -325,8 +361,4 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` (or ``out``) atomically and return its path."""
     run_dir = Path(run_dir)
     path = Path(out) if out is not None else run_dir / REPORT
-    text = build_report(run_dir)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, build_report(run_dir))
