@@ -21,10 +21,13 @@ Registered objectives (recipe key ``objective``)::
     wasserstein          E f - E r                             -E f
     least-squares        1/2 E(r - b)^2 + 1/2 E(f - a)^2       1/2 E(f - c)^2       (a, b, c)
     hinge                E relu(1 - r) + E relu(1 + f)         -E f
+    relativistic         E sp(-(r - f))                        E sp(-(f - r))       (paired samples; RpGAN)
+    relativistic-average E sp(-(r - E f)) + E sp(f - E r)      E sp(r - E f) + E sp(-(f - E r))   (RaGAN)
     ebgan                E e_r + E [m - e_f]_+                 E e_f                (m)
     began                E e_r - k_t E e_f                     E e_f                (gamma, lambda_k, k_init)
 
-(s = sigmoid, r / f = D's outputs on real / fake data, e = energies.)
+(s = sigmoid, sp = softplus, r / f = D's outputs on real / fake data, e = energies. The relativistic
+G losses read D's outputs on real data: every family passes them, ``g_loss(fake, real)``.)
 
 Options go next to the name in a recipe, e.g.::
 
@@ -187,6 +190,66 @@ class Hinge(Objective):
 
     def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return -fake.mean()
+
+
+def _needs_real(name: str, real: Tensor | None) -> Tensor:
+    if real is None:
+        raise ValueError(
+            f"objective {name!r} compares fakes with reals: g_loss(fake, real) needs D's outputs on "
+            "real data (every gankit family passes them when the objective has g_uses_real)"
+        )
+    return real
+
+
+@OBJECTIVES.register("relativistic")
+class Relativistic(Objective):
+    """Relativistic pairing GAN, RpGAN (Jolicoeur-Martineau 2018; Huang et al. 2024, R3GAN, Eq. 2).
+
+    D judges how much more real a real sample looks than a fake one, pair by pair:
+      D loss: E softplus(-(r - f))
+      G loss: E softplus(-(f - r))
+    with r and f the logits of the i-th real and i-th fake sample (both batches the same size; patch
+    logits pair position by position). Huang et al. show that with R1 + R2 this loss has no mode-dropping
+    local minima and converges locally, the base of R3GAN. No deviation.
+    """
+
+    g_uses_real = True
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return F.softplus(-(real - _paired(real, fake))).mean()
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        return F.softplus(-(fake - _paired(fake, _needs_real("relativistic", real)))).mean()
+
+
+def _paired(a: Tensor, b: Tensor) -> Tensor:
+    if a.shape != b.shape:
+        raise ValueError(
+            f"the relativistic loss pairs real and fake samples one to one; got D outputs of shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)} (equal real and fake batch sizes needed)"
+        )
+    return b
+
+
+@OBJECTIVES.register("relativistic-average")
+class RelativisticAverage(Objective):
+    """Relativistic average GAN, RaGAN (Jolicoeur-Martineau 2018, Eqs. 11-12; as in ESRGAN, Wang et al. 2018).
+
+    Each sample is compared with the mean logit of the other side:
+      D loss: E_r softplus(-(r - E f)) + E_f softplus(f - E r)
+      G loss: E_r softplus(r - E f) + E_f softplus(-(f - E r))
+    i.e. -E log s(r - E f) - E log(1 - s(f - E r)), and the G loss swaps the labels. The means are over
+    the batch (and patch positions); the batches need not pair. No deviation.
+    """
+
+    g_uses_real = True
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        real = _needs_real("relativistic-average", real)
+        return F.softplus(real - fake.mean()).mean() + F.softplus(-(fake - real.mean())).mean()
 
 
 @OBJECTIVES.register("ebgan")

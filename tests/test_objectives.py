@@ -211,7 +211,18 @@ def test_stateless_objectives_reject_state() -> None:
 # -- registry-wide ---------------------------------------------------------------------------------
 def test_registered_names() -> None:
     assert OBJECTIVES.names() == sorted(
-        ["minimax", "non-saturating", "maximum-likelihood", "wasserstein", "least-squares", "hinge", "ebgan", "began"]
+        [
+            "minimax",
+            "non-saturating",
+            "maximum-likelihood",
+            "wasserstein",
+            "least-squares",
+            "hinge",
+            "relativistic",
+            "relativistic-average",
+            "ebgan",
+            "began",
+        ]
     )
 
 
@@ -228,7 +239,7 @@ def test_every_objective(name: str) -> None:
     fake.requires_grad_(True)
     if name == "began":  # with k_t = 0 the fake term of D's loss is switched off
         obj.load_state_dict({"k_t": torch.tensor(0.5)})
-    d, g = obj.d_loss(real, fake), obj.g_loss(fake)
+    d, g = obj.d_loss(real, fake), obj.g_loss(fake, real)  # every family passes D's real outputs
     for loss in (d, g):
         assert loss.ndim == 0 and torch.isfinite(loss).item()
     (d_real, d_fake) = torch.autograd.grad(d, (real, fake))
