@@ -15,6 +15,8 @@ A trick may override any of these (the base class does nothing):
   ``d_inputs``, ``adversarial_d_loss``);
 * ``g_loss(fake_out, real_out, adversarial)``: replace the generator loss (feature matching);
 * ``extra_loss(net_name, net)``: a term added to that network's loss (historical averaging);
+* ``observe(real_logits, fake_logits)``: D's detached outputs after every D loss (ADA steers p by them);
+* ``log_values()``: scalars logged as ``tricks/<name>/<key>`` (and plotted in the report);
 * ``state_dict()`` / ``load_state_dict()``: state that a checkpoint keeps for exact resume.
 """
 
@@ -29,6 +31,8 @@ from torch import nn
 from torch.func import functional_call
 
 from gankit.models.base import DOut
+from gankit.nn.ada import OPS as ADA_OPS
+from gankit.nn.ada import ada_augment
 from gankit.nn.augment import POLICIES, diff_augment
 from gankit.registry import Registry
 
@@ -64,6 +68,13 @@ class Trick:
         self, family: Any, fake: torch.Tensor, real: torch.Tensor | None, ctx: Any
     ) -> Callable[[torch.Tensor], DOut] | None:
         return None
+
+    def observe(self, real: torch.Tensor, fake: torch.Tensor) -> None:
+        """See D's (detached) outputs on the real and fake batch after every D loss (ADA's controller)."""
+
+    def log_values(self) -> dict[str, torch.Tensor | float]:
+        """Scalars to log at logging steps, as ``tricks/<name>/<key>`` (ADA's p and r_t)."""
+        return {}
 
     needs_real_in_g_step = False  # g_loss reads D's outputs on real data (feature matching)
     needs_batch_in_g_step = False  # the G step needs a real batch for itself (the unrolled look-ahead)
@@ -186,6 +197,99 @@ class DiffAugment(Trick):
         self, real: torch.Tensor | None, fake: torch.Tensor, step: int
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         return (None if real is None else self.augment(real)), self.augment(fake)
+
+
+@TRICKS.register("ada")
+class ADA(Trick):
+    """Adaptive discriminator augmentation (Karras et al. 2020, "Training Generative Adversarial Networks
+    with Limited Data", Sec. 3): every image D sees, real or fake, in the D step and the G step, goes
+    through the non-leaking pipeline of ``gankit.nn.ada`` with probability ``p`` per op, and p is steered
+    by the overfitting heuristic r_t = E[sign(D(x_real))] (Eq. 1, the real logits of the last
+    ``interval`` D steps): every ``interval`` D steps, p += sign(r_t - target) * (batch * interval) /
+    ``speed``, clamped to [0, ``max_p``], so p can go from 0 to 1 in ``speed`` real images (the paper's
+    500k; CPU recipes use fewer). ``target`` 0.6 as in the paper; ``p`` is the starting value;
+    ``adaptive=false`` keeps p fixed. p and r_t are logged (``tricks/ada/p``, ``tricks/ada/rt``),
+    checkpointed and plotted in the report. Images only; logit objectives only (r_t reads the sign).
+    """
+
+    def __init__(
+        self,
+        target: float = 0.6,
+        p: float = 0.0,
+        interval: int = 4,
+        speed: int = 500_000,
+        max_p: float = 1.0,
+        adaptive: bool = True,
+        ops: list[str] | tuple[str, ...] = ADA_OPS,
+    ) -> None:
+        bad = [o for o in ops if o not in ADA_OPS]
+        if bad or not ops:
+            raise ValueError(f"ada ops {list(ops)} must be a non-empty list of {', '.join(ADA_OPS)}")
+        if not (0.0 <= p <= max_p <= 1.0) or not 0.0 < target < 1.0 or interval < 1 or speed < 1:
+            raise ValueError(
+                f"ada needs 0 <= p <= max_p <= 1, 0 < target < 1, interval >= 1 and speed >= 1; got "
+                f"p={p}, max_p={max_p}, target={target}, interval={interval}, speed={speed}"
+            )
+        self.target, self.interval, self.speed, self.max_p, self.adaptive = target, interval, speed, max_p, adaptive
+        self.ops = tuple(ops)
+        self.p = torch.tensor(float(p))
+        self.rt = torch.tensor(float("nan"))  # the last r_t (NaN until the first adjustment)
+        self._signs = torch.zeros(())  # sum of E[sign(real logits)] over the D steps since the last adjustment
+        self._seen = 0  # D steps since the last adjustment
+
+    def check(self, objective: str) -> None:
+        if objective in ("ebgan", "began"):
+            raise ValueError(
+                f"ada steers p by the sign of D's real logits; objective {objective!r} scores "
+                "reconstruction energies: use diffaugment with it"
+            )
+
+    def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 3:
+            raise ValueError(
+                f"ada transforms images (C, H, W); this discriminator judges inputs of shape "
+                f"{tuple(shape)}: remove the trick, or use an image dataset and family"
+            )
+        return shape
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p.device != x.device:
+            self.p, self.rt, self._signs = self.p.to(x.device), self.rt.to(x.device), self._signs.to(x.device)
+        return ada_augment(x, self.p, self.ops)
+
+    def d_inputs(
+        self, real: torch.Tensor | None, fake: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        return (None if real is None else self.augment(real)), self.augment(fake)
+
+    def observe(self, real: torch.Tensor, fake: torch.Tensor) -> None:
+        if not self.adaptive:
+            return
+        if self._signs.device != real.device:
+            self._signs = self._signs.to(real.device)
+        self._signs = self._signs + torch.sign(real.float()).mean()
+        self._seen += 1
+        if self._seen == self.interval:  # on the device: no host sync
+            self.rt = self._signs / self.interval
+            step = torch.sign(self.rt - self.target) * (real.shape[0] * self.interval / self.speed)
+            self.p = (self.p.to(real.device) + step).clamp(0.0, self.max_p)
+            self._signs, self._seen = torch.zeros_like(self._signs), 0
+
+    def log_values(self) -> dict[str, torch.Tensor | float]:
+        return {"p": self.p, "rt": self.rt}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "p": self.p.detach().cpu(),
+            "rt": self.rt.detach().cpu(),
+            "signs": self._signs.detach().cpu(),
+            "seen": self._seen,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self.p, self.rt = state["p"].clone(), state["rt"].clone()
+            self._signs, self._seen = state["signs"].clone(), int(state["seen"])
 
 
 @TRICKS.register("feature-matching")

@@ -281,8 +281,10 @@ def test_every_trick_composes_with_every_objective_or_is_rejected_with_the_reaso
                     reasons.append(trick)
                 if trick == "label-smoothing" and objective not in LOGISTIC:
                     reasons.append("logistic")
-                if trick == "diffaugment":  # points (and the (x, z) pairs of BiGAN / VEEGAN) are not images
+                if trick in ("diffaugment", "ada"):  # points (and the (x, z) pairs of BiGAN / VEEGAN) are not images
                     reasons.append("images")
+                if trick == "ada" and objective in ("ebgan", "began"):  # ADA steers p by the sign of D's logits
+                    reasons.append("energies")
                 over = [
                     f"objective.name={objective}",
                     f"tricks=[{{name: {trick}}}]",

@@ -142,6 +142,8 @@ class Unconditional(Family):
         assert self.D is not None
         loss = _add_penalties(self.d_penalties, self.D, real, fake, y, ctx.step, terms, loss)
         self.objective.update(r.detach(), f.detach())
+        for _, t in self.tricks:  # ADA steers its augmentation probability by D's real outputs
+            t.observe(r.detach(), f.detach())
         terms["loss"] = self._extra("D", self.D, terms, loss)
         return terms
 

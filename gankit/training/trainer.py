@@ -490,6 +490,7 @@ class Trainer:
     def _on_log(self, log: RunLog, terms: dict[str, torch.Tensor], task: Any, progress: Any, rate: float) -> None:
         self.check_finite()
         extra = {f"objective/{k}": v for k, v in self.objective.log_values().items()}
+        extra.update({f"tricks/{n}/{k}": v for n, t in self.tricks for k, v in t.log_values().items()})
         row = self._log(log, distributed.mean_over_ranks({**terms, **extra}))
         info = f"D {row.get('d/loss', 0):.3f}  G {row.get('g/loss', 0):.3f}"
         if self.health.active:

@@ -318,6 +318,7 @@ def build_report(run_dir: str | Path) -> str:
         ("D accuracy (midpoint of its mean scores)", ["d/acc", "d/class_acc"], False),
         ("gradient norms", ["d/grad_norm", "g/grad_norm"], True),
         ("objective state", _keys(train_rows, "objective/"), False),
+        ("trick state (ADA: p and r_t)", _keys(train_rows, "tricks/"), False),
     ]
     figs = []
     png = _plot(curves, train_rows)
