@@ -29,6 +29,7 @@ GEN_CASES: dict[str, list[tuple[int, ...]]] = {
     "progan": [(1, 16, 16), (3, 32, 32), (4, 8, 8)],  # default: built at its final stage
     "stylegan": [(1, 16, 16), (3, 32, 32), (4, 16, 16)],
     "began": [(1, 16, 16), (3, 32, 32), (1, 8, 8)],
+    "r3gan": [(1, 16, 16), (3, 32, 32), (3, 64, 64), (4, 8, 8)],
 }
 DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "mlp": [(2,), (1, 16, 16)],
@@ -41,6 +42,7 @@ DISC_CASES: dict[str, list[tuple[int, ...]]] = {
     "stylegan": [(1, 16, 16), (3, 32, 32), (4, 16, 16)],
     "patchgan": [(3, 64, 64), (6, 64, 64)],  # logits: one per 70x70 patch
     "srgan": [(3, 32, 32), (1, 16, 16)],
+    "r3gan": [(1, 16, 16), (3, 32, 32), (3, 64, 64), (4, 8, 8)],
 }
 PATCH_DISCRIMINATORS = {"patchgan"}  # logits (N, h, w) rather than (N,)
 # Image-to-image generators (the translation families): name -> (in_shape, out_shape) pairs.
@@ -103,6 +105,7 @@ def _data(shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def _assert_all_grads(module: nn.Module) -> None:
+    from gankit.models.r3gan import InvertedBottleneck
     from gankit.nn.attention import SelfAttention
 
     # SAGAN's attention starts gated off (gamma = 0, Zhang et al. 2019), so its projections get exactly
@@ -114,6 +117,15 @@ def _assert_all_grads(module: nn.Module) -> None:
         if isinstance(m, SelfAttention) and m.gamma == 0
         for q, _ in m.named_parameters()
         if q != "gamma"
+    }
+    # R3GAN's residual branches start at zero (Fix-up: the last layer of each branch is zero), so the
+    # layers before it get exactly zero gradient at initialisation, by design (tests/test_r3gan.py).
+    gated |= {
+        f"{n}.{q}"
+        for n, m in module.named_modules()
+        if isinstance(m, InvertedBottleneck) and not m.project.weight.any()
+        for q, _ in m.named_parameters()
+        if not q.startswith("project.")
     }
     # A growing network (ProGAN) keeps the toRGB / fromRGB layers of its earlier stages for resume
     # and sampling; its current stage does not use them, so they must get no gradient at all.
@@ -221,8 +233,9 @@ def test_options_are_validated(name: str) -> None:
             DISCRIMINATORS.build(name, in_shape=DISC_CASES[name][-1], widht=3)
 
 
-# resnet: conditional BN + projection; mlp, dcgan: one-hot cGAN; biggan: shared embedding (tests/test_conditional.py)
-CONDITIONAL = {"resnet", "mlp", "biggan", "dcgan"}
+# resnet: conditional BN + projection; mlp, dcgan: one-hot cGAN; biggan: shared embedding (tests/test_conditional.py);
+# r3gan: class embedding into G, projection in D (tests/test_r3gan.py)
+CONDITIONAL = {"resnet", "mlp", "biggan", "dcgan", "r3gan"}
 
 
 @pytest.mark.parametrize("name", sorted(set(GEN_CASES) - CONDITIONAL))

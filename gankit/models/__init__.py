@@ -11,6 +11,7 @@ from gankit.models import (  # noqa: F401  (registers the architectures)
     mlp,
     patchgan,
     progan,
+    r3gan,
     resnet,
     srgan,
     stylegan,

@@ -1,0 +1,172 @@
+"""R3GAN's modernised ResNet generator and discriminator (Huang et al. 2024, "The GAN is dead; long live
+the GAN! A Modern GAN Baseline", Sec. 4 and Fig. 3), pure PyTorch.
+
+What makes them "modern" (ConvNeXt-style), against the SN-GAN / StyleGAN2 backbones:
+
+* **Residual blocks are inverted bottlenecks with grouped convolutions**: x + conv1x1(act(gconv3x3(act(
+  conv1x1(x))))), the 1x1 layers expanding the channels by ``expansion`` and back, the 3x3 layer split
+  into groups of ``group_size`` channels (ResNeXt). Leaky ReLU (0.2), biases, **no normalisation layer**
+  anywhere: with RpGAN + R1 + R2 (the ``relativistic`` objective, ``r1`` and ``r2`` penalties) the
+  training is stable without it.
+* **Fix-up initialisation** (Zhang et al. 2019): the last layer of every residual branch starts at zero
+  (each block is the identity at initialisation) and the other layers of the branch are scaled by
+  L^(-1/(2m - 2)) = L^(-1/4) for L blocks in the network and m = 3 layers per branch.
+* **Low-pass resampling** between stages: bilinear x2 upsampling in G (the [1, 3, 3, 1] filter) and an
+  antialiased bilinear /2 in D, each with a 1x1 convolution that changes the width (the transition
+  layers), instead of strided or transposed convolutions.
+* **Basis layers** at 4x4: G maps z (with a class embedding, for the conditional version) by a linear
+  layer to a 4x4 map; D ends with a 4x4 depthwise convolution to one vector and a linear logit (plus a
+  projection of the class embedding, Miyato & Koyama 2018, when conditional).
+
+Deviations: stage widths default to CPU sizes (``width`` at the output resolution, doubling per halving
+up to ``max_channels``); G's last layer is a 1x1 convolution with no tanh, as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.models.base import D_INJECTED, DISCRIMINATORS, G_INJECTED, GENERATORS, DOut, assert_shape
+
+
+def _act(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)
+
+
+class InvertedBottleneck(nn.Module):
+    """x + conv1x1(act(grouped conv3x3(act(conv1x1(x))))) with Fix-up initialisation (``scale``)."""
+
+    def __init__(self, channels: int, expansion: int, group_size: int, scale: float) -> None:
+        super().__init__()
+        hidden = channels * expansion
+        if hidden % group_size and group_size < hidden:
+            raise ValueError(f"r3gan: the expanded width {hidden} is not a multiple of group_size={group_size}")
+        self.expand = nn.Conv2d(channels, hidden, 1)
+        self.spatial = nn.Conv2d(hidden, hidden, 3, padding=1, groups=max(1, hidden // group_size))
+        self.project = nn.Conv2d(hidden, channels, 1)
+        with torch.no_grad():
+            for conv in (self.expand, self.spatial):
+                conv.weight.mul_(scale)
+            nn.init.zeros_(self.project.weight)  # the block starts as the identity
+            assert self.project.bias is not None
+            nn.init.zeros_(self.project.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.project(_act(self.spatial(_act(self.expand(x)))))
+
+
+def _stages(res: int, width: int, max_channels: int, model: str) -> list[int]:
+    """Channel widths per resolution from 4x4 up to ``res`` (index 0 is 4x4)."""
+    if res < 8 or res & (res - 1):
+        raise ValueError(f"{model}: resolution {res} is not supported; use a power of 2 >= 8")
+    n = int(math.log2(res)) - 1  # 4, 8, ..., res
+    return [min(width * 2 ** (n - 1 - i), max_channels) for i in range(n)]
+
+
+def _check(shape: tuple[int, ...], num_classes: int, width: int, blocks: int, model: str) -> tuple[int, int]:
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ValueError(f"{model}: shape {shape} is not supported; use square images (C, R, R)")
+    if num_classes < 0 or width < 1 or blocks < 1:
+        raise ValueError(f"{model}: num_classes >= 0, width >= 1 and blocks >= 1 needed")
+    return shape[0], shape[1]
+
+
+@GENERATORS.register("r3gan", injected=G_INJECTED)
+class R3GANGenerator(nn.Module):
+    """R3GAN generator (Huang et al. 2024): z (+ class embedding) -> 4x4 basis -> [blocks, bilinear x2 +
+    1x1 transition] per stage -> 1x1 to image; inverted-bottleneck residual blocks, no normalisation."""
+
+    def __init__(
+        self,
+        out_shape: tuple[int, ...],
+        num_classes: int = 0,
+        z_dim: int = 64,
+        width: int = 32,
+        max_channels: int = 128,
+        blocks: int = 1,
+        expansion: int = 2,
+        group_size: int = 16,
+        embed_dim: int = 32,
+    ) -> None:
+        super().__init__()
+        model = "generator 'r3gan'"
+        c, res = _check(out_shape, num_classes, width, blocks, model)
+        if z_dim < 1:
+            raise ValueError(f"{model}: z_dim={z_dim} must be >= 1")
+        widths = _stages(res, width, max_channels, model)
+        self.out_shape, self.z_dim, self.num_classes = (c, res, res), z_dim, num_classes
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
+        self.basis = nn.Linear(z_dim + (embed_dim if num_classes else 0), widths[0] * 16)
+        scale = (blocks * len(widths)) ** -0.25
+        self.stages = nn.ModuleList(
+            nn.Sequential(*[InvertedBottleneck(w, expansion, group_size, scale) for _ in range(blocks)]) for w in widths
+        )
+        self.transitions = nn.ModuleList(nn.Conv2d(a, b, 1) for a, b in zip(widths, widths[1:]))
+        self.to_image = nn.Conv2d(widths[-1], c, 1)
+        self.widths = widths
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, z_dim) -> (N, C, R, R)."""
+        assert_shape(z, [None, self.z_dim], "z")
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("generator 'r3gan' is class-conditional: call G(z, y)")
+            z = torch.cat([z, self.embed(y)], dim=1)
+        h = _act(self.basis(z)).view(z.shape[0], self.widths[0], 4, 4)
+        for i, stage in enumerate(self.stages):
+            if i:
+                h = self.transitions[i - 1](F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False))
+            h = stage(h)
+        return self.to_image(h)
+
+
+@DISCRIMINATORS.register("r3gan", injected=D_INJECTED)
+class R3GANDiscriminator(nn.Module):
+    """R3GAN discriminator (Huang et al. 2024): 1x1 from image -> [blocks, 1x1 transition + antialiased
+    /2] per stage -> 4x4 depthwise basis -> linear logit (+ class projection); no normalisation."""
+
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int = 0,
+        width: int = 32,
+        max_channels: int = 128,
+        blocks: int = 1,
+        expansion: int = 2,
+        group_size: int = 16,
+    ) -> None:
+        super().__init__()
+        model = "discriminator 'r3gan'"
+        c, res = _check(in_shape, num_classes, width, blocks, model)
+        widths = _stages(res, width, max_channels, model)[::-1]  # from R down to 4x4
+        self.in_shape, self.num_classes = (c, res, res), num_classes
+        self.from_image = nn.Conv2d(c, widths[0], 1)
+        scale = (blocks * len(widths)) ** -0.25
+        self.stages = nn.ModuleList(
+            nn.Sequential(*[InvertedBottleneck(w, expansion, group_size, scale) for _ in range(blocks)]) for w in widths
+        )
+        self.transitions = nn.ModuleList(nn.Conv2d(a, b, 1) for a, b in zip(widths, widths[1:]))
+        last = widths[-1]
+        self.basis = nn.Conv2d(last, last, 4, groups=last)  # 4x4 depthwise -> one vector
+        self.head = nn.Linear(last, 1)
+        self.projection = nn.Embedding(num_classes, last) if num_classes else None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
+        assert_shape(x, [None, *self.in_shape], "D input")
+        h = self.from_image(x)
+        for i, stage in enumerate(self.stages):
+            if i:
+                h = F.interpolate(self.transitions[i - 1](h), scale_factor=0.5, mode="bilinear", antialias=True)
+            h = stage(h)
+        features = _act(self.basis(h)).flatten(1)
+        logits = self.head(features).squeeze(1)
+        if self.projection is not None:
+            if y is None:
+                raise ValueError("discriminator 'r3gan' is class-conditional: call D(x, y)")
+            logits = logits + (self.projection(y) * features).sum(1)
+        return DOut(logits=logits, features=features)

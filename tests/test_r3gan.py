@@ -1,0 +1,89 @@
+"""R3GAN's modernised ResNet (Huang et al. 2024): inverted-bottleneck blocks that start as the identity
+(Fix-up), grouped convolutions, no normalisation, shapes and conditioning, and the recipe trains."""
+
+import pytest
+import torch
+from torch import nn
+
+from gankit.models import DISCRIMINATORS, GENERATORS
+from gankit.models.r3gan import InvertedBottleneck
+from gankit.recipes.load import load_recipe
+from gankit.training.trainer import Trainer
+
+
+def test_a_block_starts_as_the_identity_and_its_branch_is_fixup_scaled():
+    x = torch.randn(2, 32, 8, 8)
+    torch.manual_seed(0)
+    plain = InvertedBottleneck(32, 2, 16, scale=1.0)
+    torch.manual_seed(0)
+    scaled = InvertedBottleneck(32, 2, 16, scale=0.5)
+    assert torch.equal(plain(x), x) and torch.equal(scaled(x), x)
+    assert torch.allclose(scaled.expand.weight, 0.5 * plain.expand.weight)
+    assert torch.allclose(scaled.spatial.weight, 0.5 * plain.spatial.weight)
+    assert plain.spatial.groups == 64 // 16 and plain.expand.out_channels == 64
+    # the identity is only the start: the zero last layer still gets a gradient
+    plain(x).square().sum().backward()
+    assert plain.project.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("res", [8, 16, 32, 64])
+def test_shapes_and_no_normalisation(res):
+    G = GENERATORS.build("r3gan", out_shape=(3, res, res), num_classes=0, width=16, max_channels=32)
+    D = DISCRIMINATORS.build("r3gan", in_shape=(3, res, res), num_classes=0, width=16, max_channels=32)
+    x = G(torch.randn(5, G.z_dim))
+    out = D(x)
+    assert x.shape == (5, 3, res, res) and out.logits.shape == (5,) and out.features.shape == (5, G.widths[0])
+    norms = (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm)
+    assert not any(isinstance(m, norms) for net in (G, D) for m in net.modules())
+    # L = (number of stages) blocks in each net; the Fix-up scale is L^(-1/4)
+    blocks = [m for m in G.modules() if isinstance(m, InvertedBottleneck)]
+    assert len(blocks) == len(G.widths)
+
+
+def test_conditional_version_embeds_classes_and_projects():
+    G = GENERATORS.build("r3gan", out_shape=(1, 16, 16), num_classes=10, width=16)
+    D = DISCRIMINATORS.build("r3gan", in_shape=(1, 16, 16), num_classes=10, width=16)
+    z = torch.randn(4, G.z_dim)
+    y, y2 = torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7])
+    with torch.no_grad():
+        nn.init.normal_(D.projection.weight)
+        assert not torch.equal(G(z, y), G(z, y2))
+        x = G(z, y)
+        assert not torch.equal(D(x, y).logits, D(x, y2).logits)
+    with pytest.raises(ValueError, match="G\\(z, y\\)"):
+        G(z)
+    with pytest.raises(ValueError, match="D\\(x, y\\)"):
+        D(x)
+
+
+def test_refuses_shapes_it_cannot_build():
+    with pytest.raises(ValueError, match="power of 2"):
+        GENERATORS.build("r3gan", out_shape=(1, 28, 28), num_classes=0)
+    with pytest.raises(ValueError, match="square"):
+        DISCRIMINATORS.build("r3gan", in_shape=(1, 16, 32), num_classes=0)
+    with pytest.raises(ValueError, match="group_size"):
+        InvertedBottleneck(24, 1, 16, scale=1.0)
+
+
+def test_the_recipe_trains_with_rpgan_r1_r2(tmp_path):
+    r = load_recipe(
+        "r3gan-mnist",
+        [
+            "data={name: digits, resolution: 16}",
+            "generator.width=16",
+            "discriminator.width=16",
+            "generator.max_channels=32",
+            "discriminator.max_channels=32",
+            "schedule.batch_size=16",
+            "log.tensorboard=false",
+            "eval.metrics=[]",
+        ],
+    )
+    assert r.objective.name == "relativistic" and [p.name for p in r.penalties] == ["r1", "r2"]
+    t = Trainer(r, tmp_path / "run")
+    before = [p.clone() for p in t.G.parameters()]
+    for _ in range(5):
+        terms = t.train_step(want_log=True)
+    assert "d/pen/r1" in terms and "d/pen/r2" in terms
+    assert all(torch.isfinite(v).all() for v in terms.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, t.G.parameters()))
