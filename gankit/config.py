@@ -8,6 +8,7 @@ piece's own options, checked against the registered factory's signature (gankit.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -85,6 +86,28 @@ class Schedule(_Strict):
         return max(0.0, (self.steps - step) / (self.steps - self.decay_start))
 
 
+class Ramp(_Strict):
+    """One hyperparameter as a function of the generator step (R3GAN's presets, Huang et al. 2024, App.):
+    ``start`` until step ``begin``, then a ``cosine`` or ``linear`` ramp to ``end`` over ``steps`` steps
+    (default: to the last step), then ``end``. A function of the step alone, so a resumed run continues
+    it exactly. ``target``: ``optim.g.lr``, ``optim.d.lr``, ``optim.g.beta2``, ``optim.d.beta2``,
+    ``ema.decay``, ``ema.half_life`` (in images), ``penalty.<name>.<option>`` (e.g. ``penalty.r1.gamma``)
+    or ``trick.<name>.<option>`` (e.g. ``trick.ada.p`` with ``adaptive: false``)."""
+
+    target: str
+    start: float
+    end: float
+    kind: Literal["cosine", "linear"] = "cosine"
+    begin: NonNegativeInt = 0
+    steps: PositiveInt | None = None
+
+    def value(self, step: int, total: int) -> float:
+        span = self.steps if self.steps is not None else max(1, total - self.begin)
+        t = min(1.0, max(0.0, (step - self.begin) / span))
+        f = (1 - math.cos(math.pi * t)) / 2 if self.kind == "cosine" else t
+        return self.start + (self.end - self.start) * f
+
+
 class Performance(_Strict):
     """How the step runs, not what it computes (up to rounding): measured in benchmarks/step_time.py."""
 
@@ -139,6 +162,7 @@ class Recipe(_Strict):
     tricks: list[Component] = []
     optim: Optimisers = Optimisers()
     schedule: Schedule = Schedule()
+    ramps: list[Ramp] = []  # hyperparameters that change with the step (Ramp)
     ema: EMA = EMA()
     perf: Performance = Performance()
     eval: Evaluation = Evaluation()

@@ -29,7 +29,7 @@ from gankit.penalties import refresh_spectral_norm
 from gankit.runlog import Health, HealthWarning, RunLog, diversity, read_metrics, replay
 from gankit.runlog import checkpoint as ck
 from gankit.seeds import SeedPurpose, rank_seed, seed_for, seeded
-from gankit.training import distributed, state
+from gankit.training import distributed, ramps, state
 from gankit.training.best import BestTracker
 from gankit.training.build import (
     Shapes,
@@ -49,6 +49,7 @@ from gankit.training.guard import FiniteGuard, NonFiniteLoss, StopSignals
 from gankit.training.phases import run_phase
 from gankit.training.precision import Precision
 from gankit.training.progress import make_progress
+from gankit.training.ramps import scheduled_ema
 from gankit.viz import save_samples
 from gankit.viz.grid import save_image_grid
 
@@ -167,8 +168,14 @@ class Trainer:
         for phase in phases:
             phase.scaler = self.precision.make_scaler()
         ema = None
+        self.ema_decay = recipe.ema.decay
+        ramped_ema = any(r.target in ("ema.decay", "ema.half_life") for r in recipe.ramps)
         if recipe.ema.enabled:
-            ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema.decay), use_buffers=True)
+            avg = scheduled_ema(lambda: self.ema_decay) if ramped_ema else get_ema_multi_avg_fn(recipe.ema.decay)
+            ema = AveragedModel(self.G, multi_avg_fn=avg, use_buffers=True)
+        self.ramps = ramps.bind(
+            recipe, opt_g, opt_d, self.penalties, self.tricks, self._set_ema_decay if recipe.ema.enabled else None
+        )
         self._ema_spectral_norm = ema is not None and refresh_spectral_norm(self.G, iterations=0) > 0
         self.metrics = build_metrics(recipe)
         if hasattr(self.source, "centers") and "toy-mixture" not in [n for n, _ in self.metrics]:
@@ -440,6 +447,9 @@ class Trainer:
         all the steps since the last check): at logging steps and before each checkpoint."""
         self.guard.check(self.last_checkpoint, self.run_dir, self.recipe, self.opt_d is not None)
 
+    def _set_ema_decay(self, value: float) -> None:
+        self.ema_decay = value
+
     def set_learning_rates(self) -> None:
         """The recipe's rates times the schedule's decay factor at this step: a function of the step
         alone, so a resumed run continues the same schedule exactly."""
@@ -464,6 +474,8 @@ class Trainer:
         ctx.step, ctx.logging, ctx.last_batch = self.step, want_log, None
         if self.recipe.schedule.decay_start:
             self.set_learning_rates()
+        for ramp, setter in self.ramps:
+            setter(ramp.value(self.step, self.recipe.schedule.steps))
         self.set_network_step()
         for phase in self.phases:
             if self.step % phase.interval or self.step < phase.start:
