@@ -9,11 +9,12 @@ import numpy as np
 import torch
 
 from gankit.config import ConfigError
+from gankit.evaluation import load_images
 from gankit.files import atomic_write
 from gankit.latent import z_dim_of
 from gankit.runlog import checkpoint as ck
 from gankit.sampling import read_checkpoint
-from gankit.training.build import Shapes, build_encoder, build_generator, resolve_device
+from gankit.training.build import Shapes, build_data, build_encoder, build_generator, resolve_device
 
 
 def load_encoder(source: str | Path, device: str = "auto") -> tuple[torch.nn.Module, Any, Shapes, dict[str, str]]:
@@ -49,12 +50,8 @@ def encode_data(
         raise ValueError(f"--out must end in .npz, got {out.name!r}")
     E, recipe, shapes, meta = load_encoder(source, device)
     if data is None:
-        from gankit.training.build import build_data
-
         src = build_data(recipe)
     else:
-        from gankit.evaluation import load_images
-
         src = load_images(
             data,
             resolution=shapes.shape[-1] if shapes.kind == "image" else None,

@@ -21,11 +21,16 @@ from typing import Any, cast
 
 import torch
 
+from gankit.data import DATASETS, DataPathError
+from gankit.data.base import to_float
+from gankit.data.folder import EXTENSIONS, find_images, load_square
 from gankit.files import atomic_write
 from gankit.metrics import METRICS
 from gankit.metrics.classes import requested_labels
 from gankit.metrics.evaluate import Evaluator, reference_description
 from gankit.metrics.image import ALIASES
+from gankit.sampling import generate, load_generator
+from gankit.training.build import build_data, resolve_device
 
 DEFAULT_METRICS = "fid,kid,is,pr,dc"
 RUN_NUM = 10000  # generated samples for a run when --num is not given: the FID standard (Heusel et al. 2017)
@@ -73,7 +78,6 @@ def load_images(
     ``max_unreadable`` of the folder, as training does (gankit/data/folder.py); more is an error.
     ``what`` names the path in messages (``--real``); ``limit_option`` names the setting that raises
     ``max_unreadable`` for the command (``--max-unreadable``), None: the messages name none."""
-    from gankit.data import DataPathError
 
     p = Path(path).expanduser()
     label = f"{what} {str(p)!r}" if what else repr(str(p))
@@ -90,8 +94,6 @@ def _load_npz(p: Path, label: str) -> Any:
     import zipfile
 
     import numpy as np
-
-    from gankit.data import DATASETS
 
     # The npz dataset's own messages name recipe keys (data.key=...); here the file is given directly,
     # so its layout is checked first and explained in terms of the file.
@@ -115,8 +117,6 @@ def _load_npz(p: Path, label: str) -> Any:
 def _load_folder(
     p: Path, label: str, resolution: int | None, channels: int | None, max_unreadable: float, limit_option: str | None
 ) -> Any:
-    from gankit.data import DATASETS, DataPathError
-    from gankit.data.folder import EXTENSIONS, find_images, load_square
 
     files = find_images(p)
     if not files:
@@ -215,9 +215,6 @@ def evaluate_run(
     """Scores of a run's generator (EMA weights when present) against its recipe's dataset.
 
     The record is also appended to RUN_DIR/eval.jsonl when ``run`` is a run directory."""
-    from gankit.data import DataPathError
-    from gankit.sampling import generate, load_generator
-    from gankit.training.build import build_data, resolve_device
 
     if not Path(run).expanduser().exists():
         raise DataPathError(
@@ -271,8 +268,6 @@ def evaluate_files(
     ``loaded``: the two sets from ``load_pair(real, fake)`` when the caller has loaded them already
     (`gankit eval` does, to default ``--num`` to what the files hold). A metric asking for more images
     than a file holds scores those it holds, with a warning; the protocol records the true counts."""
-    from gankit.data.base import to_float
-    from gankit.training.build import resolve_device
 
     real_src, fake_src = loaded if loaded is not None else load_pair(real, fake, max_unreadable)
     fake_images = to_float(fake_src.images)

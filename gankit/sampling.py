@@ -10,12 +10,14 @@ import numpy as np
 import torch
 
 from gankit.files import atomic_write
-from gankit.latent import generate, z_dim_of
+from gankit.latent import class_morph, generate, interpolation_grid, z_dim_of
 from gankit.metrics.classes import requested_labels
 from gankit.models.base import set_step
+from gankit.models.stylegan import StyleGANGenerator, style_mixing_grid
 from gankit.recipes.load import validate_recipe
 from gankit.runlog import checkpoint as ck
 from gankit.training.build import Shapes, build_generator, resolve_device
+from gankit.viz import save_image_grid, save_samples
 
 
 def read_checkpoint(source: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str], Any, Shapes]:
@@ -123,8 +125,6 @@ def write_samples(
     samples, labels = draw_samples(G, num, seed=seed, truncation=truncation, psi=psi)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
-        from gankit.viz import save_samples
-
         save_samples(samples, out, title=f"{recipe.name} ({meta['weights']}, step {meta.get('step', '?')})")
     else:
         arrays: dict[str, np.ndarray] = {}
@@ -157,8 +157,6 @@ def write_interpolations(
     use_ema: bool = True,
 ) -> dict[str, Any]:
     """A PNG grid: each row walks from one random z to another in ``steps`` (lerp or slerp)."""
-    from gankit.latent import interpolation_grid
-    from gankit.viz import save_image_grid
 
     out = _png_path(out)
     G, recipe, shapes, meta = load_generator(source, device=device, use_ema=use_ema)
@@ -187,8 +185,6 @@ def write_class_morph(
 ) -> dict[str, Any]:
     """A PNG grid of category morphs (BigGAN Fig. 8): each row keeps one z and walks the shared class
     embedding from class_a's to class_b's in ``steps`` frames."""
-    from gankit.latent import class_morph
-    from gankit.viz import save_image_grid
 
     out = _png_path(out)
     G, _, _, meta = load_generator(source, device=device, use_ema=use_ema)
@@ -217,8 +213,6 @@ def write_style_mixing(
 ) -> dict[str, Any]:
     """StyleGAN's style-mixing figure (Karras et al. 2019, Fig. 3) as a PNG: column sources on top, row
     sources on the left, and each cell with the row's styles below ``crossover`` and the column's above."""
-    from gankit.models.stylegan import StyleGANGenerator, style_mixing_grid
-    from gankit.viz import save_image_grid
 
     out = _png_path(out)
     G, _, _, meta = load_generator(source, device=device, use_ema=use_ema)

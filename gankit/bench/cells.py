@@ -29,11 +29,11 @@ from safetensors.torch import load_file, save_file
 
 from gankit.config import ConfigError, Recipe
 from gankit.files import atomic_write
+from gankit.version import __version__
 
 
 def cell_key(recipe: Recipe, **settings: Any) -> str:
     """A hex digest of the resolved recipe, the benchmark ``settings`` and the library versions."""
-    from gankit.version import __version__
 
     blob = json.dumps(
         {

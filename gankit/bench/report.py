@@ -10,6 +10,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from gankit.data import DATASETS
 from gankit.files import save_figure
 from gankit.viz.density import save_density_figure
 from gankit.viz.html import html_table, page
@@ -69,7 +70,6 @@ def print_toy_table(results: dict[str, Any], console: Console) -> None:
 
 def save_points_figure(samples: torch.Tensor, path: str | Path, dataset: str, title: str = "") -> Path:
     """The two-panel figure of ``viz.density`` for a built-in toy ``dataset``."""
-    from gankit.data import DATASETS
 
     source = DATASETS.build(dataset)
     real, _ = source.sample_real(len(samples), seed=0)

@@ -27,11 +27,17 @@ from rich.console import Console
 from rich.table import Table
 
 from gankit.bench.cells import CellStore, Job, cell_key, print_cell_notes, run_cells
+from gankit.bench.report import fmt
 from gankit.bench.toy import _json_safe, _resolve, deep_merge, standard_error
 from gankit.config import ConfigError, Recipe
+from gankit.metrics.classes import label_statistics
+from gankit.metrics.features import FEATURES
 from gankit.recipes.load import validate_recipe
 from gankit.registry import RegistryError
 from gankit.seeds import SeedPurpose, seeded
+from gankit.training.build import build_data
+from gankit.viz import save_image_grid
+from gankit.viz.html import html_table, page
 
 NUM_SAMPLES = 26000  # VEEGAN / PacGAN
 NUM_MODES = 1000
@@ -85,7 +91,6 @@ def channel_classifier(source: Any, epochs: int = 5) -> Any:
     the sklearn digits, 26,000 real stacked samples: 1 epoch labels 69 % of the digits right and finds
     798 of the 1000 modes, 2 epochs 82 % and 985, the default 5 epochs all 1000 (97.7 % of the
     triples right)."""
-    from gankit.metrics.features import FEATURES
 
     ex = FEATURES.build("classifier", source=source, epochs=epochs)
     if not hasattr(ex, "single"):
@@ -115,7 +120,6 @@ def triple_labels(images: torch.Tensor, single: Any, batch_size: int = 500) -> t
 def mode_statistics(labels: torch.Tensor, num_modes: int = NUM_MODES) -> dict[str, float]:
     """``modes``: classes seen at least once; ``kl``: KL(p_hat || uniform) = sum_k p_k log(K p_k)
     (gankit.metrics.classes.label_statistics, under the benchmark's names)."""
-    from gankit.metrics.classes import label_statistics
 
     s = label_statistics(labels, num_modes)
     return {"modes": int(s["classes_covered"]), "kl": s["class_kl"]}
@@ -153,10 +157,7 @@ def run_stacked_bench(
     ``num_samples`` samples (26,000 by default); also of as many real samples, as a reference row.
     Writes results.json, a sample grid per method and index.html to ``out_dir``. Finished runs are
     kept in ``out_dir/cells`` and loaded when the same settings run again (``resume=False``: never)."""
-    from gankit.training.build import build_data
     from gankit.training.trainer import Trainer
-    from gankit.viz import save_image_grid
-    from gankit.viz.html import html_table, page
 
     preset: dict[str, Any] = (
         QUICK if quick else {"methods": tuple(STACKED_METHODS), "budget": 20000, "seeds": 3, "num_samples": NUM_SAMPLES}
@@ -279,7 +280,6 @@ def run_stacked_bench(
 
 
 def _table_cells(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    from gankit.bench.report import fmt
 
     ref = results["reference"]
     cells = [

@@ -26,6 +26,7 @@ import torch
 from rich.console import Console
 
 from gankit.bench.cells import CellStore, Job, cell_key, print_cell_notes, run_cells
+from gankit.bench.report import print_toy_table, save_points_figure, save_trajectory_figure, write_toy_html
 from gankit.config import ConfigError, Recipe
 from gankit.latent import z_dim_of
 from gankit.recipes.load import validate_recipe
@@ -318,7 +319,6 @@ def run_toy_bench(
     Every finished run is kept in ``out_dir/cells`` (gankit.bench.cells): run again with the same
     settings and the finished runs are loaded, not retrained; ``resume=False`` retrains them all.
     """
-    from gankit.bench.report import print_toy_table, save_points_figure, save_trajectory_figure, write_toy_html
 
     preset: dict[str, Any] = (
         QUICK

@@ -17,6 +17,7 @@ from gankit.families.step import Batch, BatchRule, Phase, StepContext
 from gankit.families.unconditional import Unconditional
 from gankit.latent import z_dim_of
 from gankit.metrics.probe import linear_probe
+from gankit.objectives import Minimax
 from gankit.tricks import LOGISTIC
 
 
@@ -122,7 +123,6 @@ class BiGAN(_Paired):
         real_in, fake_in = self.d_inputs(pair(x, ex), pair(gz, z), ctx.step)
         assert real_in is not None and self.D is not None
         r, f = self.D(real_in).logits, self.D(fake_in).logits
-        from gankit.objectives import Minimax
 
         if isinstance(self.objective, Minimax):
             loss = -self.adversarial_d_loss(r, f)

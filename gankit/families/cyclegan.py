@@ -11,6 +11,7 @@ from gankit.data.base import to_float
 from gankit.families.base import FAMILIES
 from gankit.families.step import Batch, Phase, StepContext
 from gankit.families.unconditional import Unconditional
+from gankit.metrics.classifier import load_or_train
 from gankit.models.cyclegan import TwoWay
 from gankit.nn.mode import eval_mode
 from gankit.tricks import ImageHistory
@@ -183,8 +184,6 @@ class CycleGAN(Unconditional):
 
     def _classifier(self, side: str) -> Any:
         if side not in self._classifiers:
-            from gankit.metrics.classifier import load_or_train
-
             source = getattr(self.train_source, side)
             with torch.enable_grad():  # trained once (then cached) when first asked for, maybe under no_grad
                 self._classifiers[side] = load_or_train(source, device=self.device, progress=False).eval()

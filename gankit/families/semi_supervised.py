@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.config import ConfigError
+from gankit.data.split import labelled_subset
 from gankit.families.base import FAMILIES, eval_batches
 from gankit.families.step import Batch, StepContext
 from gankit.families.unconditional import Unconditional
@@ -65,7 +66,6 @@ class SemiSupervised(Unconditional):
     def extra_inputs(cls, recipe: Any, source: Any) -> dict[str, Any]:
         """The labelled subset (``data.labels_per_class`` per class, drawn from the training images) and
         the held-out test images (``data.holdout``)."""
-        from gankit.data.split import labelled_subset
 
         per_class = int(recipe.data.options.get("labels_per_class", 0))
         if not per_class:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from gankit.families.base import FAMILIES
 from gankit.families.step import Batch, Phase, StepContext
 from gankit.families.translation import Translation
+from gankit.nn.perceptual import VGGFeatures
 
 
 def downsample(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -75,8 +76,6 @@ class SRGAN(Translation):
             )
             content = "d-features"
         elif content == "vgg":
-            from gankit.nn.perceptual import VGGFeatures
-
             assert vgg_weights is not None  # given: the branch above took content=vgg without weights
             self.vgg = VGGFeatures(vgg_weights, vgg_layer).to(self.device)
         self.content = content

@@ -26,7 +26,9 @@ import warnings
 from typing import Any
 
 from gankit.config import ConfigError
+from gankit.data.base import InMemoryImages
 from gankit.metrics import advice
+from gankit.metrics.classifier import source_problem
 from gankit.metrics.features import FEATURES, TRAITS
 from gankit.registry import RegistryError
 
@@ -34,7 +36,6 @@ from gankit.registry import RegistryError
 def dataset_size(source: Any) -> int | None:
     """How many real samples ``source`` holds, or None when it draws them without end (toy mixtures)
     or is not a plain image set (its ``sample_real`` decides)."""
-    from gankit.data.base import InMemoryImages
 
     return len(source) if isinstance(source, InMemoryImages) else None
 
@@ -55,7 +56,6 @@ def _fix(context: str, name: str, metric: Any, metrics: list[tuple[str, Any]], c
 
 def _alternatives(metric: Any, source: Any, current: str) -> list[str]:
     """Extractors that could serve ``metric`` on ``source``, best first, other than ``current``."""
-    from gankit.metrics.classifier import source_problem
 
     if getattr(metric, "needs_logits", False):
         allowed = list(getattr(metric, "logit_extractors", None) or ("classifier", "inception"))

@@ -9,6 +9,7 @@ from typing import Any
 
 from gankit.config import ConfigError
 from gankit.files import atomic_write
+from gankit.metrics.image import HIGHER_IS_BETTER
 from gankit.runlog import checkpoint as ck
 
 BEST_DIR = "best"
@@ -22,7 +23,6 @@ class BestTracker:
     step: int | None
 
     def __init__(self, key: str | None, mode: str, metrics: list[tuple[str, Any]]) -> None:
-        from gankit.metrics.image import HIGHER_IS_BETTER
 
         self.key, self.value, self.step = key, None, None
         if key is None:

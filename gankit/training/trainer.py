@@ -51,6 +51,7 @@ from gankit.training.precision import Precision
 from gankit.training.progress import make_progress
 from gankit.training.ramps import scheduled_ema
 from gankit.viz import save_samples
+from gankit.viz.density import save_density_figure
 from gankit.viz.grid import save_image_grid
 
 __all__ = ["NonFiniteLoss", "Trainer"]  # NonFiniteLoss: what a NaN stop raises, public here too
@@ -366,7 +367,6 @@ class Trainer:
 
     def save_density(self, n: int = 10000) -> Path:
         """The final samples of a 2-D run beside the data, and their log-density (for the report)."""
-        from gankit.viz.density import save_density_figure
 
         fake = self.generate(
             torch.randn(n, z_dim_of(self.G), generator=seeded(self.recipe.seed, SeedPurpose.DENSITY_LATENTS))

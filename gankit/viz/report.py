@@ -29,6 +29,7 @@ from gankit.files import atomic_write
 from gankit.runlog import checkpoint as ck
 from gankit.runlog import read_metrics
 from gankit.runlog.health import Health, replay
+from gankit.version import __version__
 from gankit.viz.html import figure, html_table, page
 
 REPORT = "report.html"
@@ -255,8 +256,6 @@ def environment() -> dict[str, Any]:
     import platform
 
     import torch
-
-    from gankit.version import __version__
 
     env: dict[str, Any] = {
         "gankit": __version__,
