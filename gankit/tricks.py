@@ -155,8 +155,28 @@ class InstanceNoise(Trick):
         return noisy, fake + s * torch.randn_like(fake)
 
 
+class _ImageAugmentation(Trick):
+    """What DiffAugment and ADA share: D sees ``augment(x)`` of the real and the fake images alike, in the D
+    step and the G step, and only images can be augmented."""
+
+    trick_name = ""
+
+    def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 3:
+            raise ValueError(
+                f"{self.trick_name} transforms images (C, H, W); this discriminator judges inputs of shape "
+                f"{tuple(shape)}: remove the trick, or use an image dataset and family"
+            )
+        return shape
+
+    def d_inputs(
+        self, real: torch.Tensor | None, fake: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        return (None if real is None else self.augment(real)), self.augment(fake)
+
+
 @TRICKS.register("diffaugment")
-class DiffAugment(Trick):
+class DiffAugment(_ImageAugmentation):
     """Differentiable augmentation (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient
     GAN Training"): D sees T(x) and T(G(z)), with a fresh random T per sample, in the D step and the G
     step alike, so D cannot memorise a small training set and G's gradient flows through T. Augmenting
@@ -165,6 +185,8 @@ class DiffAugment(Trick):
     limited data is all three); ``translation`` and ``cutout`` are fractions of the image side.
     Images only: the ops shift and mask pixels.
     """
+
+    trick_name = "diffaugment"
 
     def __init__(
         self,
@@ -182,25 +204,12 @@ class DiffAugment(Trick):
             )
         self.policy, self.translation, self.cutout = policy, translation, cutout
 
-    def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        if len(shape) != 3:
-            raise ValueError(
-                f"diffaugment transforms images (C, H, W); this discriminator judges inputs of shape "
-                f"{tuple(shape)}: remove the trick, or use an image dataset and family"
-            )
-        return shape
-
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.policy, self.translation, self.cutout)
 
-    def d_inputs(
-        self, real: torch.Tensor | None, fake: torch.Tensor, step: int
-    ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        return (None if real is None else self.augment(real)), self.augment(fake)
-
 
 @TRICKS.register("ada")
-class ADA(Trick):
+class ADA(_ImageAugmentation):
     """Adaptive discriminator augmentation (Karras et al. 2020, "Training Generative Adversarial Networks
     with Limited Data", Sec. 3): every image D sees, real or fake, in the D step and the G step, goes
     through the non-leaking pipeline of ``gankit.nn.ada`` with probability ``p`` per op, and p is steered
@@ -211,6 +220,8 @@ class ADA(Trick):
     ``adaptive=false`` keeps p fixed. p and r_t are logged (``tricks/ada/p``, ``tricks/ada/rt``),
     checkpointed and plotted in the report. Images only; logit objectives only (r_t reads the sign).
     """
+
+    trick_name = "ada"
 
     def __init__(
         self,
@@ -244,23 +255,10 @@ class ADA(Trick):
                 "reconstruction energies: use diffaugment with it"
             )
 
-    def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        if len(shape) != 3:
-            raise ValueError(
-                f"ada transforms images (C, H, W); this discriminator judges inputs of shape "
-                f"{tuple(shape)}: remove the trick, or use an image dataset and family"
-            )
-        return shape
-
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         if self.p.device != x.device:
             self.p, self.rt, self._signs = self.p.to(x.device), self.rt.to(x.device), self._signs.to(x.device)
         return ada_augment(x, self.p, self.ops)
-
-    def d_inputs(
-        self, real: torch.Tensor | None, fake: torch.Tensor, step: int
-    ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        return (None if real is None else self.augment(real)), self.augment(fake)
 
     def observe(self, real: torch.Tensor, fake: torch.Tensor) -> None:
         if not self.adaptive:
