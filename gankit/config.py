@@ -124,6 +124,10 @@ class EMA(_Strict):
     enabled: bool = False
     decay: float = Field(default=0.999, gt=0.0, lt=1.0)
     start: int = Field(default=0, ge=0)  # generator step at which averaging begins
+    # BigGAN's standing statistics: before the average is used (samples, evaluation, checkpoint), its
+    # batch-norm statistics are recomputed from this many batches of latents; 0 keeps the averaged
+    # running statistics (those of the live networks the average passed through).
+    bn_batches: int = Field(default=0, ge=0)
 
 
 class Evaluation(_Strict):

@@ -32,6 +32,7 @@ class SeedPurpose(enum.IntEnum):
     EVAL_LATENTS = 2  # the latents scored at every evaluation (Trainer.evaluate; the benchmarks score the same z)
     DENSITY_LATENTS = 3  # the latents of the final 2-D density figure (Trainer.save_density)
     SHARDING = 4  # DDP: the one global draw of latents and labels that every rank slices (distributed.Sharding)
+    STANDING_STATS = 5  # the latents that recompute the EMA generator's batch-norm statistics (ema.bn_batches)
     RANK_NOISE = 1000  # a stride, not an offset: rank r seeds torch's global RNG with seed + 1000 * r (rank_seed)
 
 

@@ -80,6 +80,7 @@ def test_run_directory_layout(tmp_path):
             ],
         ),
         ("dcgan-digits", DIGITS_FAST + ["ema.start=2", "log.every=2", "log.sample_every=3"]),
+        ("dcgan-digits", DIGITS_FAST + ["ema.start=2", "ema.bn_batches=2", "log.every=2", "log.sample_every=3"]),
     ],
 )
 def test_resume_is_bit_identical(tmp_path, name, extra):

@@ -25,6 +25,7 @@ from gankit.metrics.classes import requested_labels
 from gankit.metrics.evaluate import Evaluator, reference_description
 from gankit.models.base import set_step
 from gankit.nn.mode import eval_mode
+from gankit.nn.standing import standing_statistics
 from gankit.penalties import refresh_spectral_norm
 from gankit.runlog import Health, HealthWarning, RunLog, diversity, read_metrics, replay
 from gankit.runlog import checkpoint as ck
@@ -178,6 +179,7 @@ class Trainer:
             recipe, opt_g, opt_d, self.penalties, self.tricks, self._set_ema_decay if recipe.ema.enabled else None
         )
         self._ema_spectral_norm = ema is not None and refresh_spectral_norm(self.G, iterations=0) > 0
+        self._standing_step = -1  # the step whose standing statistics the EMA holds (ema.bn_batches)
         self.metrics = build_metrics(recipe)
         if hasattr(self.source, "centers") and "toy-mixture" not in [n for n, _ in self.metrics]:
             self.metrics.append(("toy-mixture", METRICS.build("toy-mixture")))
@@ -288,11 +290,21 @@ class Trainer:
 
     def sampling_generator(self) -> torch.nn.Module:
         """The EMA of G once averaging has begun (``ema.start``); G itself before, when the average is
-        still the untrained initial copy."""
+        still the untrained initial copy. With ``ema.bn_batches`` the average's batch-norm statistics
+        are first recomputed (standing statistics), once per step."""
         ema = self.state.ema
-        return ema.module if ema is not None and self.state.ema_started() else self.G
+        if ema is None or not self.state.ema_started():
+            return self.G
+        if self.recipe.ema.bn_batches and self._standing_step != self.step:
+            k = int(getattr(self.G, "num_classes", 0) or 0)
+            g = seeded(self.recipe.seed, SeedPurpose.STANDING_STATS)
+            bs = self.recipe.schedule.batch_size
+            standing_statistics(ema.module, z_dim_of(self.G), self.recipe.ema.bn_batches, bs, g, num_classes=k)
+            self._standing_step = self.step
+        return ema.module
 
     def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
+        self.sampling_generator()  # the EMA's standing statistics, when the recipe asks, are saved with it
         return self.state.tensors()
 
     def checkpoint_state(self) -> dict[str, Any]:
