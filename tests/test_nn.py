@@ -207,6 +207,26 @@ def test_linear_decoder_keeps_the_energy_gradient_where_tanh_saturates():
         DISCRIMINATORS.build("autoencoder", in_shape=(1, 16, 16), out_activation="relu")
 
 
+def test_batch_normalised_code_judges_a_batch_by_its_own_statistics():
+    """code_norm=batch (BEGAN's working MNIST D): in training the code of a sample is normalised over
+    the batch D judges, so the same image gets another energy beside other images; without it, not."""
+    torch.manual_seed(0)
+    x = torch.rand(6, 1, 16, 16) * 2 - 1
+    energies = {}
+    for norm in ("none", "batch"):
+        torch.manual_seed(1)
+        D = DISCRIMINATORS.build("autoencoder", in_shape=(1, 16, 16), width=8, code_dim=4, code_norm=norm)
+        bn = [m for m in D.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        assert [m.num_features for m in bn] == ([4, 8 * 2 * 16] if norm == "batch" else [])
+        energies[norm] = (D(x[:3]).logits, D(torch.cat([x[:3], -x[3:]])).logits[:3])
+    alone, in_company = energies["none"]
+    assert torch.allclose(alone, in_company, atol=1e-6)
+    alone, in_company = energies["batch"]
+    assert (alone - in_company).abs().min() > 1e-4
+    with pytest.raises(ValueError, match="code_norm"):
+        DISCRIMINATORS.build("autoencoder", in_shape=(1, 16, 16), code_norm="layer")
+
+
 def test_pulling_away_term_matches_its_definition():
     from gankit.tricks import PullingAway
 

@@ -51,10 +51,16 @@ class AutoencoderDiscriminator(EnergyAutoencoder):
         code_dim: int = 64,
         energy: Literal["mse", "l1"] = "mse",
         out_activation: Literal["tanh", "none"] = "tanh",
+        code_norm: Literal["none", "batch"] = "none",
     ) -> None:
         """``out_activation``: the decoder's output. ``tanh`` keeps reconstructions in the image range;
         ``none`` (linear) never saturates, so the energy's gradient cannot vanish when the decoder has
-        collapsed onto the background (mostly black data such as MNIST at 32x32)."""
+        collapsed onto the background (mostly black data such as MNIST at 32x32).
+
+        ``code_norm=batch`` batch-normalises the bottleneck: the code (BatchNorm1d + ReLU) and the
+        decoder's first fully connected layer. The statistics are those of the batch D is judging (all
+        real or all generated), which is what made BEGAN train on MNIST at small scale (a thin-stroke
+        batch of G's has code statistics of its own, so D cannot simply generalise to it)."""
         super().__init__()
         model = "discriminator 'autoencoder'"
         refuse_labels(num_classes, model)
@@ -64,6 +70,8 @@ class AutoencoderDiscriminator(EnergyAutoencoder):
             raise ValueError(f"{model}: out_activation={out_activation!r}; valid choices: tanh, none")
         if code_dim < 1:
             raise ValueError(f"{model}: code_dim={code_dim} must be positive")
+        if code_norm not in ("none", "batch"):
+            raise ValueError(f"{model}: code_norm={code_norm!r}; valid choices: none, batch (BatchNorm1d)")
         c, res = _image_shape(in_shape, "in_shape", model)
         self.in_shape, self.num_classes, self.energy = (c, res, res), num_classes, energy
         ch = dcgan_channels(res, width, max_channels)
@@ -72,8 +80,12 @@ class AutoencoderDiscriminator(EnergyAutoencoder):
         for r in sorted(ch, reverse=True):  # R/2 ... 4
             enc += [nn.Conv2d(in_ch, ch[r], 4, 2, 1), nn.LeakyReLU(0.2)]
             in_ch = ch[r]
-        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(ch[4] * 16, code_dim))
-        dec: list[nn.Module] = [nn.Linear(code_dim, ch[4] * 16), nn.Unflatten(1, (ch[4], 4, 4)), nn.ReLU()]
+        batch = code_norm == "batch"
+        code: list[nn.Module] = [nn.BatchNorm1d(code_dim), nn.ReLU()] if batch else []
+        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(ch[4] * 16, code_dim), *code)
+        dec: list[nn.Module] = [nn.Linear(code_dim, ch[4] * 16)]
+        dec += [nn.BatchNorm1d(ch[4] * 16)] if batch else []
+        dec += [nn.Unflatten(1, (ch[4], 4, 4)), nn.ReLU()]
         for r in sorted(ch):  # 4 ... R/2
             out_ch = ch[2 * r] if 2 * r in ch else c
             dec.append(nn.ConvTranspose2d(ch[r], out_ch, 4, 2, 1))
