@@ -77,6 +77,7 @@ def test_the_recipe_trains_with_rpgan_r1_r2(tmp_path):
             "schedule.batch_size=16",
             "log.tensorboard=false",
             "eval.metrics=[]",
+            "eval.best=null",
         ],
     )
     assert r.objective.name == "relativistic" and [p.name for p in r.penalties] == ["r1", "r2"]
