@@ -490,8 +490,14 @@ def _show_yaml(recipe: Any) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from gankit.viz.report import write_report
+    from gankit.viz.report import write_curves, write_report
 
+    if args.curves:
+        if args.out is None:
+            raise ValueError("--curves needs --out FILE.png")
+        keys = [k.strip() for k in args.curves.split(",") if k.strip()]
+        console.print(f"curves: {escape(str(write_curves(args.run_dir, keys, args.out)))}")
+        return 0
     path = write_report(args.run_dir, args.out)
     console.print(f"report: {escape(str(path))} ({path.stat().st_size / 1e6:.1f} MB, self-contained)")
     return 0
@@ -658,6 +664,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("run_dir", type=Path)
     rp.add_argument("--out", type=Path, default=None, help="where to write it (default: RUN_DIR/report.html)")
+    rp.add_argument(
+        "--curves",
+        default=None,
+        help="instead of the report, a PNG (--out) of these logged series, comma-separated; a key ending "
+        "in / takes every series under it (e.g. tricks/ada/p or tricks/ada/)",
+    )
     rp.set_defaults(fn=cmd_report)
 
     f = sub.add_parser("fetch", help="download what gankit never downloads by itself (the FID Inception weights)")

@@ -260,3 +260,19 @@ def test_every_plot_renders_in_headless_chromium(runs, tmp_path):
     ).stdout
     n = broken.read_text().count("<img ")
     assert f'data-images="{n - 1}/{n}"' in dom and re.search(r"did not render: \w", dom)
+
+
+def test_curves_of_chosen_series_as_a_png(runs, tmp_path, capsys):
+    """`gankit report RUN --curves KEYS --out F.png`: a panel per key (a prefix ending in / is one panel of
+    every series under it); an unknown key is refused with the keys the run has, and no file is written."""
+    ring, _ = runs
+    out = tmp_path / "c.png"
+    assert main(["report", str(ring["run_dir"]), "--curves", "d/loss,eval/", "--out", str(out)]) == 0
+    one = Image.open(out)
+    assert main(["report", str(ring["run_dir"]), "--curves", "d/loss", "--out", str(out)]) == 0
+    assert one.size[0] > Image.open(out).size[0]  # two panels side by side are wider than one
+    bad = tmp_path / "bad.png"
+    assert main(["report", str(ring["run_dir"]), "--curves", "tricks/ada/p", "--out", str(bad)]) == 2
+    msg = " ".join(capsys.readouterr().out.split())  # rich folds long lines
+    assert "no values for tricks/ada/p" in msg and "d/loss" in msg and not bad.exists()
+    assert main(["report", str(ring["run_dir"]), "--curves", "d/loss"]) == 2  # --out is needed

@@ -357,6 +357,26 @@ def build_report(run_dir: str | Path) -> str:
     return page(f"gankit run report: {recipe.get('name', run_dir.name)}", "".join(parts), banner=banner)
 
 
+def write_curves(run_dir: str | Path, keys: list[str], out: str | Path) -> Path:
+    """A PNG of logged series of ``run_dir``, a panel per key (a key ending in ``/`` takes every series
+    under it in one panel, e.g. ``tricks/ada/``), for a README or a paper. Unknown keys are refused with
+    the keys the run has."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a gankit run directory (no config.yaml)")
+    if Path(out).suffix != ".png":
+        raise ValueError(f"--out must end in .png for --curves, got {str(out)!r}")
+    rows = read_metrics(run_dir)
+    panels = [(k, _keys(rows, k) if k.endswith("/") else [k], False) for k in keys]
+    missing = [k for k, found, _ in panels if not any(_series(rows, f)[0] for f in found)]
+    if missing:
+        have = ", ".join(k for k in _keys(rows, "") if k not in ("step", "time"))
+        raise ValueError(f"{run_dir} logged no values for {', '.join(missing)}; it has: {have}")
+    png = _plot(panels, rows)
+    assert png is not None  # every panel has data (checked above)
+    return atomic_write(Path(out), png)
+
+
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` (or ``out``) atomically and return its path."""
     run_dir = Path(run_dir)
