@@ -106,6 +106,7 @@ def test_seed_purposes_keep_their_values() -> None:
         "EVAL_LATENTS": 2,
         "DENSITY_LATENTS": 3,
         "SHARDING": 4,
+        "STANDING_STATS": 5,
         "RANK_NOISE": 1000,
     }
     assert {w.name: int(w) for w in StreamWord} == {
