@@ -31,7 +31,7 @@ def test_statistics_are_the_mean_of_the_batch_statistics():
     with torch.no_grad():
         G.bn.running_mean.fill_(5.0)  # stale statistics, as an average of live networks leaves them
     g7 = torch.Generator().manual_seed(7)
-    assert standing_statistics(G, 3, batches=4, batch_size=6, generator=g7, num_classes=2) == 1
+    assert standing_statistics(G, 3, batches=4, batch_size=6, generator=g7, labels=torch.arange(6) % 2) == 1
     g = torch.Generator().manual_seed(7)
     y = torch.arange(6) % 2
     with torch.no_grad():

@@ -22,11 +22,17 @@ def batch_norm_layers(net: nn.Module) -> list[_BatchNorm]:
 
 @torch.no_grad()
 def standing_statistics(
-    G: nn.Module, z_dim: int, batches: int, batch_size: int, generator: torch.Generator, num_classes: int = 0
+    G: nn.Module,
+    z_dim: int,
+    batches: int,
+    batch_size: int,
+    generator: torch.Generator,
+    labels: torch.Tensor | None = None,
 ) -> int:
     """Recompute the running statistics of G's batch-norm layers as the mean over ``batches`` batches of
-    ``batch_size`` latents (``z_dim`` wide) drawn from ``generator`` (classes in turn for a conditional G). Returns the
-    number of layers recomputed (0: G has none, nothing is run). G's mode is restored afterwards."""
+    ``batch_size`` latents (``z_dim`` wide) drawn from ``generator``; a conditional G gets the class ids
+    ``labels`` (one per latent of a batch) with every batch. Returns the number of layers recomputed
+    (0: G has none, nothing is run). G's mode is restored afterwards."""
     layers = batch_norm_layers(G)
     if not layers or batches < 1:
         return 0
@@ -40,11 +46,7 @@ def standing_statistics(
         device = next(G.parameters()).device
         for _ in range(batches):
             z = torch.randn(batch_size, z_dim, generator=generator).to(device)
-            if num_classes:
-                y = (torch.arange(batch_size) % num_classes).to(device)
-                G(z, y)
-            else:
-                G(z)
+            G(z) if labels is None else G(z, labels.to(device))
     finally:
         for m, momentum in zip(layers, momenta):
             m.momentum = momentum

@@ -299,7 +299,8 @@ class Trainer:
             k = int(getattr(self.G, "num_classes", 0) or 0)
             g = seeded(self.recipe.seed, SeedPurpose.STANDING_STATS)
             bs = self.recipe.schedule.batch_size
-            standing_statistics(ema.module, z_dim_of(self.G), self.recipe.ema.bn_batches, bs, g, num_classes=k)
+            y = requested_labels(bs, k) if k else None
+            standing_statistics(ema.module, z_dim_of(self.G), self.recipe.ema.bn_batches, bs, g, labels=y)
             self._standing_step = self.step
         return ema.module
 
