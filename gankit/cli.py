@@ -696,6 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gankit.bench import add_commands as add_bench
 
     add_bench(sub)
+    from gankit.lab.cli import add_commands as add_lab
+
+    add_lab(sub)
     return p
 
 

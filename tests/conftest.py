@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,30 @@ _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // _WORKERS))
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Headless Chromium on a machine with a closed network (the report's and the lab's browser tests)
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium() -> list[str]:
+    """Chromium's path and its headless flags; without one the test skips, or fails where CI
+    installed it on purpose (GANKIT_REQUIRE_CHROMIUM)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        if os.environ.get("GANKIT_REQUIRE_CHROMIUM"):
+            pytest.fail("GANKIT_REQUIRE_CHROMIUM is set but no chromium is installed")
+        pytest.skip("no chromium: install Debian's chromium package to run this check")
+    return [browser, *CHROMIUM_FLAGS]
 
 
 def shared_data() -> Path | None:

@@ -56,9 +56,31 @@ def test_grid_and_ring_centres_are_exactly_the_specified_sets():
         DATASETS.build("ring", num_modes="many")
 
 
-@pytest.mark.parametrize("name,crit", [("ring", 24.3), ("grid", 51.2)])  # chi-square 99.9% quantiles, df 7 / 24
+def test_line_clusters_and_drawn_centres():
+    line = DATASETS.build("line")
+    c = line.centers
+    assert c.shape == (9, 2) and torch.equal(c[:, 0], c[:, 1])  # on y = x
+    assert float(torch.linalg.norm(c[-1] - c[0])) == pytest.approx(3.0, abs=1e-6)
+    assert float(torch.linalg.norm(c[1] - c[0])) == pytest.approx(3.0 / 8, abs=1e-6)  # evenly spaced
+    two = DATASETS.build("clusters")
+    assert two.centers.tolist() == [[-1.0, -0.5], [1.0, 0.5]] and two.std == 0.25
+    drawn = DATASETS.build("drawn", points=[[0.5, 1.5], [-2, 3]])
+    assert drawn.centers.tolist() == [[0.5, 1.5], [-2.0, 3.0]] and drawn.std == 0.03
+    for bad, says in (
+        ([], "non-empty"),
+        ([[1, 2, 3]], r"\[x, y\] pairs"),
+        ([["a", 1]], "valid number"),
+        ([[1, float("inf")]], "finite"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            DATASETS.build("drawn", points=bad)
+
+
+# chi-square 99.9% quantiles, df 7 / 24 / 3 (the line's modes overlap, so its points are not labelled by the nearest)
+@pytest.mark.parametrize("name,crit", [("ring", 24.3), ("grid", 51.2), ("drawn", 16.3)])
 def test_mixture_std_and_uniform_mode_frequencies(name, crit):
-    src = DATASETS.build(name, labels=True)
+    options = {"points": [[0, 0], [1, 1], [2, -1], [-3, 0.5]]} if name == "drawn" else {}
+    src = DATASETS.build(name, labels=True, **options)
     k = src.centers.shape[0]
     assert src.num_classes == k
     x, y = src.sample_real(40_000, seed=1)

@@ -1,4 +1,5 @@
-"""2-D Gaussian mixtures for mode-collapse studies: ``ring`` and ``grid``.
+"""2-D Gaussian mixtures for mode-collapse studies: ``ring`` and ``grid``; ``line``, ``clusters``
+and ``drawn`` (any points, e.g. drawn with the mouse in ``gankit lab``).
 
 The benchmarks of Metz et al. 2017 (Unrolled GAN: 8 Gaussians on a circle), Srivastava et al.
 2017 (VEEGAN: ring of 8 with std 0.01, grid of 25 with std 0.05) and Lin et al. 2018 (PacGAN,
@@ -109,3 +110,38 @@ def grid(size: int = 5, spacing: float = 2.0, std: float = 0.05, labels: bool = 
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
     return GaussianMixture("grid", grid_centers(size, spacing), std, labels)
+
+
+@DATASETS.register("line")
+def line(num_modes: int = 9, length: float = 3.0, std: float = 0.12, labels: bool = False) -> GaussianMixture:
+    """A segment of ``length`` on the diagonal y = x, as ``num_modes`` overlapping Gaussians (GAN Lab's
+    line: the default spacing 0.27 is about twice ``std``, so the points run together)."""
+    if num_modes < 2 or length <= 0:
+        raise ValueError(f"line needs num_modes >= 2 and length > 0, got num_modes={num_modes}, length={length}")
+    t = torch.linspace(-length / 2, length / 2, num_modes, dtype=torch.float64) / math.sqrt(2.0)
+    return GaussianMixture("line", torch.stack([t, t], dim=1), std, labels)
+
+
+@DATASETS.register("clusters")
+def clusters(centers: list[list[float]] | None = None, std: float = 0.25, labels: bool = False) -> GaussianMixture:
+    """Gaussian clusters at ``centers`` (default two: (-1, -0.5) and (1, 0.5)), GAN Lab's two clusters."""
+    return GaussianMixture("clusters", _centers(centers or [[-1.0, -0.5], [1.0, 0.5]], "clusters"), std, labels)
+
+
+@DATASETS.register("drawn")
+def drawn(points: list[list[float]], std: float = 0.03, labels: bool = False) -> GaussianMixture:
+    """The points someone drew (``gankit lab``), each one a narrow Gaussian of ``std``: a recipe
+    exported from the lab carries the points themselves, so ``gankit train`` sees the same data."""
+    return GaussianMixture("drawn", _centers(points, "drawn"), std, labels)
+
+
+def _centers(points: list[list[float]], name: str) -> torch.Tensor:
+    try:
+        c = torch.tensor(points, dtype=torch.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: points must be a list of [x, y] pairs of numbers ({err})") from None
+    if c.ndim != 2 or c.shape[1] != 2 or c.shape[0] < 1:
+        raise ValueError(f"{name}: points must be a non-empty list of [x, y] pairs, got shape {tuple(c.shape)}")
+    if not torch.isfinite(c).all():
+        raise ValueError(f"{name}: every coordinate must be a finite number")
+    return c
