@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,6 +179,7 @@ def test_a_nan_stops_training_with_the_message_and_reset_recovers():
     assert "reset" in s.message
     json.dumps(s.frame(), allow_nan=False)  # non-finite values travel as null
     assert s.state()["status"] == "stopped"
+    assert not any(Path(s._dir).iterdir())  # the stop wrote nothing (no checkpoint, no run files)
     s.reset()
     s.advance(5)
     assert s.status == "paused" and s.step == 5
@@ -278,3 +280,35 @@ def test_the_command_binds_to_this_machine_by_default_and_refuses_a_bad_port(cap
     assert (args.host, args.port, args.no_browser) == ("127.0.0.1", 8765, False)
     assert main(["lab", "--port", "70000", "--no-browser"]) == 2
     assert "--port 70000 is not a port number" in capsys.readouterr().out
+
+
+def test_a_nan_in_a_tab_is_reported_and_a_new_game_recovers(monkeypatch):
+    import gankit.lab.server as server
+
+    class Poisoned(LabSession):
+        """Seed 13's D turns NaN on its first step: a training that diverges, on demand."""
+
+        def advance(self, n):
+            if self.settings.seed == 13:
+                with torch.no_grad():
+                    next(self.trainer.D.parameters()).fill_(float("nan"))
+            super().advance(n)
+
+    monkeypatch.setattr(server, "LabSession", Poisoned)
+    with TestClient(create_app()) as c, c.websocket_connect("/ws") as ws:
+        _until(ws, "frame")
+        ws.send_json({"type": "settings", "settings": {"seed": 13}})
+        _until(ws, "frame")
+        ws.send_json({"type": "play"})
+        state, _ = _until(ws, "state")
+        while state["status"] != "stopped":
+            state, _ = _until(ws, "state")
+        assert "NaN" in state["message"] and not state["playing"]
+        json.dumps(_until(ws, "frame")[0], allow_nan=False)
+        ws.send_json({"type": "play"})
+        assert "stopped on a NaN" in _until(ws, "error")[0]["message"]
+        ws.send_json({"type": "settings", "settings": {"seed": 0}})
+        assert _until(ws, "state")[0]["status"] == "paused"
+        assert _until(ws, "frame")[0]["step"] == 0  # the new game's first frame
+        ws.send_json({"type": "step", "n": 3})
+        assert _until(ws, "frame")[0]["step"] == 3
