@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -312,3 +313,32 @@ def test_a_nan_in_a_tab_is_reported_and_a_new_game_recovers(monkeypatch):
         assert _until(ws, "frame")[0]["step"] == 0  # the new game's first frame
         ws.send_json({"type": "step", "n": 3})
         assert _until(ws, "frame")[0]["step"] == 3
+
+
+def test_gankit_lab_serves_the_page_until_stopped():
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from gankit.cli import main; main()", "lab", "--port", "0", "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url, line
+        for _ in range(100):  # the line is printed just before uvicorn binds
+            try:
+                page = urllib.request.urlopen(url.group(0), timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert "gankit lab" in page and "/static/lab.js" in page
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
