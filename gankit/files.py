@@ -13,6 +13,7 @@ Ground floor: the standard library only (matplotlib is imported by ``save_figure
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -74,3 +75,15 @@ def save_figure(fig: Any, path: str | Path, **savefig_kw: Any) -> Path:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, **savefig_kw))
     finally:
         plt.close(fig)
+
+
+def json_safe(x: Any) -> Any:
+    """NaN/Inf -> None in nested dicts, lists and tuples, so ``json.dumps`` writes strict JSON (a NaN
+    literal is not JSON: browsers' ``JSON.parse`` and most readers refuse it)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    return x

@@ -141,3 +141,14 @@ def test_check_images_messages() -> None:
         check_images(torch.zeros(2, 3, 8, 8), "x", channels=1, hint="retry")
     with pytest.raises(ValueError, match=r"float \(N, C, H, W\) with 1 or 3 channels of 4x4 pixels"):
         check_images(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), channels=(1, 3), size=4, dtype="float")
+
+
+def test_json_safe_turns_every_non_finite_float_into_null():
+    import json
+    import math
+
+    from gankit.files import json_safe
+
+    value = {"a": [1.0, math.nan, (math.inf, -math.inf)], "b": {"c": 2, "d": "nan"}}
+    text = json.dumps(json_safe(value), allow_nan=False)
+    assert json.loads(text) == {"a": [1.0, None, [None, None]], "b": {"c": 2, "d": "nan"}}

@@ -28,8 +28,9 @@ from rich.table import Table
 
 from gankit.bench.cells import CellStore, Job, cell_key, print_cell_notes, run_cells
 from gankit.bench.report import fmt
-from gankit.bench.toy import _json_safe, _resolve, deep_merge, standard_error
+from gankit.bench.toy import _resolve, deep_merge, standard_error
 from gankit.config import ConfigError, Recipe
+from gankit.files import json_safe
 from gankit.metrics.classes import label_statistics
 from gankit.metrics.features import FEATURES
 from gankit.recipes.load import validate_recipe
@@ -254,7 +255,7 @@ def run_stacked_bench(
         "skipped": skipped,
         "resumed": store.loaded,
     }
-    (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2))
+    (out / "results.json").write_text(json.dumps(json_safe(results), indent=2))
     _print_table(results, console)
     header, cells_ = _table_cells(results)
     figs = "".join(

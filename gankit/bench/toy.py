@@ -28,6 +28,7 @@ from rich.console import Console
 from gankit.bench.cells import CellStore, Job, cell_key, print_cell_notes, run_cells
 from gankit.bench.report import print_toy_table, save_points_figure, save_trajectory_figure, write_toy_html
 from gankit.config import ConfigError, Recipe
+from gankit.files import json_safe
 from gankit.latent import z_dim_of
 from gankit.recipes.load import validate_recipe
 from gankit.registry import RegistryError
@@ -433,7 +434,7 @@ def run_toy_bench(
         "resumed": store.loaded,
         "trajectory_plots": trajectory_plots,
     }
-    (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2))
+    (out / "results.json").write_text(json.dumps(json_safe(results), indent=2))
     write_toy_html(results, out / "index.html")
     print_toy_table(results, console)
     print_cell_notes(console, store, skipped)
@@ -444,14 +445,3 @@ def run_toy_bench(
 def _record(res: RunResult) -> dict[str, Any]:
     """A run as results.json and the cell store keep it: every field but the samples."""
     return {k: v for k, v in vars(res).items() if k != "samples"}
-
-
-def _json_safe(x: Any) -> Any:
-    """NaN/Inf -> None so results.json is strict JSON."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x

@@ -141,10 +141,15 @@ class Connection:
                 await self.send(await run_in_threadpool(dirac_reply, msg))
         except BadMessage as err:
             await self.error(str(err))
-        except Exception as err:  # a failure in training or a view pauses this tab; the server goes on
-            s.playing = False
-            await self.error(f"{type(err).__name__}: {err} (training paused)")
-            await self.send(s.state())
+        except Exception as err:
+            await self.pause_on(err)
+
+    async def pause_on(self, err: Exception) -> None:
+        """A failure in training or a view pauses this tab, with the error on its page; the server goes on."""
+        assert self.session is not None
+        self.session.playing = False
+        await self.error(f"{type(err).__name__}: {err} (training paused)")
+        await self.send(self.session.state())
 
     async def serve(self) -> None:
         self.session = s = await run_in_threadpool(LabSession)
@@ -174,7 +179,7 @@ class Connection:
             s.close()
 
     async def update(self) -> None:
-        """One play update: ``steps_per_update`` steps and a frame (a failure pauses, as in ``handle``)."""
+        """One play update: ``steps_per_update`` steps and a frame (a failure pauses: ``pause_on``)."""
         s = self.session
         assert s is not None
         try:
@@ -183,9 +188,7 @@ class Connection:
                 await self.send(s.state())
             await self.send(await run_in_threadpool(s.frame))
         except Exception as err:
-            s.playing = False
-            await self.error(f"{type(err).__name__}: {err} (training paused)")
-            await self.send(s.state())
+            await self.pause_on(err)
         await asyncio.sleep(0)  # let the reader and the other tabs in
 
     async def notice_drops(self) -> None:

@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from gankit.config import ConfigError
+from gankit.files import json_safe
 from gankit.lab.messages import LIVE, RUNNING, BadMessage, Settings, merged
 from gankit.metrics.toy import mixture_metrics
 from gankit.objectives import OBJECTIVES
@@ -82,20 +83,17 @@ def point_objectives() -> tuple[str, ...]:
     return tuple(ok)
 
 
+def _check_objective(name: str) -> None:
+    if name not in point_objectives():
+        raise BadMessage(
+            f"objective {name!r} does not train the lab's networks; choose one of {', '.join(point_objectives())}"
+        )
+
+
 def _finite(t: torch.Tensor, digits: int = 4) -> list[Any]:
     """A tensor as nested lists for JSON: non-finite values (a NaN stop) become None, never NaN."""
-    t = t.detach().to(torch.float64).cpu()
-    out = torch.where(torch.isfinite(t), t, torch.zeros_like(t)).round(decimals=digits).tolist()
-    if not bool(torch.isfinite(t).all()):
-        mask = torch.isfinite(t).tolist()
-        return _mask(out, mask)
+    out: list[Any] = json_safe(t.detach().to(torch.float64).cpu().round(decimals=digits).tolist())
     return out
-
-
-def _mask(values: Any, mask: Any) -> Any:
-    if isinstance(values, list):
-        return [_mask(v, m) for v, m in zip(values, mask, strict=True)]
-    return values if mask else None
 
 
 class LabSession:
@@ -103,11 +101,8 @@ class LabSession:
 
     def __init__(self, settings: Settings | None = None, check_objective: bool = True) -> None:
         self.settings = settings or Settings()
-        if check_objective and self.settings.objective not in point_objectives():
-            raise BadMessage(
-                f"objective {self.settings.objective!r} does not train the lab's networks; "
-                f"choose one of {', '.join(point_objectives())}"
-            )
+        if check_objective:
+            _check_objective(self.settings.objective)
         self._dir = tempfile.mkdtemp(prefix="gankit-lab-")  # the trainer's run dir: nothing is written there
         self.trainer: Trainer | None = None
         self.playing = False
@@ -149,11 +144,8 @@ class LabSession:
         """Apply a settings change; True when it rebuilt the networks (see docs/lab-protocol.md)."""
         new = merged(self.settings, patch)
         changed = {k for k in Settings.model_fields if getattr(new, k) != getattr(self.settings, k)}
-        if new.objective != self.settings.objective and new.objective not in point_objectives():
-            raise BadMessage(
-                f"objective {new.objective!r} does not train the lab's networks; choose one of "
-                f"{', '.join(point_objectives())}"
-            )
+        if new.objective != self.settings.objective:
+            _check_objective(new.objective)
         if new.dataset == "drawn" and not new.points:
             raise BadMessage("the drawn dataset has no points yet: draw some on the plane first")
         old, self.settings = self.settings, new
@@ -293,7 +285,7 @@ class LabSession:
                 }
         rows, self.pending = self.pending, []
         keys = ("step", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm")
-        curves = {k: [r[k] if math.isfinite(r[k]) else None for r in rows] for k in keys}
+        curves = {k: json_safe([r[k] for r in rows]) for k in keys}
         return {
             "type": "frame",
             "step": self.step,
