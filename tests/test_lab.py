@@ -4,6 +4,7 @@ TestClient): bad input, a NaN stop, a flood of messages, two tabs at once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 import gankit
 from gankit.dynamics import dirac
@@ -342,3 +344,27 @@ def test_gankit_lab_serves_the_page_until_stopped():
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+
+
+def test_a_tab_closed_mid_update_ends_its_session_without_an_error_reply():
+    """CI once logged "Exception in ASGI application": the socket closed while a frame was being
+    sent, and the failure path tried to send the page an error on the closed socket."""
+    from gankit.lab.server import Connection
+
+    class Closed:
+        sent: list = []
+
+        async def send_json(self, message):
+            self.sent.append(message)
+            raise RuntimeError('Cannot call "send" once a close message has been sent.')
+
+    ws = Closed()
+    conn = Connection(ws)
+    conn.session = LabSession()
+    conn.session.playing = True
+    with pytest.raises(WebSocketDisconnect):
+        asyncio.run(conn.update())
+    assert [m["type"] for m in ws.sent] == ["frame"]  # no error, no state after the socket closed
+    with pytest.raises(WebSocketDisconnect):
+        asyncio.run(conn.handle('{"type": "pause"}'))
+    assert [m["type"] for m in ws.sent] == ["frame", "state"]

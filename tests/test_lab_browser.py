@@ -106,7 +106,8 @@ def test_the_lab_trains_draws_and_takes_commands_in_chromium(server, browser, tm
     lr.clear()
     lr.send_keys("1e9")
     lr.send_keys("\t")
-    _wait(d, "lab.lastError && lab.lastError.includes('lr_g')", what="the lr error")
+    # (clear() already sends lr_g = "", refused too; frames arriving meanwhile must not clear the error)
+    _wait(d, "lab.lastError && lab.lastError.includes('less than or equal to 1')", what="the lr error")
     assert "lr_g" in d.find_element(By.ID, "error").text
     step = d.execute_script("return lab.step")
     _wait(d, f"lab.step > {step + 20}", what="training after the error")

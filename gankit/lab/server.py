@@ -101,7 +101,10 @@ class Connection:
                 self.dropped += 1
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.ws.send_json(message)
+        try:
+            await self.ws.send_json(message)
+        except RuntimeError as err:  # Starlette's "send once a close message has been sent"
+            raise WebSocketDisconnect(code=1006) from err
 
     async def error(self, message: str) -> None:
         await self.send({"type": "error", "message": message})
@@ -139,6 +142,8 @@ class Connection:
                 await self.send(s.export())
             elif isinstance(msg, Dirac):
                 await self.send(await run_in_threadpool(dirac_reply, msg))
+        except WebSocketDisconnect:
+            raise  # the tab is gone: nobody to tell, the session ends
         except BadMessage as err:
             await self.error(str(err))
         except Exception as err:
@@ -187,6 +192,8 @@ class Connection:
             if s.status == "stopped":
                 await self.send(s.state())
             await self.send(await run_in_threadpool(s.frame))
+        except WebSocketDisconnect:
+            raise
         except Exception as err:
             await self.pause_on(err)
         await asyncio.sleep(0)  # let the reader and the other tabs in

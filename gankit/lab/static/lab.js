@@ -51,7 +51,9 @@
   // ------------------------------------------------------------------ connection
 
   let retryDelay = 1000;
-  let awaitingReply = false; // a user action was sent; its success clears #error
+  // User actions sent and not yet answered. The server answers each with exactly one state, recipe,
+  // dirac or error message; frames come unasked, so they answer nothing.
+  let pendingReplies = 0;
   let seq = 0; // arrival order of frames and states
   let lastStateSeq = 0;
 
@@ -61,6 +63,7 @@
     lab.ws = ws;
     ws.onopen = () => {
       lab.connected = true;
+      pendingReplies = 0;
       retryDelay = 1000;
       showConnection(null);
     };
@@ -90,7 +93,7 @@
       return false;
     }
     lab.ws.send(JSON.stringify(msg));
-    awaitingReply = true;
+    pendingReplies += 1;
     return true;
   }
 
@@ -113,12 +116,11 @@
     else console.warn("gankit lab: unknown message type", msg.type);
   }
 
-  // A reply other than `error` means the last action worked: the old error goes away.
+  // A reply other than `error` to the last action sent means it worked: the old error goes away.
   function acknowledge() {
-    if (awaitingReply) {
-      awaitingReply = false;
-      clearError();
-    }
+    if (pendingReplies === 0) return;
+    pendingReplies -= 1;
+    if (pendingReplies === 0) clearError();
   }
 
   function onHello(msg) {
@@ -170,7 +172,6 @@
     if (msg.metrics) lab.metrics = msg.metrics;
     lab.pendingFrame = msg;
     scheduleDraw();
-    acknowledge();
   }
 
   function onRecipe(msg) {
@@ -190,7 +191,7 @@
   }
 
   function onError(msg) {
-    awaitingReply = false;
+    pendingReplies = Math.max(0, pendingReplies - 1);
     showError(msg.message || "error");
   }
 
