@@ -5,7 +5,9 @@ speed-up of each performance option.
 with the recipe's spectral norm applied by the same hook), with the recipe's objective, its R1 /
 WGAN-GP penalty, n_critic, Adam settings, EMA of G and batch, each written out by hand, drawing real
 batches from the same data stream. The two alternate in blocks in one process, and the medians are
-compared: overhead = gankit / plain (target <= 1.03).
+compared: overhead = gankit / plain (target <= 1.03), with gankit pinned to the plain loop's settings
+(fp32, NCHW, no compile). A third column times gankit's *default* step, ``perf: auto`` (what the
+device computes fastest: training/autoperf.py), in the same alternation: speed-up = plain / default.
 
 **Options.** Each performance option a recipe can switch on (``perf.amp``, ``perf.compile``,
 ``perf.channels_last``, ``optim.*.impl``, ``perf.accumulate``) is timed against the same recipe
@@ -146,17 +148,15 @@ def _time_block(step: Callable[[], None], n: int, device: torch.device) -> float
     return (time.perf_counter() - t0) / n
 
 
-def alternate(
-    a: Callable[[], None], b: Callable[[], None], rounds: int, block: int, warmup: int, device: torch.device
-) -> tuple[float, float]:
-    """Median seconds per step of ``a`` and ``b``, timed in alternating blocks after a warm-up."""
-    _time_block(a, warmup, device)
-    _time_block(b, warmup, device)
-    ta, tb = [], []
+def alternate(*steps: Callable[[], None], rounds: int, block: int, warmup: int, device: torch.device) -> list[float]:
+    """Median seconds per step of each of ``steps``, timed in alternating blocks after a warm-up."""
+    for step in steps:
+        _time_block(step, warmup, device)
+    times: list[list[float]] = [[] for _ in steps]
     for _ in range(rounds):
-        ta.append(_time_block(a, block, device))
-        tb.append(_time_block(b, block, device))
-    return statistics.median(ta), statistics.median(tb)
+        for t, step in zip(times, steps):
+            t.append(_time_block(step, block, device))
+    return [statistics.median(t) for t in times]
 
 
 def gankit_step(trainer: Trainer) -> Callable[[], None]:
@@ -166,11 +166,18 @@ def gankit_step(trainer: Trainer) -> Callable[[], None]:
 def overhead(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for key in keys:
-        recipe = recipe_for(key, args.data_path, args.device)
+        recipe = recipe_for(key, args.data_path, args.device, PINNED)
         trainer = Trainer(recipe, "/nonexistent")
         plain = PlainLoop(recipe, trainer)
-        t_plain, t_ours = alternate(
-            plain.train_step, gankit_step(trainer), args.rounds, args.block, args.warmup, trainer.device
+        default = Trainer(recipe_for(key, args.data_path, args.device), "/nonexistent")
+        t_plain, t_ours, t_default = alternate(
+            plain.train_step,
+            gankit_step(trainer),
+            gankit_step(default),
+            rounds=args.rounds,
+            block=args.block,
+            warmup=args.warmup,
+            device=trainer.device,
         )
         b = recipe.schedule.batch_size
         rows.append(
@@ -179,16 +186,28 @@ def overhead(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
                 "batch": b,
                 "plain_ms": 1e3 * t_plain,
                 "gankit_ms": 1e3 * t_ours,
-                "images_per_s": b / t_ours,
+                "default_ms": 1e3 * t_default,
+                "images_per_s": b / t_default,
                 "overhead": t_ours / t_plain,
+                "default_speedup": t_plain / t_default,
+                "default_perf": default.perf.settings(),
             }
         )
         print(
-            f"{recipe.name:<16}{b:>6}{1e3 * t_plain:>11.1f}{1e3 * t_ours:>11.1f}{b / t_ours:>10.0f}"
-            f"{t_ours / t_plain:>10.3f}",
+            f"{recipe.name:<16}{b:>6}{1e3 * t_plain:>11.1f}{1e3 * t_ours:>11.1f}{t_ours / t_plain:>10.3f}"
+            f"{1e3 * t_default:>12.1f}{t_plain / t_default:>9.2f}x{b / t_default:>8.0f}  {_plan(default)}",
             flush=True,
         )
     return rows
+
+
+# gankit with the plain loop's settings: the overhead compares the same computation
+PINNED = ["perf.amp=none", "perf.channels_last=false", "perf.compile=none"]
+
+
+def _plan(trainer: Trainer) -> str:
+    p = trainer.perf
+    return f"amp {p.amp}, {'NHWC' if p.channels_last else 'NCHW'}, compile {p.compile}"
 
 
 OPTIONS = {  # name -> overrides; compile of D is impossible with a gradient penalty (double backward)
@@ -206,19 +225,19 @@ OPTIONS = {  # name -> overrides; compile of D is impossible with a gradient pen
 def options(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for key in keys:
-        base = Trainer(recipe_for(key, args.data_path, args.device), "/nonexistent")
+        base = Trainer(recipe_for(key, args.data_path, args.device, PINNED), "/nonexistent")
         for name, extra in OPTIONS.items():
             if name == "compile" and any(getattr(p, "double_backward", False) for _, p in base.penalties):
                 extra = ["perf.compile=g"]
             try:
-                trainer = Trainer(recipe_for(key, args.data_path, args.device, extra), "/nonexistent")
+                trainer = Trainer(recipe_for(key, args.data_path, args.device, PINNED + extra), "/nonexistent")
                 t_base, t_opt = alternate(
                     gankit_step(base),
                     gankit_step(trainer),
-                    args.rounds,
-                    args.block,
-                    args.warmup + (20 if "compile" in name else 0),
-                    base.device,
+                    rounds=args.rounds,
+                    block=args.block,
+                    warmup=args.warmup + (20 if "compile" in name else 0),
+                    device=base.device,
                 )
             except Exception as err:  # noqa: BLE001 - an option this device cannot run is reported, not fatal
                 print(f"{base.recipe.name:<16}{name:<16} failed: {type(err).__name__}: {str(err)[:120]}", flush=True)
@@ -261,7 +280,10 @@ def main() -> None:
     args.device = dev
     where = torch.cuda.get_device_name(0) if dev.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__} on {where}; median of {args.rounds} alternating blocks of {args.block} steps")
-    print(f"{'recipe':<16}{'batch':>6}{'plain ms':>11}{'gankit ms':>11}{'img/s':>10}{'overhead':>10}")
+    print(
+        f"{'recipe':<16}{'batch':>6}{'plain ms':>11}{'gankit ms':>11}{'overhead':>10}{'default ms':>12}"
+        f"{'speedup':>10}{'img/s':>8}  default perf"
+    )
     result: dict[str, Any] = {"device": where, "torch": torch.__version__, "overhead": overhead(args.recipes, args)}
     if args.options:
         print(f"\n{'recipe':<16}{'option':<22}{'base ms':>10}{'opt ms':>10}{'speedup':>10}")

@@ -111,9 +111,13 @@ class Ramp(_Strict):
 class Performance(_Strict):
     """How the step runs, not what it computes (up to rounding): measured in benchmarks/step_time.py."""
 
-    amp: Literal["none", "bf16", "fp16"] = "none"  # autocast; fp16 adds a GradScaler per optimiser
-    compile: Literal["none", "g", "d", "both"] = "none"  # torch.compile of the networks trained
-    channels_last: bool = False  # NHWC memory format for image networks
+    # "auto" (the default) picks the fastest numerically safe setting for the device at hand and
+    # records why (gankit/training/autoperf.py); any other value is used as given.
+    amp: Literal["auto", "none", "bf16", "fp16"] = "auto"  # autocast; fp16 adds a GradScaler per optimiser
+    compile: Literal["auto", "none", "g", "d", "both"] = "auto"  # torch.compile of the networks trained
+    channels_last: bool | Literal["auto"] = "auto"  # NHWC memory format for image networks
+    cudnn_benchmark: bool | Literal["auto"] = "auto"  # CUDA: cuDNN times its algorithms for the batch shapes
+    data_on_device: bool | Literal["auto"] = "auto"  # CUDA: an in-memory training set lives on the GPU
     accumulate: PositiveInt = 1  # micro-batches per optimiser step (schedule.batch_size must divide)
     sync_batchnorm: bool = False  # under torchrun: batch-norm statistics over the global batch
 

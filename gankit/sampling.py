@@ -16,6 +16,7 @@ from gankit.models.base import set_step
 from gankit.models.stylegan import StyleGANGenerator, style_mixing_grid
 from gankit.recipes.load import validate_recipe
 from gankit.runlog import checkpoint as ck
+from gankit.training import autoperf
 from gankit.training.build import Shapes, build_generator, resolve_device
 from gankit.viz import save_image_grid, save_samples
 
@@ -44,7 +45,11 @@ def load_generator(
     prefix = "G_ema" if use_ema and any(k.startswith("G_ema.") for k in tensors) else "G"
     ck.load_into(G, tensors, prefix, meta["checkpoint"])
     set_step(int(meta["step"]), G)  # a growing G (ProGAN) at the resolution it had reached
-    G.to(resolve_device(device)).eval()
+    dev = resolve_device(device)
+    # the memory format the trainer used on this device, so G draws what the trainer's G drew, bit for bit
+    plan = autoperf.resolve(recipe.perf, autoperf.probe(dev), image=shapes.kind == "image")
+    fmt = torch.channels_last if plan.channels_last and shapes.kind == "image" else torch.preserve_format
+    G.to(dev, memory_format=fmt).eval()  # type: ignore[call-overload]
     meta = {**meta, "weights": prefix}
     return G, recipe, shapes, meta
 

@@ -50,7 +50,7 @@ def _steps(trainer, n):
 
 
 def test_bf16_autocast_runs_the_networks_in_bf16_and_stays_close_to_fp32(tmp_path):
-    fp32 = Trainer(load_recipe("gan-grid", GRID), tmp_path / "a")
+    fp32 = Trainer(load_recipe("gan-grid", GRID + ["perf.amp=none"]), tmp_path / "a")
     bf16 = Trainer(load_recipe("gan-grid", GRID + ["perf.amp=bf16"]), tmp_path / "b")
     seen = []
     last = [m for m in bf16.D.modules() if isinstance(m, nn.Linear)][-1]
@@ -133,7 +133,7 @@ def test_accumulation_draws_micro_batches_and_must_divide_the_batch(tmp_path):
 
 
 def test_channels_last_networks_train_and_checkpoint_like_the_plain_ones(tmp_path):
-    plain = Trainer(load_recipe("dcgan-digits", DIGITS + SGD), tmp_path / "a")
+    plain = Trainer(load_recipe("dcgan-digits", DIGITS + SGD + ["perf.channels_last=false"]), tmp_path / "a")
     nhwc = Trainer(load_recipe("dcgan-digits", DIGITS + SGD + ["perf.channels_last=true"]), tmp_path / "b")
     conv = next(p for p in nhwc.D.parameters() if p.ndim == 4 and p.shape[1] > 1)
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
@@ -142,7 +142,7 @@ def test_channels_last_networks_train_and_checkpoint_like_the_plain_ones(tmp_pat
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
     (tmp_path / "b").mkdir()
     nhwc.save_checkpoint()
-    again = Trainer(load_recipe("dcgan-digits", DIGITS + SGD), tmp_path / "c")
+    again = Trainer(load_recipe("dcgan-digits", DIGITS + SGD + ["perf.channels_last=false"]), tmp_path / "c")
     again.load_checkpoint(nhwc.last_checkpoint)
     for k, v in again.G.state_dict().items():
         assert torch.equal(v, nhwc.G.state_dict()[k])
@@ -170,7 +170,7 @@ def test_optimiser_implementations_agree(impl):
 
 
 def test_compile_gives_the_eager_result_and_refuses_double_backward(tmp_path):
-    eager = Trainer(load_recipe("gan-grid", GRID + SGD), tmp_path / "a")
+    eager = Trainer(load_recipe("gan-grid", GRID + SGD + ["perf.compile=none"]), tmp_path / "a")
     compiled = Trainer(load_recipe("gan-grid", GRID + SGD + ["perf.compile=both"]), tmp_path / "b")
     assert compiled.family.G is not compiled.G and compiled.family.G._orig_mod is compiled.G
     a, b = _steps(eager, 3), _steps(compiled, 3)

@@ -172,11 +172,19 @@ class FiniteStream:
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.position + self.batch_size > self.images.shape[0]:  # drop the incomplete tail
             self.epoch, self.position = self.epoch + 1, 0
-            self._perm = self._permutation(self.epoch)
+            self._perm = self._permutation(self.epoch).to(self.images.device)
         idx = self._perm[self.position : self.position + self.batch_size]
         self.position += self.batch_size
         y = self.labels.index_select(0, idx) if self.labels is not None else None
         return to_float(self.images.index_select(0, idx)), y
+
+    def to(self, device: torch.device) -> FiniteStream:
+        """Keep the set on ``device`` (e.g. the GPU): a batch is then an index there, not a copy.
+        The order stays the host generator's, so the batches are the same on every device."""
+        self.images = self.images.to(device)
+        self.labels = self.labels.to(device) if self.labels is not None else None
+        self._perm = self._perm.to(device)
+        return self
 
     def __iter__(self) -> FiniteStream:
         return self
@@ -202,7 +210,7 @@ class FiniteStream:
                     f"this stream has {mine}; resume with the recipe the checkpoint was made with"
                 )
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
-        self._perm = self._permutation(self.epoch)
+        self._perm = self._permutation(self.epoch).to(self.images.device)
 
 
 class InMemoryImages(DataSource):

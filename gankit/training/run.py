@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from gankit.config import ConfigError, Recipe, apply_overrides, diff_keys, dump_yaml, flatten
 from gankit.files import atomic_write
@@ -96,7 +97,7 @@ def start_run(recipe: Recipe, out: str | Path | None = None, console: Console | 
     try:
         _refuse_foreign_out(run_dir)  # again, under the lock: another process may have begun here meanwhile
         _write_config(run_dir, recipe)
-        record_environment(run_dir, 0)
+        record_environment(run_dir, 0, trainer.perf.record())
         log = RunLog(run_dir, tensorboard=recipe.log.tensorboard)
         return _train(trainer, log, console)
     finally:
@@ -125,6 +126,8 @@ def _train(trainer: Trainer, log: Any, console: Console | None) -> dict[str, Any
     main, run_dir, total = trainer.dist.main, trainer.run_dir, trainer.recipe.schedule.steps
     if main:
         write_status(run_dir, "running", trainer.step, total)
+        if console is not None:
+            console.print(escape(trainer.perf.summary()), style="dim")
     try:
         result = {"run_dir": run_dir, **trainer.train(log)}
         if main:
@@ -220,7 +223,7 @@ def resume_run(
             return _train(trainer, NullLog(), console)
         _record_changes(run_dir, trainer.step, saved, recipe, force)
         _write_config(run_dir, recipe)
-        record_environment(run_dir, trainer.step)
+        record_environment(run_dir, trainer.step, trainer.perf.record())
         log = RunLog(run_dir, tensorboard=recipe.log.tensorboard, resume_step=trainer.step)
         return _train(trainer, log, console)
     finally:

@@ -30,7 +30,7 @@ from gankit.penalties import refresh_spectral_norm
 from gankit.runlog import Health, HealthWarning, RunLog, diversity, read_metrics, replay
 from gankit.runlog import checkpoint as ck
 from gankit.seeds import SeedPurpose, rank_seed, seed_for, seeded
-from gankit.training import distributed, ramps, state
+from gankit.training import autoperf, distributed, ramps, state
 from gankit.training.best import BestTracker
 from gankit.training.build import (
     Shapes,
@@ -78,6 +78,14 @@ class Trainer:
             tuple(in_shape) if in_shape is not None else None,
         )
         check_family(recipe, self.family_cls)
+        self.perf = autoperf.resolve(
+            recipe.perf,
+            autoperf.probe(self.device),
+            image=self.shapes.kind == "image",
+            in_memory=isinstance(getattr(self.source, "images", None), torch.Tensor),
+        )
+        if self.perf.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
         self._build_networks()
         self.state = self._build_state()
         self._build_evaluation()
@@ -119,7 +127,7 @@ class Trainer:
             self.G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
             if self.D is not None:
                 self.D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
-        fmt = torch.channels_last if perf.channels_last and self.shapes.kind == "image" else torch.preserve_format
+        fmt = torch.channels_last if self.perf.channels_last and self.shapes.kind == "image" else torch.preserve_format
         # Module.to takes memory_format beside a device; torch's overloads list it alone (ignore[call-overload])
         self.G.to(self.device, memory_format=fmt)  # type: ignore[call-overload]
         if self.D is not None:
@@ -130,7 +138,7 @@ class Trainer:
     def _build_state(self) -> state.TrainState:
         """Optimisers, the batch stream, the family and its phases, EMA: the run's ``TrainState``."""
         recipe, perf, sched = self.recipe, self.recipe.perf, self.recipe.schedule
-        self.precision = Precision(perf.amp, self.device.type)
+        self.precision = Precision(self.perf.amp, self.device.type)
         g_params = list(self.G.parameters())
         if self.E is not None:
             g_params += list(self.E.parameters())  # BiGAN / VEEGAN: E (or F) learns with G
@@ -140,6 +148,9 @@ class Trainer:
         # With accumulation every loss call draws a micro-batch; the optimiser steps on their sum.
         micro = sched.batch_size // perf.accumulate
         stream: Any = self.source.stream(micro, recipe.seed)
+        if self.perf.data_on_device and callable(getattr(stream, "to", None)):
+            stream.to(self.device)
+        self._pin = self.device.type == "cuda"  # batches still drawn on the host: pinned, copied async
         g_run, d_run = self._compiled(recipe)
         sharding = None
         if self.dist.enabled:  # every rank takes its slice of one global batch, latents and labels
@@ -230,7 +241,7 @@ class Trainer:
     def _compiled(self, recipe: Recipe) -> tuple[torch.nn.Module, torch.nn.Module | None]:
         """The networks the family trains: torch.compile'd where the recipe asks. Checkpoints, EMA and
         sampling keep using the plain modules (same parameters, no ``_orig_mod`` key prefixes)."""
-        which = recipe.perf.compile
+        which = self.perf.compile
         if which == "none":
             return self.G, self.D
         if which in ("d", "both") and self.D is not None:
@@ -477,6 +488,8 @@ class Trainer:
         x, y = self.stream.next()
         if self.first_images is None:
             self.first_images = x[:16].clone()
+        if self._pin and x.device.type == "cpu":
+            x, y = x.pin_memory(), y.pin_memory() if y is not None else None
         return Batch(
             x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True) if y is not None else None
         )

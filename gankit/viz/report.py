@@ -272,11 +272,12 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def record_environment(run_dir: Path, step: int) -> None:
-    """Append this process's environment to ``environment.json`` (one entry per start or resume)."""
+def record_environment(run_dir: Path, step: int, extra: dict[str, Any] | None = None) -> None:
+    """Append this process's environment to ``environment.json`` (one entry per start or resume),
+    with ``extra`` (the trainer's resolved ``perf`` settings and why)."""
     path = run_dir / ENVIRONMENT
     entries = json.loads(path.read_text()) if path.is_file() else []
-    entries.append({"from_step": step, **environment()})
+    entries.append({"from_step": step, **environment(), **(extra or {})})
     atomic_write(path, json.dumps(entries, indent=1))
 
 
