@@ -90,9 +90,11 @@ def test_the_trainer_runs_what_auto_chose(tmp_path, monkeypatch):
     assert (t.perf.amp, t.perf.channels_last) == ("none", False)
 
 
-def test_the_run_prints_and_records_its_plan_and_resumes_exactly_under_it(tmp_path):
+@pytest.mark.parametrize("bf16", ["0", "1"])  # this CPU's own plan, and one with bf16 autocast
+def test_the_run_prints_and_records_its_plan_and_resumes_exactly_under_it(tmp_path, monkeypatch, bf16):
     from rich.console import Console
 
+    monkeypatch.setenv("GANKIT_CPU_BF16", bf16)
     console = Console(record=True, width=200)
     extra = DIGITS + ["log.checkpoint_every=3"]
     start_run(load_recipe("dcgan-digits", extra + ["schedule.steps=6"]), out=tmp_path / "full", console=console)
@@ -100,7 +102,7 @@ def test_the_run_prints_and_records_its_plan_and_resumes_exactly_under_it(tmp_pa
     assert plan.summary().splitlines()[0] in console.export_text()
     env = json.loads((tmp_path / "full" / "environment.json").read_text())
     assert env[0]["perf.channels_last"] == "on (image networks: NHWC convolutions)"
-    assert env[0]["perf.amp"].startswith(plan.amp + " (")
+    assert env[0]["perf.amp"].startswith(plan.amp + " (") and plan.amp == {"0": "none", "1": "bf16"}[bf16]
     assert "perf.channels_last" in (tmp_path / "full" / "report.html").read_text()
 
     start_run(load_recipe("dcgan-digits", extra + ["schedule.steps=3"]), out=tmp_path / "half")
