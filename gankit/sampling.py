@@ -48,8 +48,7 @@ def load_generator(
     dev = resolve_device(device)
     # the memory format the trainer used on this device, so G draws what the trainer's G drew, bit for bit
     plan = autoperf.resolve(recipe.perf, autoperf.probe(dev), image=shapes.kind == "image")
-    fmt = torch.channels_last if plan.channels_last and shapes.kind == "image" else torch.preserve_format
-    G.to(dev, memory_format=fmt).eval()  # type: ignore[call-overload]
+    plan.place(G, dev, shapes.kind).eval()
     meta = {**meta, "weights": prefix}
     return G, recipe, shapes, meta
 

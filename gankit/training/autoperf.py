@@ -76,6 +76,13 @@ class PerfPlan:
     data_on_device: bool = False
     reasons: dict[str, str] = field(default_factory=dict)
 
+    def place(self, net: torch.nn.Module, device: torch.device, kind: str) -> torch.nn.Module:
+        """``net`` on ``device`` in this plan's memory format (NHWC for image networks where chosen):
+        the trainer and ``load_generator`` both place G here, so a reloaded G draws the same samples."""
+        fmt = torch.channels_last if self.channels_last and kind == "image" else torch.preserve_format
+        # Module.to takes memory_format beside a device; torch's overloads list it alone
+        return net.to(device, memory_format=fmt)  # type: ignore[call-overload]
+
     def settings(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "reasons"}
 

@@ -127,11 +127,9 @@ class Trainer:
             self.G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
             if self.D is not None:
                 self.D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
-        fmt = torch.channels_last if self.perf.channels_last and self.shapes.kind == "image" else torch.preserve_format
-        # Module.to takes memory_format beside a device; torch's overloads list it alone (ignore[call-overload])
-        self.G.to(self.device, memory_format=fmt)  # type: ignore[call-overload]
+        self.perf.place(self.G, self.device, self.shapes.kind)
         if self.D is not None:
-            self.D.to(self.device, memory_format=fmt)  # type: ignore[call-overload]
+            self.perf.place(self.D, self.device, self.shapes.kind)
         if self.E is not None:
             self.E.to(self.device)
 
