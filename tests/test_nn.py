@@ -227,6 +227,28 @@ def test_batch_normalised_code_judges_a_batch_by_its_own_statistics():
         DISCRIMINATORS.build("autoencoder", in_shape=(1, 16, 16), code_norm="layer")
 
 
+def test_levels_set_where_the_code_is_taken():
+    """levels=1: one stride-2 convolution, then the fully connected code (the shallow BEGAN MNIST D);
+    0 (the default) goes down to 4x4. The energy stays the reconstruction error at every depth."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    convs = {}
+    for levels in (0, 1, 2):
+        D = DISCRIMINATORS.build("autoencoder", in_shape=(1, 32, 32), width=8, code_dim=6, levels=levels)
+        down = [m for m in D.encoder if isinstance(m, torch.nn.Conv2d)]
+        up = [m for m in D.decoder if isinstance(m, torch.nn.ConvTranspose2d)]
+        code = [m for m in D.encoder if isinstance(m, torch.nn.Linear)][0]
+        side = 32 // 2 ** len(down)
+        assert len(up) == len(down) and code.in_features == down[-1].out_channels * side * side
+        out = D(x)
+        assert out.recon.shape == x.shape and out.features.shape == (2, 6)
+        assert torch.allclose(out.logits, (out.recon - x).square().mean((1, 2, 3)), atol=1e-6)
+        convs[levels] = len(down)
+    assert convs == {0: 3, 1: 1, 2: 2}
+    with pytest.raises(ValueError, match="levels=4"):
+        DISCRIMINATORS.build("autoencoder", in_shape=(1, 32, 32), levels=4)
+
+
 def test_pulling_away_term_matches_its_definition():
     from gankit.tricks import PullingAway
 

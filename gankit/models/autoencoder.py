@@ -52,8 +52,14 @@ class AutoencoderDiscriminator(EnergyAutoencoder):
         energy: Literal["mse", "l1"] = "mse",
         out_activation: Literal["tanh", "none"] = "tanh",
         code_norm: Literal["none", "batch"] = "none",
+        levels: int = 0,
     ) -> None:
-        """``out_activation``: the decoder's output. ``tanh`` keeps reconstructions in the image range;
+        """``levels``: how many stride-2 convolutions come before the fully connected code (0: down to
+        4x4). One level (32x32 -> 16x16, then the code) is the shallow autoencoder of the BEGAN MNIST
+        configuration: its code sees every pixel through one convolution, so a thin-stroke sample
+        cannot hide in the deep layers' features.
+
+        ``out_activation``: the decoder's output. ``tanh`` keeps reconstructions in the image range;
         ``none`` (linear) never saturates, so the energy's gradient cannot vanish when the decoder has
         collapsed onto the background (mostly black data such as MNIST at 32x32).
 
@@ -75,18 +81,23 @@ class AutoencoderDiscriminator(EnergyAutoencoder):
         c, res = _image_shape(in_shape, "in_shape", model)
         self.in_shape, self.num_classes, self.energy = (c, res, res), num_classes, energy
         ch = dcgan_channels(res, width, max_channels)
+        if not 0 <= levels <= len(ch):
+            raise ValueError(f"{model}: levels={levels}; at {res}x{res} use 1..{len(ch)} (or 0: down to 4x4)")
+        ch = {r: ch[r] for r in sorted(ch, reverse=True)[: levels or len(ch)]}
+        low = min(ch)  # the resolution the code is taken at
         enc: list[nn.Module] = []
         in_ch = c
-        for r in sorted(ch, reverse=True):  # R/2 ... 4
+        for r in sorted(ch, reverse=True):  # R/2 ... low
             enc += [nn.Conv2d(in_ch, ch[r], 4, 2, 1), nn.LeakyReLU(0.2)]
             in_ch = ch[r]
         batch = code_norm == "batch"
+        flat = ch[low] * low * low
         code: list[nn.Module] = [nn.BatchNorm1d(code_dim), nn.ReLU()] if batch else []
-        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(ch[4] * 16, code_dim), *code)
-        dec: list[nn.Module] = [nn.Linear(code_dim, ch[4] * 16)]
-        dec += [nn.BatchNorm1d(ch[4] * 16)] if batch else []
-        dec += [nn.Unflatten(1, (ch[4], 4, 4)), nn.ReLU()]
-        for r in sorted(ch):  # 4 ... R/2
+        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(flat, code_dim), *code)
+        dec: list[nn.Module] = [nn.Linear(code_dim, flat)]
+        dec += [nn.BatchNorm1d(flat)] if batch else []
+        dec += [nn.Unflatten(1, (ch[low], low, low)), nn.ReLU()]
+        for r in sorted(ch):  # low ... R/2
             out_ch = ch[2 * r] if 2 * r in ch else c
             dec.append(nn.ConvTranspose2d(ch[r], out_ch, 4, 2, 1))
             if 2 * r in ch:
