@@ -26,6 +26,28 @@ def test_a_block_starts_as_the_identity_and_its_branch_is_fixup_scaled():
     assert plain.project.weight.grad.abs().sum() > 0
 
 
+def test_weights_start_at_the_authors_he_scale_and_keep_the_signal_scale():
+    # the authors' MSR initialiser: N(0, gain^2 / fan_in), leaky ReLU(0.2) gain sqrt(2 / (1 + 0.2^2)),
+    # times the Fix-up factor inside residual branches; a grouped conv's fan-in is (in / groups) * 3 * 3
+    torch.manual_seed(0)
+    block = InvertedBottleneck(64, 2, 16, scale=0.5)
+    gain = (2 / 1.04) ** 0.5 * 0.5
+    assert block.expand.weight.std().item() == pytest.approx(gain / 64**0.5, rel=0.05)
+    assert block.spatial.weight.std().item() == pytest.approx(gain / (16 * 9) ** 0.5, rel=0.05)
+    assert block.project.bias is None and not block.project.weight.any()
+    assert not block.expand.bias.any()
+    # PyTorch's default init would shrink the signal by about 2.4x per layer; at He scale G's output
+    # at initialisation keeps the scale of its 4x4 basis (about 1), whatever the depth
+    G = GENERATORS.build("r3gan", out_shape=(1, 64, 64), num_classes=0, width=16, max_channels=64)
+    with torch.no_grad():
+        out = G(torch.randn(256, G.z_dim))
+    assert 0.2 < out.std().item() < 5.0
+    # the generative basis: a learned 4x4 map per channel, scaled per sample by a linear map of z
+    z = torch.randn(3, G.z_dim)
+    h = G.basis * G.modulation(z)[:, :, None, None]
+    assert torch.allclose(h[1, 5], G.basis[5] * (G.modulation.weight[5] @ z[1]), atol=1e-6)
+
+
 @pytest.mark.parametrize("res", [8, 16, 32, 64])
 def test_shapes_and_no_normalisation(res):
     G = GENERATORS.build("r3gan", out_shape=(3, res, res), num_classes=0, width=16, max_channels=32)

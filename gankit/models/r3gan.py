@@ -8,15 +8,17 @@ What makes them "modern" (ConvNeXt-style), against the SN-GAN / StyleGAN2 backbo
   into groups of ``group_size`` channels (ResNeXt). Leaky ReLU (0.2), biases, **no normalisation layer**
   anywhere: with RpGAN + R1 + R2 (the ``relativistic`` objective, ``r1`` and ``r2`` penalties) the
   training is stable without it.
-* **Fix-up initialisation** (Zhang et al. 2019): the last layer of every residual branch starts at zero
-  (each block is the identity at initialisation) and the other layers of the branch are scaled by
-  L^(-1/(2m - 2)) = L^(-1/4) for L blocks in the network and m = 3 layers per branch.
+* **Fix-up initialisation** (Zhang et al. 2019) on the authors' He ("MSR") initialisation: every weight
+  N(0, gain^2 / fan_in); the last layer of every residual branch starts at zero (each block is the
+  identity at initialisation) and the other layers of the branch have gain sqrt(2 / 1.04) * L^(-1/4)
+  (L^(-1/(2m - 2)) for L blocks in the network and m = 3 layers per branch).
 * **Low-pass resampling** between stages: bilinear x2 upsampling in G (the [1, 3, 3, 1] filter) and an
-  antialiased bilinear /2 in D, each with a 1x1 convolution that changes the width (the transition
-  layers), instead of strided or transposed convolutions.
-* **Basis layers** at 4x4: G maps z (with a class embedding, for the conditional version) by a linear
-  layer to a 4x4 map; D ends with a 4x4 depthwise convolution to one vector and a linear logit (plus a
-  projection of the class embedding, Miyato & Koyama 2018, when conditional).
+  antialiased bilinear /2 in D, each with a 1x1 convolution that changes the width at the lower of the
+  two resolutions (the transition layers), instead of strided or transposed convolutions.
+* **Basis layers** at 4x4: G's is a learned 4x4 map per channel, each channel scaled by a linear function
+  of z (with a class embedding, for the conditional version); D ends with a 4x4 depthwise convolution to
+  one vector and a linear logit (plus a projection of the class embedding, Miyato & Koyama 2018, when
+  conditional).
 
 Deviations: stage widths default to CPU sizes (``width`` at the output resolution, doubling per halving
 up to ``max_channels``); G's last layer is a 1x1 convolution with no tanh, as in the paper.
@@ -25,6 +27,7 @@ up to ``max_channels``); G's last layer is a 1x1 convolution with no tanh, as in
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -32,9 +35,26 @@ from torch import nn
 
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, G_INJECTED, GENERATORS, DOut, assert_shape
 
+_Layer = TypeVar("_Layer", nn.Conv2d, nn.Linear)
+
+
+LRELU_GAIN = math.sqrt(2 / (1 + 0.2**2))  # He gain of leaky ReLU(0.2)
+
 
 def _act(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2)
+
+
+def _msr(layer: _Layer, gain: float = 1.0) -> _Layer:
+    """The authors' initialisation: weights N(0, gain^2 / fan_in) (He et al. 2015; "MSR"), biases 0. PyTorch's
+    default (uniform, std 1 / sqrt(3 fan_in)) starts every layer 2.4 times smaller than a leaky-ReLU net
+    keeps its scale with."""
+    with torch.no_grad():
+        fan_in = layer.weight[0].numel()
+        layer.weight.normal_(0.0, gain / math.sqrt(fan_in)) if gain else layer.weight.zero_()
+        if layer.bias is not None:
+            layer.bias.zero_()
+    return layer
 
 
 class InvertedBottleneck(nn.Module):
@@ -45,15 +65,10 @@ class InvertedBottleneck(nn.Module):
         hidden = channels * expansion
         if hidden % group_size and group_size < hidden:
             raise ValueError(f"r3gan: the expanded width {hidden} is not a multiple of group_size={group_size}")
-        self.expand = nn.Conv2d(channels, hidden, 1)
-        self.spatial = nn.Conv2d(hidden, hidden, 3, padding=1, groups=max(1, hidden // group_size))
-        self.project = nn.Conv2d(hidden, channels, 1)
-        with torch.no_grad():
-            for conv in (self.expand, self.spatial):
-                conv.weight.mul_(scale)
-            nn.init.zeros_(self.project.weight)  # the block starts as the identity
-            assert self.project.bias is not None
-            nn.init.zeros_(self.project.bias)
+        gain = LRELU_GAIN * scale
+        self.expand = _msr(nn.Conv2d(channels, hidden, 1), gain)
+        self.spatial = _msr(nn.Conv2d(hidden, hidden, 3, padding=1, groups=max(1, hidden // group_size)), gain)
+        self.project = _msr(nn.Conv2d(hidden, channels, 1, bias=False), 0.0)  # the block starts as the identity
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.project(_act(self.spatial(_act(self.expand(x)))))
@@ -101,13 +116,15 @@ class R3GANGenerator(nn.Module):
         widths = _stages(res, width, max_channels, model)
         self.out_shape, self.z_dim, self.num_classes = (c, res, res), z_dim, num_classes
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
-        self.basis = nn.Linear(z_dim + (embed_dim if num_classes else 0), widths[0] * 16)
+        # the paper's generative basis: a learned 4x4 map per channel, each scaled by a linear function of z
+        self.basis = nn.Parameter(torch.randn(widths[0], 4, 4))
+        self.modulation = _msr(nn.Linear(z_dim + (embed_dim if num_classes else 0), widths[0], bias=False))
         scale = (blocks * len(widths)) ** -0.25
         self.stages = nn.ModuleList(
             nn.Sequential(*[InvertedBottleneck(w, expansion, group_size, scale) for _ in range(blocks)]) for w in widths
         )
-        self.transitions = nn.ModuleList(nn.Conv2d(a, b, 1) for a, b in zip(widths, widths[1:]))
-        self.to_image = nn.Conv2d(widths[-1], c, 1)
+        self.transitions = nn.ModuleList(_msr(nn.Conv2d(a, b, 1)) for a, b in zip(widths, widths[1:]))
+        self.to_image = _msr(nn.Conv2d(widths[-1], c, 1))
         self.widths = widths
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -117,10 +134,10 @@ class R3GANGenerator(nn.Module):
             if y is None:
                 raise ValueError("generator 'r3gan' is class-conditional: call G(z, y)")
             z = torch.cat([z, self.embed(y)], dim=1)
-        h = _act(self.basis(z)).view(z.shape[0], self.widths[0], 4, 4)
+        h = self.basis * self.modulation(z)[:, :, None, None]
         for i, stage in enumerate(self.stages):
-            if i:
-                h = self.transitions[i - 1](F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False))
+            if i:  # the width changes at the low resolution, before the upsampling (cheaper; as the authors)
+                h = F.interpolate(self.transitions[i - 1](h), scale_factor=2, mode="bilinear", align_corners=False)
             h = stage(h)
         return self.to_image(h)
 
@@ -145,15 +162,15 @@ class R3GANDiscriminator(nn.Module):
         c, res = _check(in_shape, num_classes, width, blocks, model)
         widths = _stages(res, width, max_channels, model)[::-1]  # from R down to 4x4
         self.in_shape, self.num_classes = (c, res, res), num_classes
-        self.from_image = nn.Conv2d(c, widths[0], 1)
+        self.from_image = _msr(nn.Conv2d(c, widths[0], 1))
         scale = (blocks * len(widths)) ** -0.25
         self.stages = nn.ModuleList(
             nn.Sequential(*[InvertedBottleneck(w, expansion, group_size, scale) for _ in range(blocks)]) for w in widths
         )
-        self.transitions = nn.ModuleList(nn.Conv2d(a, b, 1) for a, b in zip(widths, widths[1:]))
+        self.transitions = nn.ModuleList(_msr(nn.Conv2d(a, b, 1)) for a, b in zip(widths, widths[1:]))
         last = widths[-1]
-        self.basis = nn.Conv2d(last, last, 4, groups=last)  # 4x4 depthwise -> one vector
-        self.head = nn.Linear(last, 1)
+        self.basis = _msr(nn.Conv2d(last, last, 4, groups=last, bias=False))  # 4x4 depthwise -> one vector
+        self.head = _msr(nn.Linear(last, 1))
         self.projection = nn.Embedding(num_classes, last) if num_classes else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
@@ -161,9 +178,9 @@ class R3GANDiscriminator(nn.Module):
         h = self.from_image(x)
         for i, stage in enumerate(self.stages):
             if i:
-                h = F.interpolate(self.transitions[i - 1](h), scale_factor=0.5, mode="bilinear", antialias=True)
+                h = self.transitions[i - 1](F.interpolate(h, scale_factor=0.5, mode="bilinear", antialias=True))
             h = stage(h)
-        features = _act(self.basis(h)).flatten(1)
+        features = self.basis(h).flatten(1)
         logits = self.head(features).squeeze(1)
         if self.projection is not None:
             if y is None:
