@@ -68,4 +68,6 @@ def test_every_image_recipe_trains_a_few_steps(name: str, tmp_path: Path) -> Non
         assert images.shape == (4 * per_example, *t.shapes.shape) and images.abs().max() <= 1.0
         return
     images = t.generate(torch.randn(4, t.G.z_dim))
-    assert images.shape == (4, *t.shapes.shape) and images.abs().max() <= 1.0
+    assert images.shape == (4, *t.shapes.shape) and torch.isfinite(images).all()
+    if t.recipe.generator.name not in ("began", "r3gan"):  # linear outputs: saved and scored clamped
+        assert images.abs().max() <= 1.0
