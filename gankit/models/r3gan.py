@@ -51,7 +51,10 @@ def _msr(layer: _Layer, gain: float = 1.0) -> _Layer:
     keeps its scale with."""
     with torch.no_grad():
         fan_in = layer.weight[0].numel()
-        layer.weight.normal_(0.0, gain / math.sqrt(fan_in)) if gain else layer.weight.zero_()
+        if gain:
+            layer.weight.normal_(0.0, gain / math.sqrt(fan_in))
+        else:
+            layer.weight.zero_()
         if layer.bias is not None:
             layer.bias.zero_()
     return layer
