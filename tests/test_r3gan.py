@@ -78,6 +78,22 @@ def test_conditional_version_embeds_classes_and_projects():
         D(x)
 
 
+def test_tanh_output_option_squashes_the_linear_output_into_the_image_range():
+    torch.manual_seed(0)
+    linear = GENERATORS.build("r3gan", out_shape=(1, 16, 16), num_classes=0, width=8, max_channels=32)
+    torch.manual_seed(0)
+    squashed = GENERATORS.build(
+        "r3gan", out_shape=(1, 16, 16), num_classes=0, width=8, max_channels=32, out_activation="tanh"
+    )
+    z = torch.randn(64, linear.z_dim)
+    with torch.no_grad():
+        a, b = linear(z), squashed(z)
+    assert a.abs().max() > 1  # the paper's linear output leaves the image range at initialisation
+    assert torch.allclose(b, torch.tanh(a), atol=1e-6) and b.abs().max() < 1
+    with pytest.raises(ValueError, match="out_activation"):
+        GENERATORS.build("r3gan", out_shape=(1, 16, 16), num_classes=0, out_activation="sigmoid")
+
+
 def test_refuses_shapes_it_cannot_build():
     with pytest.raises(ValueError, match="power of 2"):
         GENERATORS.build("r3gan", out_shape=(1, 28, 28), num_classes=0)

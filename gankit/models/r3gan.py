@@ -21,13 +21,16 @@ What makes them "modern" (ConvNeXt-style), against the SN-GAN / StyleGAN2 backbo
   conditional).
 
 Deviations: stage widths default to CPU sizes (``width`` at the output resolution, doubling per halving
-up to ``max_channels``); G's last layer is a 1x1 convolution with no tanh, as in the paper.
+up to ``max_channels``). G's last layer is a 1x1 convolution with a linear output, as in the paper;
+``out_activation: tanh`` squashes it into the image range, an option for near-binary data such as MNIST,
+where a linear G must learn an exact -1 background that a tanh reaches by saturating (README: classifier
+FID 33.3 -> 20.6 at 4000 CPU steps).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -110,12 +113,15 @@ class R3GANGenerator(nn.Module):
         expansion: int = 2,
         group_size: int = 16,
         embed_dim: int = 32,
+        out_activation: Literal["none", "tanh"] = "none",
     ) -> None:
         super().__init__()
         model = "generator 'r3gan'"
         c, res = _check(out_shape, num_classes, width, blocks, model)
         if z_dim < 1:
             raise ValueError(f"{model}: z_dim={z_dim} must be >= 1")
+        if out_activation not in ("none", "tanh"):
+            raise ValueError(f"{model}: out_activation={out_activation!r}; valid choices: none, tanh")
         widths = _stages(res, width, max_channels, model)
         self.out_shape, self.z_dim, self.num_classes = (c, res, res), z_dim, num_classes
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
@@ -128,6 +134,7 @@ class R3GANGenerator(nn.Module):
         )
         self.transitions = nn.ModuleList(_msr(nn.Conv2d(a, b, 1)) for a, b in zip(widths, widths[1:]))
         self.to_image = _msr(nn.Conv2d(widths[-1], c, 1))
+        self.out_activation = out_activation
         self.widths = widths
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -142,7 +149,8 @@ class R3GANGenerator(nn.Module):
             if i:  # the width changes at the low resolution, before the upsampling (cheaper; as the authors)
                 h = F.interpolate(self.transitions[i - 1](h), scale_factor=2, mode="bilinear", align_corners=False)
             h = stage(h)
-        return self.to_image(h)
+        out = self.to_image(h)
+        return torch.tanh(out) if self.out_activation == "tanh" else out
 
 
 @DISCRIMINATORS.register("r3gan", injected=D_INJECTED)
