@@ -2,32 +2,27 @@
 
 ``Trainer.__init__`` assembles (data, networks, family, optimisers, evaluation) into a ``TrainState``;
 ``train`` is a thin loop of ``train_step`` and the periodic hooks (log, evaluate, sample, checkpoint).
+The pictures and the scores those hooks make live in ``outputs.py`` (``Outputs``, a mixin).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
-from rich.markup import escape
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gankit.config import ConfigError, Recipe
-from gankit.data.base import to_uint8
 from gankit.families import Batch, Family, StepContext
-from gankit.latent import generate, z_dim_of
+from gankit.latent import z_dim_of
 from gankit.metrics import METRICS
-from gankit.metrics.classes import requested_labels
 from gankit.metrics.evaluate import Evaluator, reference_description
 from gankit.models.base import set_step
-from gankit.nn.mode import eval_mode
-from gankit.nn.standing import standing_statistics
 from gankit.penalties import refresh_spectral_norm
-from gankit.runlog import Health, HealthWarning, RunLog, diversity, read_metrics, replay
+from gankit.runlog import Health, HealthWarning, RunLog, read_metrics, replay
 from gankit.runlog import checkpoint as ck
 from gankit.seeds import SeedPurpose, rank_seed, seed_for, seeded
 from gankit.training import autoperf, distributed, ramps, state
@@ -47,18 +42,16 @@ from gankit.training.build import (
     resolve_device,
 )
 from gankit.training.guard import FiniteGuard, NonFiniteLoss, StopSignals
+from gankit.training.outputs import Outputs
 from gankit.training.phases import run_phase
 from gankit.training.precision import Precision
 from gankit.training.progress import make_progress
 from gankit.training.ramps import scheduled_ema
-from gankit.viz import save_samples
-from gankit.viz.density import save_density_figure
-from gankit.viz.grid import save_image_grid
 
 __all__ = ["NonFiniteLoss", "Trainer"]  # NonFiniteLoss: what a NaN stop raises, public here too
 
 
-class Trainer:
+class Trainer(Outputs):
     def __init__(self, recipe: Recipe, run_dir: str | Path, console: Console | None = None) -> None:
         self.recipe, self.run_dir = recipe, Path(run_dir)
         self.console = console or Console()
@@ -294,25 +287,6 @@ class Trainer:
     def sharding(self) -> distributed.Sharding | None:
         return self.state.sharding
 
-    def _grid_count(self) -> int:
-        return self.recipe.log.grid_size if self.shapes.kind == "image" else 1000 * self.recipe.log.grid_size // 64
-
-    def sampling_generator(self) -> torch.nn.Module:
-        """The EMA of G once averaging has begun (``ema.start``); G itself before, when the average is
-        still the untrained initial copy. With ``ema.bn_batches`` the average's batch-norm statistics
-        are first recomputed (standing statistics), once per step."""
-        ema = self.state.ema
-        if ema is None or not self.state.ema_started():
-            return self.G
-        if self.recipe.ema.bn_batches and self._standing_step != self.step:
-            k = int(getattr(self.G, "num_classes", 0) or 0)
-            g = seeded(self.recipe.seed, SeedPurpose.STANDING_STATS)
-            bs = self.recipe.schedule.batch_size
-            y = requested_labels(bs, k) if k else None
-            standing_statistics(ema.module, z_dim_of(self.G), self.recipe.ema.bn_batches, bs, g, labels=y)
-            self._standing_step = self.step
-        return ema.module
-
     def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
         self.sampling_generator()  # the EMA's standing statistics, when the recipe asks, are saved with it
         return self.state.tensors()
@@ -351,113 +325,6 @@ class Trainer:
     def set_network_step(self) -> None:
         ema = self.state.ema
         set_step(self.step, self.G, self.D, ema.module if ema is not None else None)
-
-    # -- evaluation and pictures -----------------------------------------------------------------
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-        """The sampling generator's images of latents ``z`` (eval mode), float on the CPU; a
-        class-conditional G takes classes in turn (0, 1, ..., K-1, 0, ...), so grids show every class."""
-        G = self.sampling_generator()
-        k = int(getattr(G, "num_classes", 0))
-        labels = requested_labels(len(z), k) if k else None
-        with eval_mode(G):
-            return generate(G, len(z), z=z, labels=labels, batch_size=batch)
-
-    def grid_images(self) -> torch.Tensor:
-        """uint8 images of the first real batch, for sample grids when no images are held out. Drawn
-        from the stream only if training has not begun (a run resumed at its last step)."""
-        return to_uint8(self.first_images if self.first_images is not None else self.stream.next()[0][:16])
-
-    def save_samples(self) -> Path:
-        path = self.run_dir / "samples" / f"step-{self.step:06d}.png"
-        if self.family_cls.translates:  # input | output | target triples
-            images, per_row = self.family.sample_grid(self.sampling_generator(), self.grid_images())
-            self.last_samples = save_image_grid(images, path, nrow=per_row)
-            return self.last_samples
-        fake = self.generate(self.fixed_z)
-        real, _ = self.source.sample_real(len(fake), seed=self.recipe.seed)
-        self.last_diversity = diversity(fake, real)
-        centers = None
-        if self.shapes.kind == "points":
-            centers = getattr(self.source, "centers", None)
-        else:
-            real = None  # image grids show samples only
-        self.last_samples = save_samples(
-            fake, path, real=real, centers=centers, title=f"{self.recipe.name} - step {self.step}"
-        )
-        return self.last_samples
-
-    def save_density(self, n: int = 10000) -> Path:
-        """The final samples of a 2-D run beside the data, and their log-density (for the report)."""
-
-        fake = self.generate(
-            torch.randn(n, z_dim_of(self.G), generator=seeded(self.recipe.seed, SeedPurpose.DENSITY_LATENTS))
-        )
-        real, _ = self.source.sample_real(n, seed=self.recipe.seed)
-        return save_density_figure(
-            fake,
-            real,
-            getattr(self.source, "centers", None),
-            self.run_dir / "samples" / "density.png",
-            title=f"{self.recipe.name} - step {self.step}",
-        )
-
-    def evaluate(self) -> dict[str, float]:
-        """Every metric of the recipe on the sampling generator; the same z at every evaluation."""
-
-        def draw(n: int) -> torch.Tensor:
-            return self.generate(
-                torch.randn(n, z_dim_of(self.G), generator=seeded(self.recipe.seed, SeedPurpose.EVAL_LATENTS))
-            )
-
-        self.last_eval, self.last_protocol = self.evaluator.evaluate(draw)
-        scores, protocol = self.family.scores(self.sampling_generator())  # test error, probe, PSNR
-        if scores:
-            self.last_eval.update(scores)
-            self.last_protocol[protocol["metric"]] = protocol
-        return self.last_eval
-
-    def _log(self, log: RunLog, scalars: dict[str, Any]) -> dict[str, Any]:
-        """Write a row, and the health warnings it raises (printed, and logged for the report)."""
-        row = log.write(self.step, scalars)
-        for w in self.health.update(self.step, row):
-            self.health_warnings.append(w)
-            log.write(self.step, w.as_row())
-            self.console.print(f"[yellow]warning (step {w.step}):[/] {w.message}")
-        return row
-
-    def _log_diversity(self, log: RunLog) -> None:
-        if self.last_diversity is not None and self.last_diversity == self.last_diversity:  # not NaN
-            self._log(log, {"health/diversity": round(self.last_diversity, 4)})
-            self.last_diversity = None
-
-    def _evaluate_and_log(self, log: RunLog) -> bool:
-        """Evaluate, log and keep the best checkpoint; True if the best one changed. An evaluation that
-        fails is reported and logged (``eval/error``), never fatal: the weights matter more than a score,
-        and ``gankit eval RUN_DIR`` can score them afterwards."""
-        try:
-            results = self.evaluate()
-        except Exception as err:  # noqa: BLE001 - any failure of a metric must leave training standing
-            if os.environ.get("GANKIT_DEBUG"):
-                raise
-            self.last_eval_error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
-            self.console.print(
-                f"[yellow]warning (step {self.step}):[/] evaluation failed, training goes on: "
-                f"{escape(self.last_eval_error)}"
-            )
-            log.write(self.step, {"eval/error": self.last_eval_error})
-            return False
-        self.last_eval_error = None
-        self._log(log, {**{f"eval/{k}": v for k, v in results.items()}, "eval/protocol": self.last_protocol})
-        if not self.best.improved(results):
-            return False
-        self.best.record(results, self.step)
-        saved = self.checkpoint_state()  # collective under DDP: every rank gets here together
-        if self.dist.main:
-            self.best.write(
-                self.run_dir, self.step, self.checkpoint_tensors(), saved, self.metadata(), results, self.last_protocol
-            )
-        return True
 
     # -- the step ---------------------------------------------------------------------------------
     def _track(self, phase: str, terms: dict[str, torch.Tensor], skipped: torch.Tensor | None = None) -> None:
