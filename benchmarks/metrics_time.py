@@ -62,7 +62,8 @@ def kid_arithmetic(n: int, d: int) -> None:
 
 def extraction(images: int, device: str) -> None:
     from gankit.data import DATASETS
-    from gankit.metrics.classifier import ClassifierFeatures, SmallClassifier
+    from gankit.metrics.classifier import ClassifierFeatures
+    from gankit.metrics.classifier_net import SmallClassifier
     from gankit.metrics.features import Pixels, extract
 
     x = torch.rand(images, 3, 32, 32) * 2 - 1
@@ -104,7 +105,8 @@ def extraction(images: int, device: str) -> None:
 
 
 def fid_of_samples(counts: list[int], device: str) -> None:
-    from gankit.metrics.classifier import ClassifierFeatures, SmallClassifier
+    from gankit.metrics.classifier import ClassifierFeatures
+    from gankit.metrics.classifier_net import SmallClassifier
     from gankit.metrics.features import extract
     from gankit.metrics.fid import frechet_distance, gaussian_stats
     from gankit.models import GENERATORS

@@ -9,7 +9,8 @@ from safetensors.torch import load_file, save_file
 from gankit.data import DATASETS, InMemoryImages
 from gankit.data.base import to_float
 from gankit.metrics import classifier as clf
-from gankit.metrics.classifier import ClassifierFeatures, SmallClassifier, accuracy, load_or_train, train_classifier
+from gankit.metrics.classifier import ClassifierFeatures, load_or_train
+from gankit.metrics.classifier_net import SmallClassifier, accuracy, train_classifier
 from gankit.metrics.features import FEATURES, build_extractor, extract
 
 
