@@ -16,6 +16,7 @@ from scipy.spatial.distance import jensenshannon
 from gankit.dynamics import dirac
 from gankit.dynamics import identities as ids
 from gankit.dynamics.cli import add_commands
+from gankit.dynamics.dirac.methods import _t
 from gankit.registry import RegistryError
 
 METHODS = dirac.METHODS
@@ -47,7 +48,7 @@ def test_registry_holds_the_papers_methods():
 def test_field_is_the_gradient_of_the_losses(variant):
     method = dirac.build(variant[0], **variant[1])
     for theta, psi in [(0.7, -0.4), (-1.3, 0.9), (0.2, 1.7)]:
-        analytic = np.array([float(x) for x in method.field(dirac._t(theta), dirac._t(psi))])
+        analytic = np.array([float(x) for x in method.field(_t(theta), _t(psi))])
         np.testing.assert_allclose(analytic, dirac.autograd_field(method, theta, psi), rtol=1e-10, atol=1e-12)
 
 
@@ -69,7 +70,7 @@ def test_update_jacobian_matches_autograd_of_one_step(name, alternating, d_steps
     def f(x):
         return torch.stack(dirac.step(method, x[0], x[1], h, alternating, d_steps))
 
-    jac = torch.autograd.functional.jacobian(f, dirac._t(method.jacobian_point)).numpy()
+    jac = torch.autograd.functional.jacobian(f, _t(method.jacobian_point)).numpy()
     np.testing.assert_allclose(dirac.update_jacobian(method, h, alternating, d_steps), jac, atol=1e-12)
 
 
@@ -141,8 +142,8 @@ def test_unregularised_gan_orbits_or_spirals_out():
 def test_wgan_gp_field_jumps_at_the_equilibrium_and_never_converges():
     for gamma in (0.3, 1.0, 3.0, 10.0):
         method = dirac.build("wgan-gp", gamma=gamma)
-        above = method.field(dirac._t(0.0), dirac._t(1e-9))[1]
-        below = method.field(dirac._t(0.0), dirac._t(-1e-9))[1]
+        above = method.field(_t(0.0), _t(1e-9))[1]
+        below = method.field(_t(0.0), _t(-1e-9))[1]
         assert float(above - below) == pytest.approx(2 * gamma * method.g0, rel=1e-6)
         for alternating in (False, True):
             assert dirac.verdict("wgan-gp", gamma=gamma, alternating=alternating).distance > 0.1
