@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -161,7 +162,9 @@ def test_the_views_are_what_the_networks_compute():
     assert mesh.shape == (18, 41, 2)
     z = torch.stack([torch.linspace(-2.5, 2.5, 41), torch.full((41,), -2.0)], 1)
     assert np.allclose(mesh[0], t.generate(z).numpy(), atol=2e-3)
-    assert LabSession(Settings(z_dim=3)).frame()["mesh"] is None
+    s3 = LabSession(Settings(z_dim=3))
+    assert s3.frame()["mesh"] is None
+    s3.close()
     # the heat map changes as D trains; the curves carry one row per update
     s.advance(30)
     g = s.frame()
@@ -275,6 +278,18 @@ def test_two_tabs_train_independently(client):
         assert _until(a, "frame")[0]["step"] == 8
 
 
+def test_a_closed_tab_leaves_nothing_in_the_temp_folder(client, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the session makes its trainer's folder
+    with client.websocket_connect("/ws") as ws:
+        _until(ws, "frame")
+        assert len(list(tmp_path.glob("gankit-lab-*"))) == 1
+    for _ in range(100):  # the server ends the session after the socket closes
+        if not any(tmp_path.glob("gankit-lab-*")):
+            break
+        time.sleep(0.05)
+    assert not any(tmp_path.glob("gankit-lab-*"))
+
+
 # -- the command ---------------------------------------------------------------------------------------
 def test_the_command_binds_to_this_machine_by_default_and_refuses_a_bad_port(capsys):
     from gankit.cli import build_parser, main
@@ -368,3 +383,4 @@ def test_a_tab_closed_mid_update_ends_its_session_without_an_error_reply():
     with pytest.raises(WebSocketDisconnect):
         asyncio.run(conn.handle('{"type": "pause"}'))
     assert [m["type"] for m in ws.sent] == ["frame", "state"]
+    conn.session.close()
