@@ -263,3 +263,39 @@ def make_optimizer(cfg: Optim, params: Any) -> torch.optim.Optimizer:
             params, lr=cfg.lr, eps=cfg.eps, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **impl
         )
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **impl)
+
+
+def check_distributed(recipe: Recipe, family_cls: type[Family], enabled: bool, world: int) -> None:
+    """Refuse, before anything is built, a torchrun run the family or the batch cannot take."""
+    if not enabled:
+        return
+    if not family_cls.distributed:
+        raise ConfigError(
+            f"family {recipe.family.name!r} does not run under torchrun yet (DDP is wired for the "
+            "GAN families whose G and D are single networks); train it in one process"
+        )
+    per_rank = recipe.perf.accumulate * world
+    if recipe.schedule.batch_size % per_rank:
+        raise ConfigError(
+            f"schedule.batch_size={recipe.schedule.batch_size} is the global batch: it must divide "
+            f"into {world} ranks x perf.accumulate={recipe.perf.accumulate}"
+        )
+
+
+def compiled(
+    which: str, G: nn.Module, D: nn.Module | None, penalties: list[tuple[str, Any]]
+) -> tuple[nn.Module, nn.Module | None]:
+    """The networks the family trains: torch.compile'd where ``perf.compile`` (``which``) asks. Checkpoints,
+    EMA and sampling keep using the plain modules (same parameters, no ``_orig_mod`` key prefixes)."""
+    if which == "none":
+        return G, D
+    if which in ("d", "both") and D is not None:
+        double = [name for name, pen in penalties if pen.target == "D" and pen.double_backward]
+        if double:
+            raise ConfigError(
+                f"perf.compile={which} with the gradient penalty {double[0]}: torch.compile does not "
+                "support the double backward a gradient penalty takes; use perf.compile=g"
+            )
+    g = torch.compile(G) if which in ("g", "both") else G
+    d = torch.compile(D) if which in ("d", "both") and D is not None else D
+    return g, d  # type: ignore[return-value]  # compile(module) is an OptimizedModule; its stub says Callable

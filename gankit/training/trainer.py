@@ -36,7 +36,9 @@ from gankit.training.build import (
     build_objective,
     build_penalties,
     build_tricks,
+    check_distributed,
     check_family,
+    compiled,
     family_of,
     make_optimizer,
     resolve_device,
@@ -110,7 +112,7 @@ class Trainer(Outputs):
             if pen.target == "D" and self.D is None:
                 raise ConfigError(f"family {recipe.family.name!r} has no discriminator for a D penalty; remove it")
             pen.on_build(self.G if pen.target == "G" else self.D)
-        self._check_distributed(recipe)
+        check_distributed(recipe, self.family_cls, self.dist.enabled, self.dist.world)
         if perf.sync_batchnorm and self.dist.enabled and self.device.type != "cuda":
             raise ConfigError(
                 "perf.sync_batchnorm needs CUDA devices (PyTorch's SyncBatchNorm is GPU-only); on CPU "
@@ -142,7 +144,7 @@ class Trainer(Outputs):
         if self.perf.data_on_device and callable(getattr(stream, "to", None)):
             stream.to(self.device)
         self._pin = self.device.type == "cuda"  # batches still drawn on the host: pinned, copied async
-        g_run, d_run = self._compiled(recipe)
+        g_run, d_run = compiled(self.perf.compile, self.G, self.D, self.penalties)
         sharding = None
         if self.dist.enabled:  # every rank takes its slice of one global batch, latents and labels
             stream = distributed.ShardedStream(stream, self.dist.rank, self.dist.world)
@@ -213,38 +215,6 @@ class Trainer(Outputs):
         )
         if self.dist.enabled:  # every rank evaluates its share of the samples; all score the whole set
             self.evaluator.shard = (self.dist.rank, self.dist.world, distributed.gather_objects)
-
-    def _check_distributed(self, recipe: Recipe) -> None:
-        if not self.dist.enabled:
-            return
-        if not self.family_cls.distributed:
-            raise ConfigError(
-                f"family {recipe.family.name!r} does not run under torchrun yet (DDP is wired for the "
-                "GAN families whose G and D are single networks); train it in one process"
-            )
-        per_rank = recipe.perf.accumulate * self.dist.world
-        if recipe.schedule.batch_size % per_rank:
-            raise ConfigError(
-                f"schedule.batch_size={recipe.schedule.batch_size} is the global batch: it must divide "
-                f"into {self.dist.world} ranks x perf.accumulate={recipe.perf.accumulate}"
-            )
-
-    def _compiled(self, recipe: Recipe) -> tuple[torch.nn.Module, torch.nn.Module | None]:
-        """The networks the family trains: torch.compile'd where the recipe asks. Checkpoints, EMA and
-        sampling keep using the plain modules (same parameters, no ``_orig_mod`` key prefixes)."""
-        which = self.perf.compile
-        if which == "none":
-            return self.G, self.D
-        if which in ("d", "both") and self.D is not None:
-            double = [name for name, pen in self.penalties if pen.target == "D" and pen.double_backward]
-            if double:
-                raise ConfigError(
-                    f"perf.compile={which} with the gradient penalty {double[0]}: torch.compile does not "
-                    "support the double backward a gradient penalty takes; use perf.compile=g"
-                )
-        g = torch.compile(self.G) if which in ("g", "both") else self.G
-        d = torch.compile(self.D) if which in ("d", "both") and self.D is not None else self.D
-        return g, d  # type: ignore[return-value]  # compile(module) is an OptimizedModule; its stub says Callable
 
     # -- the state, by name ------------------------------------------------------------------------
     @property
