@@ -130,3 +130,18 @@ def test_the_global_batch_must_split_over_the_ranks(tmp_path):
     out = _fails(2, "gan-grid", *GRID, "schedule.batch_size=63", "--out", str(tmp_path / "r"))
     assert "batch_size=63 is the global batch: it must divide into 2 ranks" in out
     assert not (tmp_path / "r" / "config.yaml").exists()
+
+
+def test_a_family_without_ddp_is_refused_under_torchrun_before_anything_is_built():
+    from gankit.config import ConfigError
+    from gankit.recipes.load import load_recipe
+    from gankit.training.build import check_distributed, family_of
+
+    recipe = load_recipe("bigan-ring")
+    with pytest.raises(ConfigError, match="family 'bigan' does not run under torchrun yet.*train it in one process"):
+        check_distributed(recipe, family_of(recipe), enabled=True, world=2)
+    check_distributed(recipe, family_of(recipe), enabled=False, world=1)  # one process: nothing to refuse
+    plain = load_recipe("gan-grid")
+    check_distributed(plain, family_of(plain), enabled=True, world=2)  # a DDP family, 256 over 2 ranks
+    with pytest.raises(ConfigError, match="batch_size=256 is the global batch: it must divide into 3 ranks"):
+        check_distributed(plain, family_of(plain), enabled=True, world=3)
