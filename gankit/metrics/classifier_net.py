@@ -1,7 +1,7 @@
 """The ``classifier`` extractor's network and its deterministic training (gankit/metrics/classifier.py
 caches, checks and serves it as features).
 
-A small CNN (four conv blocks on 32x32 inputs, a ``FEATURE_DIM`` penultimate layer, a class head),
+A small CNN (two conv-conv-pool stages on 32x32 inputs, a ``FEATURE_DIM`` penultimate layer, a class head),
 trained with one-cycle Adam on shifted copies of the labelled images from a fixed seed, so that the
 same data and settings give the same weights, hence comparable scores.
 """
