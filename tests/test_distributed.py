@@ -132,7 +132,7 @@ def test_the_global_batch_must_split_over_the_ranks(tmp_path):
     assert not (tmp_path / "r" / "config.yaml").exists()
 
 
-def test_a_family_without_ddp_is_refused_under_torchrun_before_anything_is_built():
+def test_torchrun_refuses_a_family_without_ddp_and_a_batch_that_does_not_split():
     from gankit.config import ConfigError
     from gankit.recipes.load import load_recipe
     from gankit.training.build import check_distributed, family_of

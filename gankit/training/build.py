@@ -266,7 +266,8 @@ def make_optimizer(cfg: Optim, params: Any) -> torch.optim.Optimizer:
 
 
 def check_distributed(recipe: Recipe, family_cls: type[Family], enabled: bool, world: int) -> None:
-    """Refuse, before anything is built, a torchrun run the family or the batch cannot take."""
+    """Refuse a torchrun run that the family or the global batch cannot take (called before the networks
+    are converted or wrapped for DDP and before the optimisers are built)."""
     if not enabled:
         return
     if not family_cls.distributed:
