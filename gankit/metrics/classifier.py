@@ -35,11 +35,10 @@ from gankit.metrics.classifier_net import (
     SmallClassifier,
     accuracy,
     default_epochs,
-    pick_device,
     train_classifier,
     weights_sha256,
 )
-from gankit.metrics.features import FEATURES, TRAITS, Extractor, Traits, cache_dir
+from gankit.metrics.features import FEATURES, TRAITS, Extractor, Traits, cache_dir, pick_device
 
 # Fewest labelled images in any class for the classifier to be used for scoring. Measured (seed 0,
 # default training with MIN_TRAIN_STEPS, held-out accuracy on 400 digits / 1000 MNIST test images):

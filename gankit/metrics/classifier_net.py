@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.data.base import check_images, to_float
+from gankit.metrics.features import pick_device
 
 RESOLUTION = 32
 # Measured: 3 epochs on 8k MNIST images give 99 % held out (~25 s on 2 CPU cores); tiny sets want
@@ -83,12 +84,6 @@ def _shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     rows = (torch.arange(h, device=x.device) + dy)[:, None, :, None].expand(n, c, h, w + 2 * s)
     cols = (torch.arange(w, device=x.device) + dx)[:, None, None, :].expand(n, c, h, w)
     return xp.gather(2, rows).gather(3, cols)
-
-
-def pick_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @torch.no_grad()

@@ -179,6 +179,14 @@ def extract(
     return {k: torch.cat(v) for k, v in out.items()}
 
 
+def pick_device(device: str | torch.device) -> torch.device:
+    """``"auto"``: CUDA when present, else the CPU; anything else as torch reads it. (metrics/ never
+    imports the trainer, so extractors resolve "auto" here rather than via gankit.training.)"""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def cache_dir() -> Path:
     """Where gankit caches trained classifiers and reference statistics: ``$GANKIT_CACHE``, else
     ``~/.cache/gankit``. Everything in it is keyed by content hashes, so deleting it is always safe."""

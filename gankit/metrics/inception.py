@@ -20,7 +20,7 @@ from unittest import mock
 import torch
 
 from gankit.data.base import check_images
-from gankit.metrics.features import FEATURES, TRAITS, Extractor, Traits
+from gankit.metrics.features import FEATURES, TRAITS, Extractor, Traits, pick_device
 
 ENV_VAR = "GANKIT_INCEPTION_WEIGHTS"
 PYTORCH_FID_NAME = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's release file
@@ -246,11 +246,6 @@ class InceptionFeatures(Extractor):
         return {"features": feats.float(), "logits": logits.float()}
 
 
-def _device(spec: str) -> torch.device:
-    # metrics/ never imports the trainer, so "auto" is resolved here rather than via gankit.training.
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu") if spec == "auto" else torch.device(spec)
-
-
 @FEATURES.register("inception", injected=("context",))
 def inception(
     weights: str | None = None, sha256: str | None = None, device: str = "auto", context: str | None = "eval"
@@ -266,7 +261,7 @@ def inception(
     ``sha256``: a full digest or prefix to pin the file; the standard file names are checked against
     their torch.hub prefix 6726825d by default.
     """
-    return InceptionFeatures(find_weights(weights, context), sha256=sha256).to(_device(device))
+    return InceptionFeatures(find_weights(weights, context), sha256=sha256).to(pick_device(device))
 
 
 def _traits_problem(options: dict[str, Any], source: Any, context: str | None) -> str | None:
