@@ -297,3 +297,39 @@ def test_equalized_layers_scale_weights_by_he_constant() -> None:
     big = EqualizedConv2d(64, 64, 3, padding=1, gain=1.0)
     with torch.no_grad():
         assert 0.8 < float(big(torch.randn(8, 64, 16, 16))[:, :, 1:-1, 1:-1].var()) < 1.2
+
+
+def test_inward_clamp_passes_only_gradients_that_lead_back_into_the_range() -> None:
+    from gankit.nn.clamp import inward_clamp
+
+    x = torch.tensor([-3.0, -3.0, -0.5, 0.5, 2.0, 2.0], requires_grad=True)
+    upstream = torch.tensor([1.0, -1.0, 2.0, -2.0, 1.0, -1.0])  # d loss / d output
+    y = inward_clamp(x)
+    assert torch.equal(y.detach(), x.detach().clamp(-1, 1))
+    (y * upstream).sum().backward()
+    # below -1: descent (x - lr * grad) moves up only for grad < 0; above 1: down only for grad > 0;
+    # inside: the identity
+    assert x.grad is not None
+    assert x.grad.tolist() == [0.0, -1.0, 2.0, -2.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="below"):
+        inward_clamp(x, 1.0, -1.0)
+
+
+def test_inward_clamp_stops_the_drift_a_tanh_keeps_under_adam() -> None:
+    """A value pushed towards the background under Adam: through tanh it keeps sliding out (Adam rescales
+    the vanishing gradient), through inward_clamp it stops at the edge and comes back at once."""
+    from gankit.nn.clamp import inward_clamp
+
+    def train(squash, target_sign: float, x0: float, steps: int) -> float:
+        x = torch.tensor([x0], requires_grad=True)
+        opt = torch.optim.Adam([x], lr=0.05, betas=(0.0, 0.9))
+        for _ in range(steps):
+            opt.zero_grad()
+            (-target_sign * squash(x)).sum().backward()  # ask for ever darker (-1) or brighter (+1) output
+            opt.step()
+        return x.item()
+
+    assert train(torch.tanh, -1.0, 0.0, 200) < -4  # tanh: past where the image changes (uint8: tanh(-4) -> 0)
+    edge = train(inward_clamp, -1.0, 0.0, 200)
+    assert -1.1 < edge <= -1.0 + 1e-6  # the clamp: held at the edge
+    assert train(inward_clamp, 1.0, -1.05, 3) > -1.0  # and back in range within a few steps

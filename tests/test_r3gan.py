@@ -78,7 +78,7 @@ def test_conditional_version_embeds_classes_and_projects():
         D(x)
 
 
-def test_tanh_output_option_squashes_the_linear_output_into_the_image_range():
+def test_tanh_and_clamp_output_options_bring_the_linear_output_into_the_image_range():
     torch.manual_seed(0)
     linear = GENERATORS.build("r3gan", out_shape=(1, 16, 16), num_classes=0, width=8, max_channels=32)
     torch.manual_seed(0)
@@ -90,6 +90,12 @@ def test_tanh_output_option_squashes_the_linear_output_into_the_image_range():
         a, b = linear(z), squashed(z)
     assert a.abs().max() > 1  # the paper's linear output leaves the image range at initialisation
     assert torch.allclose(b, torch.tanh(a), atol=1e-6) and b.abs().max() < 1
+    torch.manual_seed(0)
+    clamped = GENERATORS.build(
+        "r3gan", out_shape=(1, 16, 16), num_classes=0, width=8, max_channels=32, out_activation="clamp"
+    )
+    with torch.no_grad():
+        assert torch.allclose(clamped(z), a.clamp(-1, 1), atol=1e-6)
     with pytest.raises(ValueError, match="out_activation"):
         GENERATORS.build("r3gan", out_shape=(1, 16, 16), num_classes=0, out_activation="sigmoid")
 
