@@ -16,8 +16,11 @@ without it, alternating, and reported as a speed-up (baseline time / option time
     python benchmarks/step_time.py                      # overhead table, every recipe
     python benchmarks/step_time.py --options            # the options table too
     python benchmarks/step_time.py --recipes toy dcgan --rounds 3 --block 10 --device cuda
+    python benchmarks/step_time.py --recipes sngan-cifar10 stylegan-cifar10 --device cuda   # images/s
 
-MNIST recipes read ``--data-path`` (default: ../shared/data/mnist, the test split).
+MNIST recipes read ``--data-path`` (default: ../shared/data/mnist, the test split); the CIFAR-10 ones
+(the papers' networks and batch sizes: a GPU's work) ``--cifar-path``, or else random images of
+CIFAR-10's shape, which a step costs the same on.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -43,15 +48,38 @@ RECIPES = {
     "sngan": "sngan-mnist",
     "sagan": "sagan-mnist",
     "stylegan": "stylegan-mnist",
+    # the papers' CIFAR-10 networks and batch sizes, for a GPU (not in the default list)
+    "sngan-cifar10": "sngan-cifar10",
+    "stylegan-cifar10": "stylegan-cifar10",
 }
+DEFAULT_RECIPES = ["toy", "dcgan", "sngan", "sagan", "stylegan"]
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 QUIET = ["log.tensorboard=false", "eval.metrics=[]", "eval.best=null"]
 
 
-def recipe_for(key: str, data_path: Path, device: str, extra: list[str] = ()) -> Any:  # type: ignore[assignment]
+def synthetic_cifar(folder: Path, n: int = 2048) -> Path:
+    """Random uint8 images of CIFAR-10's shape (32x32x3, 10 labels): a step costs the same on any pixels,
+    and the device machine cannot download the real set."""
+    path = folder / "cifar10-shaped.npz"
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+        np.savez(path, images=images, labels=rng.integers(0, 10, size=n))
+    return path
+
+
+def recipe_for(key: str, args: argparse.Namespace, extra: list[str] = ()) -> Any:  # type: ignore[assignment]
     name = RECIPES[key]
-    data = [f"data.path={data_path}", "data.split=test"] if "mnist" in name else []
-    return load_recipe(name, QUIET + data + [f"device={device}", *extra])
+    data: list[str] = []
+    if "mnist" in name:
+        data = [f"data.path={args.data_path}", "data.split=test"]
+    elif "cifar10" in name:
+        data = (
+            [f"data.path={args.cifar_path}"]
+            if args.cifar_path
+            else [f"data={{name: npz, path: {synthetic_cifar(args.scratch)}}}"]
+        )
+    return load_recipe(name, QUIET + data + [f"device={args.device}", *extra])
 
 
 def _sync(device: torch.device) -> None:
@@ -166,10 +194,10 @@ def gankit_step(trainer: Trainer) -> Callable[[], None]:
 def overhead(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for key in keys:
-        recipe = recipe_for(key, args.data_path, args.device, PINNED)
+        recipe = recipe_for(key, args, PINNED)
         trainer = Trainer(recipe, "/nonexistent")
         plain = PlainLoop(recipe, trainer)
-        default = Trainer(recipe_for(key, args.data_path, args.device), "/nonexistent")
+        default = Trainer(recipe_for(key, args), "/nonexistent")
         t_plain, t_ours, t_default = alternate(
             plain.train_step,
             gankit_step(trainer),
@@ -225,12 +253,12 @@ OPTIONS = {  # name -> overrides; compile of D is impossible with a gradient pen
 def options(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for key in keys:
-        base = Trainer(recipe_for(key, args.data_path, args.device, PINNED), "/nonexistent")
+        base = Trainer(recipe_for(key, args, PINNED), "/nonexistent")
         for name, extra in OPTIONS.items():
             if name == "compile" and any(getattr(p, "double_backward", False) for _, p in base.penalties):
                 extra = ["perf.compile=g"]
             try:
-                trainer = Trainer(recipe_for(key, args.data_path, args.device, PINNED + extra), "/nonexistent")
+                trainer = Trainer(recipe_for(key, args, PINNED + extra), "/nonexistent")
                 t_base, t_opt = alternate(
                     gankit_step(base),
                     gankit_step(trainer),
@@ -262,7 +290,7 @@ def options(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    ap.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES, choices=list(RECIPES))
     ap.add_argument("--options", action="store_true", help="also time each performance option")
     ap.add_argument("--option-recipes", nargs="+", default=["dcgan", "stylegan"], choices=list(RECIPES))
     ap.add_argument("--rounds", type=int, default=5)
@@ -270,8 +298,15 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--data-path", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--cifar-path", type=Path, default=None, help="cifar-10-batches-py (default: CIFAR-shaped noise)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gankit-step-time-") as scratch:
+        args.scratch = Path(scratch)
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     dev = (
         "cuda"
         if args.device == "auto" and torch.cuda.is_available()
