@@ -3,11 +3,10 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gankit.models import DISCRIMINATORS, GENERATORS
-from gankit.models.r3gan import InvertedBottleneck, LowpassDown
+from gankit.models.r3gan import InvertedBottleneck
 from gankit.recipes.load import load_recipe
 from gankit.training.trainer import Trainer
 
@@ -133,21 +132,3 @@ def test_the_recipe_trains_with_rpgan_r1_r2(tmp_path):
     assert "d/pen/r1" in terms and "d/pen/r2" in terms
     assert all(torch.isfinite(v).all() for v in terms.values())
     assert any(not torch.equal(a, b) for a, b in zip(before, t.G.parameters()))
-
-
-@pytest.mark.parametrize("channels,res", [(8, 32), (16, 16), (64, 8), (3, 4)])
-def test_lowpass_down_is_the_antialiased_bilinear_halving(channels, res):
-    """D's depthwise-convolution resampler gives the numbers of torch's antialiased bilinear /2 (the
-    [1, 3, 3, 1] filter, renormalised at the border), forward, backward and double backward (R1)."""
-    torch.manual_seed(0)
-    down = LowpassDown(channels, res).to(memory_format=torch.channels_last)
-    x = torch.randn(4, channels, res, res).to(memory_format=torch.channels_last).requires_grad_(True)
-    ref = F.interpolate(x, scale_factor=0.5, mode="bilinear", antialias=True)
-    out = down(x)
-    assert out.shape == ref.shape == (4, channels, res // 2, res // 2)
-    assert torch.allclose(out, ref, atol=1e-6)
-    w = torch.randn_like(ref)
-    (g_out,) = torch.autograd.grad((out * w).sum(), x, create_graph=True)
-    (g_ref,) = torch.autograd.grad((ref * w).sum(), x, create_graph=True)
-    assert torch.allclose(g_out, g_ref, atol=1e-6)
-    assert "kernel" not in down.state_dict()  # checkpoints of R3GAN's D keep their keys

@@ -13,9 +13,8 @@ What makes them "modern" (ConvNeXt-style), against the SN-GAN / StyleGAN2 backbo
   identity at initialisation) and the other layers of the branch have gain sqrt(2 / 1.04) * L^(-1/4)
   (L^(-1/(2m - 2)) for L blocks in the network and m = 3 layers per branch).
 * **Low-pass resampling** between stages: bilinear x2 upsampling in G (the [1, 3, 3, 1] filter) and an
-  antialiased bilinear /2 in D (as a depthwise convolution, :class:`LowpassDown`), each with a 1x1
-  convolution that changes the width at the lower of the two resolutions (the transition layers),
-  instead of strided or transposed convolutions.
+  antialiased bilinear /2 in D, each with a 1x1 convolution that changes the width at the lower of the
+  two resolutions (the transition layers), instead of strided or transposed convolutions.
 * **Basis layers** at 4x4: G's is a learned 4x4 map per channel, each channel scaled by a linear function
   of z (with a class embedding, for the conditional version); D ends with a 4x4 depthwise convolution to
   one vector and a linear logit (plus a projection of the class embedding, Miyato & Koyama 2018, when
@@ -83,32 +82,6 @@ class InvertedBottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.project(_act(self.spatial(_act(self.expand(x)))))
-
-
-class LowpassDown(nn.Module):
-    """Halve the resolution through the [1, 3, 3, 1] low-pass filter: the numbers of ``F.interpolate(x,
-    scale_factor=0.5, mode="bilinear", antialias=True)`` (the filter renormalised where it overhangs the
-    border), computed as a depthwise strided convolution: 2-3x faster forward and backward on one CPU
-    thread at MNIST widths (``r3gan-mnist``'s whole step on two threads: 0.109 -> 0.107 s). The filter and
-    the border factors are non-persistent buffers: checkpoints do not change."""
-
-    kernel: torch.Tensor
-    border: torch.Tensor
-
-    def __init__(self, channels: int, res: int) -> None:
-        super().__init__()
-        tap = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8
-        self.channels = channels
-        self.register_buffer(
-            "kernel", (tap[:, None] * tap[None, :]).expand(channels, 1, 4, 4).clone(), persistent=False
-        )
-        edge = torch.ones(res // 2)
-        edge[[0, -1]] = 8 / 7  # the outer tap falls off the image: the other three carry 7 / 8 of the weight
-        self.register_buffer("border", (edge[:, None] * edge[None, :])[None, None], persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=self.channels)
-        return y * self.border.to(y.dtype)
 
 
 def _stages(res: int, width: int, max_channels: int, model: str) -> list[int]:
@@ -212,7 +185,6 @@ class R3GANDiscriminator(nn.Module):
             nn.Sequential(*[InvertedBottleneck(w, expansion, group_size, scale) for _ in range(blocks)]) for w in widths
         )
         self.transitions = nn.ModuleList(_msr(nn.Conv2d(a, b, 1)) for a, b in zip(widths, widths[1:]))
-        self.downsample = nn.ModuleList(LowpassDown(a, res >> i) for i, a in enumerate(widths[:-1]))
         last = widths[-1]
         self.basis = _msr(nn.Conv2d(last, last, 4, groups=last, bias=False))  # 4x4 depthwise -> one vector
         self.head = _msr(nn.Linear(last, 1))
@@ -223,7 +195,7 @@ class R3GANDiscriminator(nn.Module):
         h = self.from_image(x)
         for i, stage in enumerate(self.stages):
             if i:
-                h = self.transitions[i - 1](self.downsample[i - 1](h))
+                h = self.transitions[i - 1](F.interpolate(h, scale_factor=0.5, mode="bilinear", antialias=True))
             h = stage(h)
         features = self.basis(h).flatten(1)
         logits = self.head(features).squeeze(1)
