@@ -33,6 +33,7 @@ tanh over four seeds).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal, TypeVar
 
 import torch
@@ -43,6 +44,13 @@ from gankit.models.base import D_INJECTED, DISCRIMINATORS, G_INJECTED, GENERATOR
 from gankit.nn.clamp import inward_clamp
 
 _Layer = TypeVar("_Layer", nn.Conv2d, nn.Linear)
+
+# G's output: the paper's linear layer, or squashed into the image range (module docstring)
+OUT_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "none": lambda x: x,
+    "tanh": torch.tanh,
+    "clamp": inward_clamp,
+}
 
 
 LRELU_GAIN = math.sqrt(2 / (1 + 0.2**2))  # He gain of leaky ReLU(0.2)
@@ -124,8 +132,9 @@ class R3GANGenerator(nn.Module):
         c, res = _check(out_shape, num_classes, width, blocks, model)
         if z_dim < 1:
             raise ValueError(f"{model}: z_dim={z_dim} must be >= 1")
-        if out_activation not in ("none", "tanh", "clamp"):
-            raise ValueError(f"{model}: out_activation={out_activation!r}; valid choices: none, tanh, clamp")
+        if out_activation not in OUT_ACTIVATIONS:
+            choices = ", ".join(OUT_ACTIVATIONS)
+            raise ValueError(f"{model}: out_activation={out_activation!r}; valid choices: {choices}")
         widths = _stages(res, width, max_channels, model)
         self.out_shape, self.z_dim, self.num_classes = (c, res, res), z_dim, num_classes
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
@@ -153,10 +162,7 @@ class R3GANGenerator(nn.Module):
             if i:  # the width changes at the low resolution, before the upsampling (cheaper; as the authors)
                 h = F.interpolate(self.transitions[i - 1](h), scale_factor=2, mode="bilinear", align_corners=False)
             h = stage(h)
-        out = self.to_image(h)
-        if self.out_activation == "clamp":
-            return inward_clamp(out)
-        return torch.tanh(out) if self.out_activation == "tanh" else out
+        return OUT_ACTIVATIONS[self.out_activation](self.to_image(h))
 
 
 @DISCRIMINATORS.register("r3gan", injected=D_INJECTED)
