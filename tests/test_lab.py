@@ -9,7 +9,6 @@ import json
 import math
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,7 +184,7 @@ def test_a_nan_stops_training_with_the_message_and_reset_recovers():
     assert "reset" in s.message
     json.dumps(s.frame(), allow_nan=False)  # non-finite values travel as null
     assert s.state()["status"] == "stopped"
-    assert not any(Path(s._dir).iterdir())  # the stop wrote nothing (no checkpoint, no run files)
+    assert "run directory" not in s.message  # the stop tried to write nothing (it has nowhere to write)
     s.reset()
     s.advance(5)
     assert s.status == "paused" and s.step == 5
@@ -278,16 +277,20 @@ def test_two_tabs_train_independently(client):
         assert _until(a, "frame")[0]["step"] == 8
 
 
-def test_a_closed_tab_leaves_nothing_in_the_temp_folder(client, tmp_path, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the session makes its trainer's folder
+def test_a_lab_session_writes_nothing_to_disk_and_its_trainer_refuses_to_save(client, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     with client.websocket_connect("/ws") as ws:
         _until(ws, "frame")
-        assert len(list(tmp_path.glob("gankit-lab-*"))) == 1
-    for _ in range(100):  # the server ends the session after the socket closes
-        if not any(tmp_path.glob("gankit-lab-*")):
-            break
-        time.sleep(0.05)
-    assert not any(tmp_path.glob("gankit-lab-*"))
+        ws.send_json({"type": "step", "n": 1})
+        _until(ws, "frame")
+    assert not any(tmp_path.iterdir())  # no run folder, temporary or not: Trainer(recipe, None)
+    s = LabSession()
+    assert s.trainer is not None
+    with pytest.raises(ValueError, match="without a run directory"):
+        s.trainer.save_checkpoint()
+    s.close()
+    assert s.trainer is None and not any(tmp_path.iterdir())
 
 
 # -- the command ---------------------------------------------------------------------------------------

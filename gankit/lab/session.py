@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import shutil
-import tempfile
 from typing import Any
 
 import torch
@@ -103,7 +101,6 @@ class LabSession:
         self.settings = settings or Settings()
         if check_objective:
             _check_objective(self.settings.objective)
-        self._dir = tempfile.mkdtemp(prefix="gankit-lab-")  # the trainer's run dir: nothing is written there
         self.trainer: Trainer | None = None
         self.playing = False
         self.status, self.message = "paused", ""
@@ -113,7 +110,7 @@ class LabSession:
     # -- life cycle ---------------------------------------------------------------------------------
     def _build(self) -> None:
         recipe = validate_recipe(recipe_for(self.settings))
-        trainer = Trainer(recipe, self._dir)
+        trainer = Trainer(recipe, None)  # steps only: a lab session writes nothing
         self.trainer, self.step, self.changed_at = trainer, 0, None
         self.status, self.message, self.playing = "paused", "", False
         self.health, self.warnings = Health(), list[str]()
@@ -138,7 +135,8 @@ class LabSession:
         self._build()
 
     def close(self) -> None:
-        shutil.rmtree(self._dir, ignore_errors=True)
+        """Drop the networks and optimiser state now rather than when the session is collected."""
+        self.trainer, self.playing = None, False
 
     def apply(self, patch: dict[str, Any]) -> bool:
         """Apply a settings change; True when it rebuilt the networks (see docs/lab-protocol.md)."""

@@ -44,7 +44,7 @@ class FiniteGuard:
         self.pending.append((step, phase, keys, stacked))
         return len(self.pending) >= self.check_every
 
-    def check(self, last_checkpoint: Path | None, run_dir: Path, recipe: Any, has_d: bool) -> None:
+    def check(self, last_checkpoint: Path | None, run_dir: Path | None, recipe: Any, has_d: bool) -> None:
         """Raise ``NonFiniteLoss`` if a tracked term went NaN/Inf; once raised, raise again on every call."""
         if self.failure is not None:
             raise NonFiniteLoss(self.failure)

@@ -35,7 +35,7 @@ class Outputs:
     """Samples, density, evaluation and log rows of a ``Trainer`` (see the module docstring)."""
 
     recipe: Recipe
-    run_dir: Path
+    _run_dir: Path | None
     console: Console
     dist: distributed.DistInfo
     state: state.TrainState
@@ -62,6 +62,15 @@ class Outputs:
         def checkpoint_tensors(self) -> dict[str, torch.Tensor]: ...
 
         def metadata(self) -> dict[str, str]: ...
+
+    @property
+    def run_dir(self) -> Path:
+        if self._run_dir is None:
+            raise ValueError(
+                "this Trainer was built without a run directory (Trainer(recipe, None)), so it cannot write "
+                "checkpoints, samples or logs; build it with Trainer(recipe, run_dir) to save"
+            )
+        return self._run_dir
 
     def _grid_count(self) -> int:
         return self.recipe.log.grid_size if self.shapes.kind == "image" else 1000 * self.recipe.log.grid_size // 64

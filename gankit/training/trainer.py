@@ -54,8 +54,9 @@ __all__ = ["NonFiniteLoss", "Trainer"]  # NonFiniteLoss: what a NaN stop raises,
 
 
 class Trainer(Outputs):
-    def __init__(self, recipe: Recipe, run_dir: str | Path, console: Console | None = None) -> None:
-        self.recipe, self.run_dir = recipe, Path(run_dir)
+    def __init__(self, recipe: Recipe, run_dir: str | Path | None, console: Console | None = None) -> None:
+        """``run_dir=None``: a trainer that only steps (the lab's sessions); saving anything then raises."""
+        self.recipe, self._run_dir = recipe, Path(run_dir) if run_dir is not None else None
         self.console = console or Console()
         self.dist = distributed.from_environment()
         self.device = distributed.device_for(self.dist, resolve_device(recipe.device))
@@ -304,7 +305,7 @@ class Trainer(Outputs):
     def check_finite(self) -> None:
         """Raise ``NonFiniteLoss`` if a tracked loss term or gradient has gone NaN/Inf (one host read for
         all the steps since the last check): at logging steps and before each checkpoint."""
-        self.guard.check(self.last_checkpoint, self.run_dir, self.recipe, self.opt_d is not None)
+        self.guard.check(self.last_checkpoint, self._run_dir, self.recipe, self.opt_d is not None)
 
     def _set_ema_decay(self, value: float) -> None:
         self.ema_decay = value
