@@ -25,9 +25,10 @@ def test_bad_input_fails_before_training(tmp_path, capsys):
     assert "unknown key 'schedule.stpes'" in capsys.readouterr().out
     assert main(["train", "gan-grid", "objective.name=wgan", "--out", str(out)]) == 2
     assert "valid choices" in capsys.readouterr().out
-    assert main(["train", "dcgan-mnist", f"data.path={tmp_path / 'nowhere'}", "--out", str(out)]) == 2
+    nowhere = tmp_path / ("nowhere-" * 12)  # longer than a line: the message must not break it
+    assert main(["train", "dcgan-mnist", f"data.path={nowhere}", "--out", str(out)]) == 2
     msg = capsys.readouterr().out
-    assert "nowhere" in msg and "does not exist" in msg
+    assert str(nowhere) in msg and "does not exist" in msg
     assert not out.exists(), "a failed start must not leave a run directory behind"
 
 

@@ -227,11 +227,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     # Warnings (skipped unreadable files, a missing VGG file) as one readable line, not a source dump.
-    warnings.showwarning = lambda message, *_a, **_k: console.print(f"[yellow]warning:[/] {escape(str(message))}")
+    warnings.showwarning = lambda message, *_a, **_k: console.print(
+        f"[yellow]warning:[/] {escape(str(message))}", soft_wrap=True
+    )
     try:
         return int(args.fn(args))
     except (ConfigError, RegistryError, CheckpointError, NonFiniteLoss, FileNotFoundError, ValueError) as err:
         if os.environ.get("GANKIT_DEBUG"):
             raise
-        console.print(f"[bold red]error:[/] {escape(str(err))}")  # whole, "[...]" included
+        # whole ("[...]" included) and unbroken: a path or command in it stays copyable at any width
+        console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
         return 2 if isinstance(err, (ConfigError, RegistryError, ValueError)) else 1
