@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -30,6 +31,26 @@ def test_bad_input_fails_before_training(tmp_path, capsys):
     msg = capsys.readouterr().out
     assert str(nowhere) in msg and "does not exist" in msg
     assert not out.exists(), "a failed start must not leave a run directory behind"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["eval", "--real", "r.npz"], "give both --real PATH and --fake PATH"),
+        (["eval"], "give a RUN_DIR (or checkpoint) to evaluate"),
+        (
+            ["eval", "run", "--features", "classifier", "--inception-weights", "w.pt"],
+            "--inception-weights only applies with --features inception",
+        ),
+        (["train", "gan-grid", "--resume", "run"], "with --resume, give only key=value overrides"),
+    ],
+)
+def test_every_command_refuses_bad_flags_through_one_error_line(argv, says, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("error: ") and says in out
+    assert not any(tmp_path.iterdir())
 
 
 def test_show_prints_resolved_recipe(capsys):

@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RegistryError, CheckpointError, NonFiniteLoss, FileNotFoundError, ValueError) as err:
         if os.environ.get("GANKIT_DEBUG"):
             raise
-        # whole ("[...]" included) and unbroken: a path or command in it stays copyable at any width
+        # every command's bad input ends here: whole ("[...]" included) and unbroken, so a path or command
+        # in it stays copyable at any width
         console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
         return 2 if isinstance(err, (ConfigError, RegistryError, ValueError)) else 1

@@ -46,8 +46,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             kinds = [k if k in KINDS else k + "s"]
         else:
             valid = ", ".join(sorted([*KINDS, *ALIASES]))
-            console.print(f"[red]error:[/] unknown kind {escape(repr(args.kind))}; valid kinds: {valid}")
-            return 2
+            raise ValueError(f"unknown kind {args.kind!r}; valid kinds: {valid}")
     for kind in kinds:
         docs = _registry(kind).describe(long=True)
         if args.long:

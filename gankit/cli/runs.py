@@ -36,15 +36,13 @@ def _train_command(args: argparse.Namespace, recipe_name: str | None, overrides:
 
     if args.resume:
         if recipe_name is not None:
-            console.print("[red]error:[/] with --resume, give only key=value overrides (the run keeps its recipe)")
-            return 2
+            raise ValueError("with --resume, give only key=value overrides (the run keeps its recipe)")
         if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
-            src, dst = escape(str(args.resume)), escape(str(args.out))
-            console.print(
-                f"[red]error:[/] --resume continues {src} in place; it cannot write to --out {dst}. To "
+            src, dst = args.resume, args.out
+            raise ValueError(
+                f"--resume continues {src} in place; it cannot write to --out {dst}. To "
                 f"branch the run, copy it and resume the copy: cp -r {src} {dst} && gankit train --resume {dst}"
             )
-            return 2
         result = resume_run(args.resume, overrides, force=args.force, console=console)
     else:
         recipe = load_recipe(recipe_name or DEFAULT, overrides)

@@ -17,16 +17,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from gankit.metrics import FEATURES
 
     if (args.real is None) != (args.fake is None):
-        console.print("[red]error:[/] give both --real PATH and --fake PATH, or a RUN_DIR")
-        return 2
+        raise ValueError("give both --real PATH and --fake PATH, or a RUN_DIR")
     if (args.source is None) == (args.real is None):
-        console.print("[red]error:[/] give a RUN_DIR (or checkpoint) to evaluate, or --real PATH --fake PATH")
-        return 2
+        raise ValueError("give a RUN_DIR (or checkpoint) to evaluate, or --real PATH --fake PATH")
     options: dict[str, Any] = {}
     if args.inception_weights:
         if args.features != "inception":
-            console.print("[red]error:[/] --inception-weights only applies with --features inception")
-            return 2
+            raise ValueError("--inception-weights only applies with --features inception")
         options["weights"] = str(args.inception_weights)
     for flag, value in (("--num", args.num), ("--num-real", args.num_real)):
         if value is not None and value < 2:
