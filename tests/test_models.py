@@ -78,6 +78,7 @@ DISC_VARIANTS: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
     ("dcgan", (3, 8, 8), {"max_channels": 32}),
     ("mlp", (2,), {"minibatch_discrimination": 5, "minibatch_stddev": 2}),
     ("dcgan", (3, 16, 16), {"minibatch_stddev": 2}),
+    ("r3gan", (1, 16, 16), {"width": 8, "minibatch_stddev": 2}),
     ("resnet", (3, 32, 32), {"width": 8, "attention": 16}),
     ("progan", (3, 32, 32), {"width": 8, "max_channels": 32, "start": 8, "mbstd_group": 2}),
     ("stylegan", (1, 16, 16), {"width": 8, "mbstd_group": 2}),

@@ -43,6 +43,9 @@ def test_minibatch_stddev_vectors_and_images():
     expected = img[0::2].std(0, unbiased=False).mean()
     assert torch.allclose(out[0, 3], torch.full((4, 4), expected.item()), rtol=1e-4)
     assert torch.allclose(out[2, 3], out[0, 3]) and not torch.allclose(out[1, 3], out[0, 3])
+    # a channels_last input stays channels_last (an NCHW output slowed every conv after it), same values
+    cl = MinibatchStdDev(3)(img.contiguous(memory_format=torch.channels_last))
+    assert cl.is_contiguous(memory_format=torch.channels_last) and torch.equal(cl, out)
 
 
 def test_minibatch_stddev_is_zero_for_a_collapsed_batch_and_rejects_odd_batches():

@@ -100,6 +100,23 @@ def test_tanh_and_clamp_output_options_bring_the_linear_output_into_the_image_ra
         GENERATORS.build("r3gan", out_shape=(1, 16, 16), num_classes=0, out_activation="sigmoid")
 
 
+def test_minibatch_stddev_lets_each_logit_see_its_group_and_only_its_group():
+    torch.manual_seed(0)
+    D = DISCRIMINATORS.build("r3gan", in_shape=(1, 16, 16), num_classes=0, width=8, minibatch_stddev=4)
+    torch.manual_seed(0)
+    plain = DISCRIMINATORS.build("r3gan", in_shape=(1, 16, 16), num_classes=0, width=8)
+    x = torch.rand(8, 1, 16, 16) * 2 - 1
+    moved = x.clone()
+    moved[2] = -moved[2]  # groups of 4 out of 8: sample i sits with i mod 2, so 2 shares a group with 0, not 1
+    with torch.no_grad():
+        a, b = D(x).logits, D(moved).logits
+        assert a[0] != b[0] and a[1] == b[1]
+        assert torch.equal(plain(x).logits[[0, 1]], plain(moved).logits[[0, 1]])
+        assert D(x).features.shape == (8, plain(x).features.shape[1] + 1)
+    with pytest.raises(ValueError, match="minibatch_stddev"):
+        DISCRIMINATORS.build("r3gan", in_shape=(1, 16, 16), num_classes=0, minibatch_stddev=-1)
+
+
 def test_refuses_shapes_it_cannot_build():
     with pytest.raises(ValueError, match="power of 2"):
         GENERATORS.build("r3gan", out_shape=(1, 28, 28), num_classes=0)

@@ -42,6 +42,7 @@ from torch import nn
 
 from gankit.models.base import D_INJECTED, DISCRIMINATORS, G_INJECTED, GENERATORS, DOut, assert_shape
 from gankit.nn.clamp import inward_clamp
+from gankit.nn.minibatch import MinibatchStdDev
 
 _Layer = TypeVar("_Layer", nn.Conv2d, nn.Linear)
 
@@ -179,10 +180,15 @@ class R3GANDiscriminator(nn.Module):
         blocks: int = 1,
         expansion: int = 2,
         group_size: int = 16,
+        minibatch_stddev: int = 0,
     ) -> None:
+        """``minibatch_stddev``: group size of a minibatch-stddev channel on the 4x4 map before the basis
+        (Karras et al. 2018; 0 = none, as the paper)."""
         super().__init__()
         model = "discriminator 'r3gan'"
         c, res = _check(in_shape, num_classes, width, blocks, model)
+        if minibatch_stddev < 0:
+            raise ValueError(f"{model}: minibatch_stddev must be >= 0, got {minibatch_stddev}")
         widths = _stages(res, width, max_channels, model)[::-1]  # from R down to 4x4
         self.in_shape, self.num_classes = (c, res, res), num_classes
         self.from_image = _msr(nn.Conv2d(c, widths[0], 1))
@@ -191,7 +197,8 @@ class R3GANDiscriminator(nn.Module):
             nn.Sequential(*[InvertedBottleneck(w, expansion, group_size, scale) for _ in range(blocks)]) for w in widths
         )
         self.transitions = nn.ModuleList(_msr(nn.Conv2d(a, b, 1)) for a, b in zip(widths, widths[1:]))
-        last = widths[-1]
+        self.stddev = MinibatchStdDev(minibatch_stddev) if minibatch_stddev else None
+        last = widths[-1] + (1 if minibatch_stddev else 0)
         self.basis = _msr(nn.Conv2d(last, last, 4, groups=last, bias=False))  # 4x4 depthwise -> one vector
         self.head = _msr(nn.Linear(last, 1))
         self.projection = nn.Embedding(num_classes, last) if num_classes else None
@@ -203,6 +210,8 @@ class R3GANDiscriminator(nn.Module):
             if i:
                 h = self.transitions[i - 1](F.interpolate(h, scale_factor=0.5, mode="bilinear", antialias=True))
             h = stage(h)
+        if self.stddev is not None:
+            h = self.stddev(h)
         features = self.basis(h).flatten(1)
         logits = self.head(features).squeeze(1)
         if self.projection is not None:
