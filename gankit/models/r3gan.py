@@ -27,7 +27,8 @@ where a linear G must learn an exact -1 background that a tanh reaches by satura
 FID 33.3 -> 20.6 at 4000 CPU steps). Under Adam a tanh can saturate for good (every sample black for
 hundreds of steps); ``out_activation: clamp`` (:func:`gankit.nn.clamp.inward_clamp`) clamps to [-1, 1]
 and passes only the gradients that lead back into the range, which avoids that (README: level with the
-tanh over four seeds).
+tanh over four seeds). ``minibatch_stddev`` adds ProGAN's stddev channel to D's 4x4 map, a layer the paper's
+D does without; ``r3gan-mnist`` uses it (README: six seeds' mean FID 23.6 -> 19.4, class KL 0.018 -> 0.009).
 """
 
 from __future__ import annotations
