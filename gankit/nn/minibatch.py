@@ -54,3 +54,16 @@ class MinibatchStdDev(nn.Module):
             # the whole D) mixes layouts, which made R3GAN's step 1.2x slower on the CPU (perf.channels_last)
             out = out.contiguous(memory_format=torch.channels_last)
         return out
+
+
+def check_groups(module: nn.Module, rows: int) -> None:
+    """Raise ValueError, before anything trains, when a minibatch-stddev layer of ``module`` cannot split
+    the ``rows`` samples it will see into its groups (the layer would fail at the first step)."""
+    for name, layer in module.named_modules():
+        g = min(layer.group_size, rows) if isinstance(layer, MinibatchStdDev) else 1
+        if rows % g:
+            raise ValueError(
+                f"the minibatch-stddev layer {name} groups {g} samples, which does not divide the {rows} rows "
+                "it sees a step; use a schedule.batch_size (per rank and micro-batch) that it divides, or a "
+                "smaller group in the discriminator's options"
+            )

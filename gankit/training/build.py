@@ -16,6 +16,7 @@ from gankit.families import FAMILIES, Family
 from gankit.metrics import METRICS
 from gankit.models import DISCRIMINATORS, ENCODERS, GENERATORS
 from gankit.models.cyclegan import TwoWay
+from gankit.nn.minibatch import check_groups
 from gankit.objectives import OBJECTIVES
 from gankit.penalties import PENALTIES
 from gankit.tricks import build_tricks as build
@@ -300,3 +301,17 @@ def compiled(
     g = torch.compile(G) if which in ("g", "both") else G
     d = torch.compile(D) if which in ("d", "both") and D is not None else D
     return g, d  # type: ignore[return-value]  # compile(module) is an OptimizedModule; its stub says Callable
+
+
+def check_d_rows(D: nn.Module | None, tricks: Sequence[tuple[str, Any]], micro: int) -> None:
+    """Refuse, before the run directory is written, a batch that D's minibatch-stddev groups do not divide:
+    D sees ``micro`` rows a call (per rank and micro-batch), fewer when a trick packs them (PacGAN)."""
+    if D is None:
+        return
+    rows = micro
+    for _, trick in tricks:
+        rows = trick.d_rows(rows)
+    try:
+        check_groups(D, rows)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None

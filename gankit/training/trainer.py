@@ -36,6 +36,7 @@ from gankit.training.build import (
     build_objective,
     build_penalties,
     build_tricks,
+    check_d_rows,
     check_distributed,
     check_family,
     compiled,
@@ -156,6 +157,7 @@ class Trainer(Outputs):
             g_run = distributed.wrap(g_run, self.device)
             d_run = distributed.wrap(d_run, self.device) if d_run is not None else None
             torch.manual_seed(rank_seed(recipe.seed, self.dist.rank))  # independent per-sample noise per rank
+        check_d_rows(self.D, self.tricks, micro)
         self.ctx = StepContext(self.device, micro, sharding=sharding)
         try:
             family = self.family_cls(

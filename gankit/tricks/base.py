@@ -25,6 +25,10 @@ class Trick:
     def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return shape
 
+    def d_rows(self, rows: int) -> int:
+        """How many rows D sees for ``rows`` samples (PacGAN: one per pack)."""
+        return rows
+
     def d_inputs(
         self, real: torch.Tensor | None, fake: torch.Tensor, step: int
     ) -> tuple[torch.Tensor | None, torch.Tensor]:

@@ -27,6 +27,9 @@ class PacGAN(Trick):
     def d_in_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return (shape[0] * self.m, *shape[1:])
 
+    def d_rows(self, rows: int) -> int:
+        return rows // self.m
+
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         if n % self.m:
