@@ -37,11 +37,11 @@ def test_a_batch_the_minibatch_stddev_groups_do_not_divide_fails_before_training
     out = tmp_path / "run"
     mbstd = ["discriminator.minibatch_stddev=4", "schedule.steps=1", "--out", str(out)]
     assert main(["train", "gan-grid", "schedule.batch_size=10", *mbstd]) == 2
-    assert "does not divide the 10 rows" in capsys.readouterr().out
+    assert "do not divide the 10 rows" in capsys.readouterr().out
     # PacGAN: D sees one row per pack, so 12 samples in pairs are 6 rows, which groups of 4 do not divide
     pac = "tricks=[{name: pacgan, m: 2}]"
     assert main(["train", "gan-grid", "schedule.batch_size=12", pac, *mbstd]) == 2
-    assert "does not divide the 6 rows" in capsys.readouterr().out
+    assert "do not divide the 6 rows" in capsys.readouterr().out
     assert not out.exists(), "a failed start must not leave a run directory behind"
     assert main(["train", "gan-grid", "schedule.batch_size=16", pac, "eval.metrics=[]", "eval.best=null", *mbstd]) == 0
 

@@ -63,7 +63,7 @@ def check_groups(module: nn.Module, rows: int) -> None:
         g = min(layer.group_size, rows) if isinstance(layer, MinibatchStdDev) else 1
         if rows % g:
             raise ValueError(
-                f"the minibatch-stddev layer {name} groups {g} samples, which does not divide the {rows} rows "
-                "it sees a step; use a schedule.batch_size (per rank and micro-batch) that it divides, or a "
-                "smaller group in the discriminator's options"
+                f"D's minibatch stddev ({name}) takes groups of {g} samples, which do not divide the {rows} "
+                "rows D sees a step; use a schedule.batch_size (per rank and micro-batch) that they divide, or "
+                "a smaller group in the discriminator's options"
             )
