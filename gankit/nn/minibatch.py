@@ -60,7 +60,9 @@ def check_groups(module: nn.Module, rows: int) -> None:
     """Raise ValueError, before anything trains, when a minibatch-stddev layer of ``module`` cannot split
     the ``rows`` samples it will see into its groups (the layer would fail at the first step)."""
     for name, layer in module.named_modules():
-        g = min(layer.group_size, rows) if isinstance(layer, MinibatchStdDev) else 1
+        if not isinstance(layer, MinibatchStdDev):
+            continue
+        g = min(layer.group_size, rows)
         if rows % g:
             raise ValueError(
                 f"D's minibatch stddev ({name}) takes groups of {g} samples, which do not divide the {rows} "
