@@ -53,10 +53,14 @@ def _overrides(name: str, tmp_path: Path) -> list[str]:
 IMAGE_RECIPES = [n for n in RECIPES.names() if RECIPES.build(n)["data"]["name"] not in ("ring", "grid")]
 
 
+# float32 and bf16 autocast whatever this CPU would pick: `perf: auto` chooses bf16 on CPUs with
+# AVX512-BF16 or AMX, where a kernel without a bf16 version (R3GAN's antialiased resampling) used to fail
+@pytest.mark.parametrize("amp", ["none", "bf16"])
 @pytest.mark.parametrize("name", IMAGE_RECIPES)
-def test_every_image_recipe_trains_a_few_steps(name: str, tmp_path: Path) -> None:
+def test_every_image_recipe_trains_a_few_steps(name: str, amp: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    t = Trainer(load_recipe(name, _overrides(name, tmp_path)), "/nonexistent")
+    t = Trainer(load_recipe(name, [*_overrides(name, tmp_path), f"perf.amp={amp}"]), "/nonexistent")
+    assert t.precision.amp == amp
     before = [p.detach().clone() for p in t.G.parameters()]
     for _ in range(2):
         terms = t.train_step(want_log=True)

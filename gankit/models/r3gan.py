@@ -94,6 +94,15 @@ class InvertedBottleneck(nn.Module):
         return x + self.project(_act(self.spatial(_act(self.expand(x)))))
 
 
+def _halve(h: torch.Tensor) -> torch.Tensor:
+    """Antialiased bilinear /2 (the paper's low-pass downsampling). PyTorch's CPU kernel has no bf16 or
+    fp16 version, which bf16 autocast on a CPU with AVX512-BF16 or AMX reaches: there it runs in float32
+    and casts back."""
+    low = h.device.type == "cpu" and h.dtype in (torch.bfloat16, torch.float16)
+    out = F.interpolate(h.float() if low else h, scale_factor=0.5, mode="bilinear", antialias=True)
+    return out.to(h.dtype)
+
+
 def _stages(res: int, width: int, max_channels: int, model: str) -> list[int]:
     """Channel widths per resolution from 4x4 up to ``res`` (index 0 is 4x4)."""
     if res < 8 or res & (res - 1):
@@ -209,7 +218,7 @@ class R3GANDiscriminator(nn.Module):
         h = self.from_image(x)
         for i, stage in enumerate(self.stages):
             if i:
-                h = self.transitions[i - 1](F.interpolate(h, scale_factor=0.5, mode="bilinear", antialias=True))
+                h = self.transitions[i - 1](_halve(h))
             h = stage(h)
         if self.stddev is not None:
             h = self.stddev(h)
