@@ -15,6 +15,8 @@ without it, alternating, and reported as a speed-up (baseline time / option time
 
     python benchmarks/step_time.py                      # overhead table, every recipe
     python benchmarks/step_time.py --options            # the options table too
+    python benchmarks/step_time.py --recipes dcgan --options --option-recipes dcgan r3gan stylegan \
+        --option-names "amp bf16"                       # only what bf16 autocast buys on this CPU
     python benchmarks/step_time.py --recipes toy dcgan --rounds 3 --block 10 --device cuda
     python benchmarks/step_time.py --recipes sngan-cifar10 stylegan-cifar10 --device cuda   # images/s
 
@@ -48,6 +50,7 @@ RECIPES = {
     "sngan": "sngan-mnist",
     "sagan": "sagan-mnist",
     "stylegan": "stylegan-mnist",
+    "r3gan": "r3gan-mnist",
     # the papers' CIFAR-10 networks and batch sizes, for a GPU (not in the default list)
     "sngan-cifar10": "sngan-cifar10",
     "stylegan-cifar10": "stylegan-cifar10",
@@ -255,6 +258,8 @@ def options(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
     for key in keys:
         base = Trainer(recipe_for(key, args, PINNED), "/nonexistent")
         for name, extra in OPTIONS.items():
+            if name not in args.option_names:
+                continue
             if name == "compile" and any(getattr(p, "double_backward", False) for _, p in base.penalties):
                 extra = ["perf.compile=g"]
             try:
@@ -293,6 +298,14 @@ def main() -> None:
     ap.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES, choices=list(RECIPES))
     ap.add_argument("--options", action="store_true", help="also time each performance option")
     ap.add_argument("--option-recipes", nargs="+", default=["dcgan", "stylegan"], choices=list(RECIPES))
+    ap.add_argument(
+        "--option-names",
+        nargs="+",
+        default=list(OPTIONS),
+        choices=list(OPTIONS),
+        metavar="OPTION",
+        help=f"which options to time (default: all of {', '.join(OPTIONS)})",
+    )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--block", type=int, default=10, help="steps per timed block")
     ap.add_argument("--warmup", type=int, default=5)
