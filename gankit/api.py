@@ -157,6 +157,7 @@ def train(
     import torch.distributed as dist
     from rich.console import Console
 
+    from gankit.training.distributed import barrier
     from gankit.training.run import start_run
 
     resolved = resolve_recipe(recipe, overrides)
@@ -168,6 +169,7 @@ def train(
     was_initialised = dist.is_available() and dist.is_initialized()
     try:
         result = start_run(resolved, out=out, console=console)
+        barrier()  # every rank done before any closes its connections (as `gankit train`)
     finally:  # under torchrun, as `gankit train` does: leave no process group behind that we made
         if not was_initialised and dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

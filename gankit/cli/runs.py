@@ -21,7 +21,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not distributed.from_environment().main:
         console.quiet = True  # under torchrun rank 0 speaks for all
     try:
-        return _train_command(args, recipe_name, overrides)
+        code = _train_command(args, recipe_name, overrides)
+        # every rank done with its collectives before any closes its connections: a gloo rank that
+        # destroyed its group while rank 0 was still writing the report aborted once (SIGABRT) under load
+        distributed.barrier()
+        return code
     finally:
         import torch.distributed as dist
 
