@@ -149,3 +149,18 @@ def test_the_recipe_trains_with_rpgan_r1_r2(tmp_path):
     assert "d/pen/r1" in terms and "d/pen/r2" in terms
     assert all(torch.isfinite(v).all() for v in terms.values())
     assert any(not torch.equal(a, b) for a, b in zip(before, t.G.parameters()))
+
+
+def test_the_discriminator_runs_under_cpu_bf16_autocast_as_in_float32():
+    # what `perf: auto` does on a CPU with AVX512-BF16 or AMX; PyTorch's antialiased resampling has no
+    # bf16 CPU kernel, and D's /2 steps used to raise NotImplementedError there
+    torch.manual_seed(0)
+    D = DISCRIMINATORS.build("r3gan", in_shape=(1, 16, 16), width=8, max_channels=16, minibatch_stddev=2)
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = D(x).logits
+    assert low.dtype == torch.bfloat16
+    low.float().sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in D.parameters())
+    full = D(x).logits.detach()
+    assert torch.allclose(low.float(), full, rtol=0.05, atol=0.05 * full.abs().max().item())
