@@ -38,11 +38,17 @@ class MinibatchStdDev(nn.Module):
             raise ValueError(f"minibatch stddev group_size must be >= 1, got {group_size}")
         self.group_size = group_size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
+    def group(self, n: int) -> int:
+        """The group size for a batch of ``n`` (the whole batch when smaller); ValueError when it does not
+        divide ``n``."""
         g = min(self.group_size, n)
         if n % g:
             raise ValueError(f"minibatch stddev: batch {n} is not divisible by group size {g}")
+        return g
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        g = self.group(n)
         y = x.reshape(g, n // g, *x.shape[1:])  # sample i sits in group i mod (n / g), as in ProGAN
         std = (y.var(0, unbiased=False) + 1e-8).sqrt()  # (n/g, ...)
         stat = std.flatten(1).mean(1)  # one number per group
@@ -62,10 +68,11 @@ def check_groups(module: nn.Module, rows: int) -> None:
     for name, layer in module.named_modules():
         if not isinstance(layer, MinibatchStdDev):
             continue
-        g = min(layer.group_size, rows)
-        if rows % g:
+        try:
+            layer.group(rows)
+        except ValueError:
             raise ValueError(
-                f"D's minibatch stddev ({name}) takes groups of {g} samples, which do not divide the {rows} "
-                "rows D sees a step; use a schedule.batch_size (per rank and micro-batch) that they divide, or "
-                "a smaller group in the discriminator's options"
-            )
+                f"D's minibatch stddev ({name}) takes groups of {min(layer.group_size, rows)} samples, which do "
+                f"not divide the {rows} rows D sees a step; use a schedule.batch_size (per rank and micro-batch) "
+                "that they divide, or a smaller group in the discriminator's options"
+            ) from None
