@@ -154,10 +154,9 @@ def train(
         >>> run.finished, run.eval["modes"]  # doctest: +SKIP
         (True, 8.0)
     """
-    import torch.distributed as dist
     from rich.console import Console
 
-    from gankit.training.distributed import barrier
+    from gankit.training.distributed import closing_group
     from gankit.training.run import start_run
 
     resolved = resolve_recipe(recipe, overrides)
@@ -166,13 +165,8 @@ def train(
     if progress:
         first = resolved.description.strip().splitlines()[0] if resolved.description.strip() else ""
         console.print(f"[bold]gankit train[/] {resolved.name}: {first}")
-    was_initialised = dist.is_available() and dist.is_initialized()
-    try:
+    with closing_group():  # under torchrun, as `gankit train`: leave no process group behind that we made
         result = start_run(resolved, out=out, console=console)
-        barrier()  # every rank done before any closes its connections (as `gankit train`)
-    finally:  # under torchrun, as `gankit train` does: leave no process group behind that we made
-        if not was_initialised and dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
     return TrainResult(
         run_dir=Path(result["run_dir"]),
         step=int(result["step"]),

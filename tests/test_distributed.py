@@ -145,3 +145,35 @@ def test_torchrun_refuses_a_family_without_ddp_and_a_batch_that_does_not_split()
     check_distributed(plain, family_of(plain), enabled=True, world=2)  # a DDP family, 256 over 2 ranks
     with pytest.raises(ConfigError, match="batch_size=256 is the global batch: it must divide into 3 ranks"):
         check_distributed(plain, family_of(plain), enabled=True, world=3)
+
+
+def _one_process_group(rendezvous: Path) -> None:
+    import datetime
+
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo", init_method=f"file://{rendezvous}", rank=0, world_size=1, timeout=datetime.timedelta(seconds=30)
+    )
+
+
+def test_a_training_command_closes_the_group_it_made_and_leaves_the_callers(tmp_path):
+    import torch.distributed as dist
+
+    from gankit.training.distributed import closing_group
+
+    with closing_group():  # the body starts the group, as a run under torchrun does
+        _one_process_group(tmp_path / "a")
+        assert dist.is_initialized()
+    assert not dist.is_initialized()
+    with pytest.raises(RuntimeError, match="boom"), closing_group():  # and on an error too
+        _one_process_group(tmp_path / "b")
+        raise RuntimeError("boom")
+    assert not dist.is_initialized()
+    _one_process_group(tmp_path / "c")  # the caller's own group (gankit.train inside a user's torchrun script)
+    try:
+        with closing_group():
+            pass
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()

@@ -20,17 +20,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     recipe_name, overrides = _split_positionals(args.items)
     if not distributed.from_environment().main:
         console.quiet = True  # under torchrun rank 0 speaks for all
-    try:
-        code = _train_command(args, recipe_name, overrides)
-        # every rank done with its collectives before any closes its connections: a gloo rank that
-        # destroyed its group while rank 0 was still writing the report aborted once (SIGABRT) under load
-        distributed.barrier()
-        return code
-    finally:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    with distributed.closing_group():
+        return _train_command(args, recipe_name, overrides)
 
 
 def _train_command(args: argparse.Namespace, recipe_name: str | None, overrides: list[str]) -> int:

@@ -21,6 +21,8 @@ on CUDA, gloo on CPU) and trains a replica; DDP averages the gradients, so the r
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,3 +173,18 @@ def gather_objects(obj: Any) -> list[Any]:
 def barrier() -> None:
     if dist.is_initialized() and dist.get_world_size() > 1:
         dist.barrier()
+
+
+@contextmanager
+def closing_group() -> Iterator[None]:
+    """Around a whole training command (``gankit train``, :func:`gankit.train`): when the body returns,
+    every rank meets at a barrier, then the process group the body made is destroyed (one that was there
+    before is the caller's, and stays). Without the barrier a gloo rank that closed its group while rank 0
+    was still writing the report aborted once (SIGABRT) under load; PyTorch's own tests end the same way."""
+    was_initialised = dist.is_available() and dist.is_initialized()
+    try:
+        yield
+        barrier()
+    finally:
+        if not was_initialised and dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
