@@ -42,14 +42,14 @@ COVERAGE_SCORES = {"eval/modes": 3.0, "eval/classes_covered": 3.0, "eval/class_c
 #: an evaluation covering at most this fraction of the classes (or of a toy mixture's modes) is collapsed
 COLLAPSED_FRACTION = 0.5
 
-#: No mode-collapse verdict before this generator step. Diversity and coverage read off an untrained or
-#: barely trained G say "collapsed" for every run: measured here, dcgan-digits' samples have a diversity
-#: of 0.08 at step 10 (0.5 by step 80, 0.9 by 130), and gan-ring covers 1 of 8 modes at step 50, 4 at
-#: 300 and 7 at 500 while learning normally. 500 is the first sample grid of most recipes (sample_every
-#: 500) and a sixth of the shortest schedules (2000-3000 steps), so recipes keep every verdict from their
-#: first grid on. It is a number of steps, not "the second reading": a run evaluated only at its end has
-#: a single evaluation, and that one must be judged. Health sees only the logged rows (so a replay agrees
-#: with the live run) and the rows do not carry the schedule's length, hence a fixed step, not a fraction.
+#: No mode-collapse verdict before this generator step. Diversity and coverage read off an untrained or barely trained G
+#: say "collapsed" for every run: measured here, dcgan-digits' samples (its recipe before 2026-12-05, lr 2e-4) have a
+#: diversity of 0.08 at step 10 (0.5 by step 80, 0.9 by 130), and gan-ring covers 1 of 8 modes at step 50, 4 at 300 and
+#: 7 at 500 while learning normally. 500 is the first sample grid of most recipes (sample_every 500) and a sixth of the
+#: shortest schedules (2000-3000 steps), so recipes keep every verdict from their first grid on. It is a number of
+#: steps, not "the second reading": a run evaluated only at its end has a single evaluation, and that one must be
+#: judged. Health sees only the logged rows (so a replay agrees with the live run) and the rows do not carry the
+#: schedule's length, hence a fixed step, not a fraction.
 WARMUP_STEPS = 500
 
 
