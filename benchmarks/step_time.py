@@ -19,6 +19,13 @@ without it, alternating, and reported as a speed-up (baseline time / option time
         --option-names "amp bf16"                       # only what bf16 autocast buys on this CPU
     python benchmarks/step_time.py --recipes toy dcgan --rounds 3 --block 10 --device cuda
     python benchmarks/step_time.py --recipes sngan-cifar10 stylegan-cifar10 --device cuda   # images/s
+    python benchmarks/step_time.py --recipes --compare stylegan r3gan "r3gan penalties.0.every=8" --block 16
+
+**Compare.** ``--compare KEY ["KEY override ..."] ...`` times recipes (or one recipe with overrides) at
+their default ``perf: auto``, alternating, and reports each against the first: the ratio of step times
+and how many steps of it cost the first's whole run (``schedule.steps`` x its step time), the figure a
+"same wall clock" comparison of two recipes needs. A ``--block`` that the lazy penalties' periods
+divide (16) times every block alike.
 
 MNIST recipes read ``--data-path`` (default: ../shared/data/mnist, the test split); the CIFAR-10 ones
 (the papers' networks and batch sizes: a GPU's work) ``--cifar-path``, or else random images of
@@ -293,9 +300,32 @@ def options(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def compare(specs: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Step times of recipe variants at their default perf, alternating; each against the first."""
+    parsed = [spec.split() for spec in specs]
+    for words in parsed:
+        if not words or words[0] not in RECIPES:
+            raise SystemExit(f"--compare: {' '.join(words)!r} must start with a recipe key ({', '.join(RECIPES)})")
+    trainers = [Trainer(recipe_for(words[0], args, words[1:]), "/nonexistent") for words in parsed]
+    times = alternate(
+        *[gankit_step(t) for t in trainers],
+        rounds=args.rounds,
+        block=args.block,
+        warmup=args.warmup,
+        device=trainers[0].device,
+    )
+    budget = trainers[0].recipe.schedule.steps * times[0]  # seconds of the first's whole run
+    rows = []
+    for spec, t in zip(specs, times):
+        row = {"variant": spec, "ms": 1e3 * t, "ratio": t / times[0], "steps_in_budget": int(budget / t)}
+        rows.append(row)
+        print(f"{spec:<60}{row['ms']:>10.1f}{row['ratio']:>9.2f}x{row['steps_in_budget']:>9}", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES, choices=list(RECIPES))
+    ap.add_argument("--recipes", nargs="*", default=DEFAULT_RECIPES, choices=list(RECIPES))
     ap.add_argument("--options", action="store_true", help="also time each performance option")
     ap.add_argument("--option-recipes", nargs="+", default=["dcgan", "stylegan"], choices=list(RECIPES))
     ap.add_argument(
@@ -305,6 +335,13 @@ def main() -> None:
         choices=list(OPTIONS),
         metavar="OPTION",
         help=f"which options to time (default: all of {', '.join(OPTIONS)})",
+    )
+    ap.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        metavar="VARIANT",
+        help='recipe variants to time against the first, each "KEY [override ...]" (e.g. "r3gan seed=1")',
     )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--block", type=int, default=10, help="steps per timed block")
@@ -328,11 +365,15 @@ def run(args: argparse.Namespace) -> None:
     args.device = dev
     where = torch.cuda.get_device_name(0) if dev.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__} on {where}; median of {args.rounds} alternating blocks of {args.block} steps")
-    print(
-        f"{'recipe':<16}{'batch':>6}{'plain ms':>11}{'gankit ms':>11}{'overhead':>10}{'default ms':>12}"
-        f"{'speedup':>10}{'img/s':>8}  default perf"
-    )
+    if args.recipes:
+        print(
+            f"{'recipe':<16}{'batch':>6}{'plain ms':>11}{'gankit ms':>11}{'overhead':>10}{'default ms':>12}"
+            f"{'speedup':>10}{'img/s':>8}  default perf"
+        )
     result: dict[str, Any] = {"device": where, "torch": torch.__version__, "overhead": overhead(args.recipes, args)}
+    if args.compare:
+        print(f"\n{'variant':<60}{'ms':>10}{'ratio':>10}{'steps':>9}  (steps: as long as the first's run)")
+        result["compare"] = compare(args.compare, args)
     if args.options:
         print(f"\n{'recipe':<16}{'option':<22}{'base ms':>10}{'opt ms':>10}{'speedup':>10}")
         result["options"] = options(args.option_recipes, args)
