@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import tempfile
 import time
@@ -302,7 +303,7 @@ def options(keys: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def compare(specs: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
     """Step times of recipe variants at their default perf, alternating; each against the first."""
-    parsed = [spec.split() for spec in specs]
+    parsed = [shlex.split(spec) for spec in specs]  # quote an override with spaces: "r3gan 'ramps=[...]'"
     for words in parsed:
         if not words or words[0] not in RECIPES:
             raise SystemExit(f"--compare: {' '.join(words)!r} must start with a recipe key ({', '.join(RECIPES)})")
