@@ -24,8 +24,8 @@ without it, alternating, and reported as a speed-up (baseline time / option time
 **Compare.** ``--compare KEY ["KEY override ..."] ...`` times recipes (or one recipe with overrides) at
 their default ``perf: auto``, alternating, and reports each against the first: the ratio of step times
 and how many steps of it cost the first's whole run (``schedule.steps`` x its step time), the figure a
-"same wall clock" comparison of two recipes needs. A ``--block`` that the lazy penalties' periods
-divide (16) times every block alike.
+"same wall clock" comparison of two recipes needs. A ``--block`` that is a multiple of the lazy
+penalties' periods (16 for every 4, 8 and 16) puts as many penalty steps in every block.
 
 MNIST recipes read ``--data-path`` (default: ../shared/data/mnist, the test split); the CIFAR-10 ones
 (the papers' networks and batch sizes: a GPU's work) ``--cifar-path``, or else random images of
