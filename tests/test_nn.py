@@ -48,6 +48,18 @@ def test_minibatch_stddev_vectors_and_images():
     assert cl.is_contiguous(memory_format=torch.channels_last) and torch.equal(cl, out)
 
 
+def test_minibatch_stddev_has_exact_second_derivatives_and_keeps_a_bf16_input_bf16():
+    # R1 / R2 differentiate D's output twice; the variance is written out in float32 (faster than
+    # torch.var in bf16 on the CPU), so check both orders against finite differences in float64
+    torch.manual_seed(0)
+    x = torch.randn(4, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    layer = MinibatchStdDev(2)
+    assert torch.autograd.gradcheck(layer, (x,)) and torch.autograd.gradgradcheck(layer, (x,))
+    low = layer(x.detach().to(torch.bfloat16))
+    assert low.dtype == torch.bfloat16
+    assert torch.allclose(low.double(), layer(x.detach().to(torch.bfloat16).double()), rtol=1e-2)
+
+
 def test_minibatch_stddev_is_zero_for_a_collapsed_batch_and_rejects_odd_batches():
     out = MinibatchStdDev(4)(torch.ones(8, 3))
     assert out[:, 3].abs().max() < 1e-3

@@ -164,3 +164,24 @@ def test_the_discriminator_runs_under_cpu_bf16_autocast_as_in_float32():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in D.parameters())
     full = D(x).logits.detach()
     assert torch.allclose(low.float(), full, rtol=0.05, atol=0.05 * full.abs().max().item())
+
+
+def test_the_basis_is_the_depthwise_4x4_convolution_and_an_nhwc_d_keeps_nhwc_from_its_first_stage():
+    # D computes its 4x4 depthwise basis as a weighted sum (faster on the CPU): the same numbers as the
+    # convolution it holds the weights of; and in an NHWC network (perf.channels_last) a 1-channel image's
+    # first feature map, which the convolution returns in NCHW, is made NHWC before the residual stream
+    torch.manual_seed(0)
+    D = DISCRIMINATORS.build("r3gan", in_shape=(1, 16, 16), width=8, max_channels=16, minibatch_stddev=2)
+    seen: dict[str, torch.Tensor] = {}
+    D.stddev.register_forward_hook(lambda m, i, o: seen.update(last=o))
+    D.stages[0].register_forward_hook(lambda m, i, o: seen.update(first=o))
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        features = D(x).features
+        assert torch.allclose(features, D.basis(seen["last"]).flatten(1), atol=1e-5)
+        assert seen["first"].is_contiguous()
+        D = D.to(memory_format=torch.channels_last)
+        nhwc = D(x).features
+    first = seen["first"]
+    assert first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous()
+    assert torch.allclose(nhwc, features, atol=1e-5)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -89,6 +89,11 @@ class InvertedBottleneck(nn.Module):
         self.expand = _msr(nn.Conv2d(channels, hidden, 1), gain)
         self.spatial = _msr(nn.Conv2d(hidden, hidden, 3, padding=1, groups=max(1, hidden // group_size)), gain)
         self.project = _msr(nn.Conv2d(hidden, channels, 1, bias=False), 0.0)  # the block starts as the identity
+
+    def nhwc(self) -> bool:
+        """Whether the block was placed in NHWC (its 3x3 weights say so unless they fit both layouts)."""
+        w = self.spatial.weight
+        return w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.project(_act(self.spatial(_act(self.expand(x)))))
@@ -216,13 +221,21 @@ class R3GANDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DOut:
         assert_shape(x, [None, *self.in_shape], "D input")
         h = self.from_image(x)
+        if cast(InvertedBottleneck, cast(nn.Sequential, self.stages[0])[0]).nhwc():
+            # a 1-channel image and the 1x1 from_image weight fit NCHW and NHWC alike, so the convolution
+            # returns NCHW, and the whole first stage's residual stream stayed so in an NHWC network
+            # (perf.channels_last): layout conversions at every layer, 2 % of R3GAN's CPU step
+            h = h.contiguous(memory_format=torch.channels_last)
         for i, stage in enumerate(self.stages):
             if i:
                 h = self.transitions[i - 1](_halve(h))
             h = stage(h)
         if self.stddev is not None:
             h = self.stddev(h)
-        features = self.basis(h).flatten(1)
+        # the 4x4 depthwise basis on a 4x4 map is one weighted sum per channel: written so (in float32), its
+        # backward and double backward (R1, R2) skip a slow bf16 depthwise-convolution kernel (3 % of the CPU step)
+        h = h.to(torch.promote_types(h.dtype, torch.float32))
+        features = (h * self.basis.weight.squeeze(1)).sum((2, 3))
         logits = self.head(features).squeeze(1)
         if self.projection is not None:
             if y is None:

@@ -50,8 +50,11 @@ class MinibatchStdDev(nn.Module):
         n = x.shape[0]
         g = self.group(n)
         y = x.reshape(g, n // g, *x.shape[1:])  # sample i sits in group i mod (n / g), as in ProGAN
-        std = (y.var(0, unbiased=False) + 1e-8).sqrt()  # (n/g, ...)
-        stat = std.flatten(1).mean(1)  # one number per group
+        # the variance written out, in float32 or wider: torch.var over dim 0 of this strided view in bf16
+        # (CPU autocast) took 0.7 ms a call; with its double backward (R1) 4 % of R3GAN's CPU step
+        y = y.to(torch.promote_types(y.dtype, torch.float32))
+        std = ((y - y.mean(0)).square().mean(0) + 1e-8).sqrt()  # (n/g, ...)
+        stat = std.flatten(1).mean(1).to(x.dtype)  # one number per group
         stat = stat.repeat(g)  # back to (n,), in the same interleaved order
         extra = stat.view(n, 1, *([1] * (x.ndim - 2))).expand(n, 1, *x.shape[2:])
         out = torch.cat([x, extra], dim=1)
