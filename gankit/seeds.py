@@ -20,6 +20,7 @@ Two mechanisms, hence two enums (one ``IntEnum`` cannot hold both: equal values 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 
 import torch
@@ -69,3 +70,13 @@ def rank_seed(seed: int, rank: int) -> int:
     """The seed of rank ``rank``'s global RNG in a multi-process run (rank 0 keeps ``seed``): per-sample
     noise (dropout, penalty interpolation, instance noise) independent across ranks."""
     return seed + int(SeedPurpose.RANK_NOISE) * rank
+
+
+def rng_untouched(device: torch.device | str = "cpu") -> contextlib.AbstractContextManager[None]:
+    """A block whose use of torch's global RNG (CPU, and ``device``'s when it is a CUDA device) is undone
+    on exit. Evaluating mid-run builds networks (a cached classifier is constructed, and so initialised,
+    before its weights load) and may train probes: without this, a run's trajectory depended on
+    ``eval.every``."""
+    dev = torch.device(device)
+    cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    return torch.random.fork_rng(devices=cuda)

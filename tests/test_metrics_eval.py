@@ -117,6 +117,32 @@ def test_training_logs_protocol_and_keeps_the_best_checkpoint(tmp_path):
     assert result["eval"]["fid"] == pytest.approx(rows[-1]["eval/fid"])
 
 
+def test_evaluating_mid_run_leaves_the_training_trajectory_alone(tmp_path, monkeypatch):
+    """A metric that draws from torch's global RNG (a cached classifier is initialised before its weights
+    load; a probe trains) used to shift every later batch: the weights at step 60 depended on eval.every."""
+    from safetensors.torch import load_file
+
+    from gankit.training.run import start_run
+
+    scored = Evaluator.evaluate
+
+    def drawing(self, draw):
+        torch.rand(100)  # what building a network does to the global stream
+        return scored(self, draw)
+
+    monkeypatch.setattr(Evaluator, "evaluate", drawing)
+    base = ["schedule.steps=60", "generator.width=8", "discriminator.width=8", "log.tensorboard=false"]
+    base += ["eval.metrics=[{name: kid, features: pixels, num_samples: 100}]", "eval.best=null"]
+    weights = {}
+    for every in (0, 20):
+        out = tmp_path / f"every{every}"
+        start_run(load_recipe("dcgan-digits", [*base, f"eval.every={every}"]), out=out)
+        weights[every] = load_file(out / "checkpoints" / "step-0000060" / "weights.safetensors")
+    assert weights[0].keys() == weights[20].keys()
+    differ = [k for k in weights[0] if not torch.equal(weights[0][k], weights[20][k])]
+    assert not differ, f"evaluating every 20 steps changed {len(differ)} tensors, e.g. {differ[:3]}"
+
+
 def test_best_must_name_a_score_of_the_recipe():
     from gankit.training.trainer import Trainer
 

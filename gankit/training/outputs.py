@@ -23,7 +23,7 @@ from gankit.metrics.evaluate import Evaluator
 from gankit.nn.mode import eval_mode
 from gankit.nn.standing import standing_statistics
 from gankit.runlog import Health, HealthWarning, RunLog, diversity
-from gankit.seeds import SeedPurpose, seeded
+from gankit.seeds import SeedPurpose, rng_untouched, seeded
 from gankit.training import distributed, state
 from gankit.training.build import Shapes
 from gankit.viz import save_samples
@@ -38,6 +38,7 @@ class Outputs:
     _run_dir: Path | None
     console: Console
     dist: distributed.DistInfo
+    device: torch.device
     state: state.TrainState
     G: torch.nn.Module
     source: Any
@@ -148,8 +149,9 @@ class Outputs:
                 torch.randn(n, z_dim_of(self.G), generator=seeded(self.recipe.seed, SeedPurpose.EVAL_LATENTS))
             )
 
-        self.last_eval, self.last_protocol = self.evaluator.evaluate(draw)
-        scores, protocol = self.state.family.scores(self.sampling_generator())  # test error, probe, PSNR
+        with rng_untouched(self.device):  # scoring must not move the training's random stream
+            self.last_eval, self.last_protocol = self.evaluator.evaluate(draw)
+            scores, protocol = self.state.family.scores(self.sampling_generator())  # test error, probe, PSNR
         if scores:
             self.last_eval.update(scores)
             self.last_protocol[protocol["metric"]] = protocol
