@@ -45,7 +45,8 @@ def resolve_recipe(recipe: Any = None, overrides: Sequence[str] = ()) -> Recipe:
 
     Args:
         recipe: a registered recipe name (``"gan-ring"``), the path of a YAML file (str or Path), a
-            mapping of recipe keys, or a ``Recipe``; ``None`` is the CLI's default (``dcgan-digits``).
+            mapping of recipe keys (``{"base": "gan-ring", "seed": 3}`` merges over a named recipe, as
+            ``base:`` does in a file), or a ``Recipe``; ``None`` is the CLI's default (``dcgan-digits``).
         overrides: ``["schedule.steps=500", "objective.name=hinge"]`` as on the command line.
 
     Returns:
@@ -59,7 +60,7 @@ def resolve_recipe(recipe: Any = None, overrides: Sequence[str] = ()) -> Recipe:
     """
     from gankit.config import Recipe, apply_overrides
     from gankit.recipes import DEFAULT
-    from gankit.recipes.load import load_recipe, validate_recipe
+    from gankit.recipes.load import expand_base, load_recipe, validate_recipe
 
     if isinstance(overrides, str) or any(not isinstance(o, str) for o in overrides):
         raise TypeError(f"overrides must be a list of 'key.sub=value' strings, got {overrides!r}")
@@ -69,7 +70,7 @@ def resolve_recipe(recipe: Any = None, overrides: Sequence[str] = ()) -> Recipe:
     if isinstance(recipe, Recipe):
         raw = recipe.model_dump(mode="json")
     elif isinstance(recipe, dict):
-        raw = validate_recipe(dict(recipe), check=False).model_dump(mode="json")
+        raw = validate_recipe(expand_base(dict(recipe)), check=False).model_dump(mode="json")
     else:
         raise TypeError(
             f"recipe must be a recipe name, a YAML path, a mapping or a gankit.config.Recipe, "

@@ -226,6 +226,28 @@ def read_recipe_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+def merge_recipe(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """``child`` laid over ``parent``, for a recipe that names a ``base``.
+
+    Mappings merge key by key, so ``optim: {g: {lr: 1e-3}}`` changes one number; a component whose
+    ``name`` changes (``generator: {name: resnet}``) replaces the base's whole, because the old options
+    belong to the old component; a list (``penalties``, ``ramps``) or a value replaces the base's.
+    """
+    import copy
+
+    out = copy.deepcopy(parent)
+    for key, value in child.items():
+        old = out.get(key)
+        renamed = (
+            isinstance(value, dict) and isinstance(old, dict) and value.get("name", old.get("name")) != old.get("name")
+        )
+        if isinstance(value, dict) and isinstance(old, dict) and not renamed:
+            out[key] = merge_recipe(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 # -- dotted overrides ----------------------------------------------------------------------------
 def parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:

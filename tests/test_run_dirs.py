@@ -181,3 +181,25 @@ def test_out_into_a_folder_of_other_files_is_refused(tmp_path, capsys):
     empty.mkdir()
     assert main(["train", "gan-ring", *FAST, "schedule.steps=2", "eval.metrics=[]", "--out", str(empty)]) == 0
     assert yaml.safe_load((empty / "config.yaml").read_text())["name"] == "gan-ring"
+
+
+def test_a_run_from_a_recipe_with_a_base_keeps_the_merged_recipe_and_resumes_without_the_file(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "base: gan-ring\n"
+        "generator: {hidden: [16]}\n"
+        "discriminator: {hidden: [16]}\n"
+        "schedule: {steps: 2, batch_size: 16}\n"
+        "log: {tensorboard: false, sample_every: 0}\n"
+        "eval: {metrics: [], best: null}\n"
+    )
+    run = tmp_path / "run"
+    assert main(["train", str(mine), "--out", str(run)]) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert "base" not in saved and saved["name"] == "mine"
+    assert saved["objective"] == load_recipe("gan-ring").model_dump(mode="json")["objective"]
+    assert saved["generator"]["hidden"] == [16] and saved["schedule"]["steps"] == 2
+    mine.unlink()  # the run directory alone is enough to go on
+    assert main(["train", "--resume", str(run), "schedule.steps=4"]) == 0
+    assert _status(run)["state"] == "finished"
+    assert ck.load_state(ck.list_checkpoints(run / "checkpoints")[-1])["step"] == 4

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gankit.config import ConfigError, Recipe, apply_overrides, read_recipe_file, validate_schema
+from gankit.config import ConfigError, Recipe, apply_overrides, merge_recipe, read_recipe_file, validate_schema
 from gankit.data import DATASETS
 from gankit.data.split import SPLIT_OPTIONS
 from gankit.families import FAMILIES
@@ -17,7 +17,7 @@ from gankit.metrics import METRICS
 from gankit.models import DISCRIMINATORS, ENCODERS, GENERATORS
 from gankit.objectives import OBJECTIVES
 from gankit.penalties import PENALTIES
-from gankit.recipes import RECIPES
+from gankit.recipes import HERE, RECIPES
 from gankit.registry import Registry, RegistryError
 from gankit.tricks import TRICKS
 
@@ -80,20 +80,64 @@ def validate_recipe(raw: dict[str, Any], check: bool = True) -> Recipe:
     return check_registries(recipe) if check else recipe
 
 
-def resolve_recipe_source(name_or_path: str) -> dict[str, Any]:
-    """A registered recipe name, or the path of a user's YAML file."""
-    if name_or_path in RECIPES:
-        return RECIPES.build(name_or_path)
-    p = Path(name_or_path)
+BASE_DEPTH = 16  # bases of bases: deep enough for any real chain, shallow enough to name a runaway one
+
+
+def _source(ref: str, folder: Path) -> tuple[dict[str, Any], str, Path]:
+    """The raw recipe a reference names, a key that identifies it, and the folder its own base is read from."""
+    if ref in RECIPES:
+        return RECIPES.build(ref), f"recipe {ref}", HERE
+    p = Path(ref).expanduser()
+    p = p if p.is_absolute() else folder / p
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.is_file():
             raise ConfigError(f"recipe file {p} does not exist")
         raw = read_recipe_file(p)
         raw.setdefault("name", p.stem)
-        return raw
+        return raw, str(p.resolve()), p.parent
     raise ConfigError(
-        f"unknown recipe {name_or_path!r}; valid choices: {', '.join(RECIPES.names())} (or the path of a .yaml file)"
+        f"unknown recipe {ref!r}; valid choices: {', '.join(RECIPES.names())} (or the path of a .yaml file)"
     )
+
+
+def _resolve(ref: str, folder: Path, chain: tuple[str, ...]) -> dict[str, Any]:
+    raw, key, home = _source(ref, folder)
+    if key in chain:
+        raise ConfigError(f"recipe bases form a loop: {' -> '.join((*chain, key))}; remove one `base:`")
+    return expand_base(raw, home, (*chain, key))
+
+
+def expand_base(raw: dict[str, Any], folder: Path | None = None, chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``raw`` with its ``base:`` (a recipe name, or a YAML path relative to ``folder``) resolved and
+    ``raw`` merged over it (:func:`gankit.config.merge_recipe`); a recipe without one comes back as it is.
+
+    The run's ``config.yaml`` holds the merged result, so a run never depends on its base file again.
+    """
+    if "base" not in raw:
+        return raw
+    child = dict(raw)
+    ref = child.pop("base")
+    where = f"{chain[-1]}: base" if chain else "base"  # the file (or recipe) that names the base
+    if not isinstance(ref, str) or not ref.strip():
+        raise ConfigError(
+            f"{where}: {ref!r} must be a recipe name or the path of a .yaml file (e.g. base: dcgan-mnist)"
+        )
+    if len(chain) >= BASE_DEPTH:
+        raise ConfigError(f"recipe bases nest deeper than {BASE_DEPTH}: {' -> '.join(chain)}")
+    try:
+        parent = _resolve(ref, folder or Path.cwd(), chain)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    if "description" not in child:
+        child["description"] = f"Based on {ref}: {parent.get('description', '')}".strip()
+    if "name" not in child:
+        parent.pop("name", None)  # a derived recipe is not its base
+    return merge_recipe(parent, child)
+
+
+def resolve_recipe_source(name_or_path: str) -> dict[str, Any]:
+    """A registered recipe name, or the path of a user's YAML file, with any ``base:`` merged in."""
+    return _resolve(name_or_path, Path.cwd(), ())
 
 
 def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
