@@ -19,13 +19,14 @@ without it, alternating, and reported as a speed-up (baseline time / option time
         --option-names "amp bf16"                       # only what bf16 autocast buys on this CPU
     python benchmarks/step_time.py --recipes toy dcgan --rounds 3 --block 10 --device cuda
     python benchmarks/step_time.py --recipes sngan-cifar10 stylegan-cifar10 --device cuda   # images/s
-    python benchmarks/step_time.py --recipes --compare stylegan r3gan "r3gan penalties.0.every=8" --block 16
+    python benchmarks/step_time.py --compare stylegan r3gan "r3gan penalties.0.every=8" --block 16
 
 **Compare.** ``--compare KEY ["KEY override ..."] ...`` times recipes (or one recipe with overrides) at
 their default ``perf: auto``, alternating, and reports each against the first: the ratio of step times
 and how many steps of it cost the first's whole run (``schedule.steps`` x its step time), the figure a
 "same wall clock" comparison of two recipes needs. A ``--block`` that is a multiple of the lazy
-penalties' periods (16 for every 4, 8 and 16) puts as many penalty steps in every block.
+penalties' periods (16 for every 4, 8 and 16) puts as many penalty steps in every block. With
+``--compare`` the overhead table runs only for the recipes ``--recipes`` names.
 
 MNIST recipes read ``--data-path`` (default: ../shared/data/mnist, the test split); the CIFAR-10 ones
 (the papers' networks and batch sizes: a GPU's work) ``--cifar-path``, or else random images of
@@ -326,7 +327,9 @@ def compare(specs: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recipes", nargs="*", default=DEFAULT_RECIPES, choices=list(RECIPES))
+    ap.add_argument(
+        "--recipes", nargs="*", default=None, choices=list(RECIPES), help="overhead table (default: every recipe)"
+    )
     ap.add_argument("--options", action="store_true", help="also time each performance option")
     ap.add_argument("--option-recipes", nargs="+", default=["dcgan", "stylegan"], choices=list(RECIPES))
     ap.add_argument(
@@ -352,6 +355,8 @@ def main() -> None:
     ap.add_argument("--cifar-path", type=Path, default=None, help="cifar-10-batches-py (default: CIFAR-shaped noise)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
+    if args.recipes is None:  # --compare alone is a question about variants, not about overhead
+        args.recipes = [] if args.compare else DEFAULT_RECIPES
     with tempfile.TemporaryDirectory(prefix="gankit-step-time-") as scratch:
         args.scratch = Path(scratch)
         run(args)
