@@ -238,10 +238,7 @@ def merge_recipe(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any
     out = copy.deepcopy(parent)
     for key, value in child.items():
         old = out.get(key)
-        renamed = (
-            isinstance(value, dict) and isinstance(old, dict) and value.get("name", old.get("name")) != old.get("name")
-        )
-        if isinstance(value, dict) and isinstance(old, dict) and not renamed:
+        if isinstance(value, dict) and isinstance(old, dict) and value.get("name", old.get("name")) == old.get("name"):
             out[key] = merge_recipe(old, value)
         else:
             out[key] = copy.deepcopy(value)

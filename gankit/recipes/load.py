@@ -80,9 +80,6 @@ def validate_recipe(raw: dict[str, Any], check: bool = True) -> Recipe:
     return check_registries(recipe) if check else recipe
 
 
-BASE_DEPTH = 16  # bases of bases: deep enough for any real chain, shallow enough to name a runaway one
-
-
 def _source(ref: str, folder: Path) -> tuple[dict[str, Any], str, Path]:
     """The raw recipe a reference names, a key that identifies it, and the folder its own base is read from."""
     if ref in RECIPES:
@@ -122,8 +119,6 @@ def expand_base(raw: dict[str, Any], folder: Path | None = None, chain: tuple[st
         raise ConfigError(
             f"{where}: {ref!r} must be a recipe name or the path of a .yaml file (e.g. base: dcgan-mnist)"
         )
-    if len(chain) >= BASE_DEPTH:
-        raise ConfigError(f"recipe bases nest deeper than {BASE_DEPTH}: {' -> '.join(chain)}")
     try:
         parent = _resolve(ref, folder or Path.cwd(), chain)
     except ConfigError as err:
